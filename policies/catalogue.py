@@ -1,0 +1,59 @@
+"""Instance catalogue: what each accelerated EC2 type should have, and what it costs.
+
+Data lives in ``policies/data/instances.yaml`` with its public source beside every row. Components
+(EFA interface count, AMI type), policies (≥100 Gbps for training, hourly cost) and validators
+(8 GPUs expected on a p5.48xlarge) all read this one table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+CATALOGUE_FILE = Path(__file__).parent / "data" / "instances.yaml"
+
+
+class InstanceType(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    accelerator: Literal["nvidia", "neuron"]
+    gpus: int  # accelerator devices (Neuron devices for trn/inf)
+    gpu_model: str
+    gpu_memory_gib: float
+    efa_interfaces: int
+    network_gbps: float
+    usd_per_hour: float
+    source: str
+
+    @property
+    def eks_ami_type(self) -> str:
+        """EKS managed node group AMI type (AL2023 accelerated variants)."""
+        return "AL2023_x86_64_NEURON" if self.accelerator == "neuron" else "AL2023_x86_64_NVIDIA"
+
+
+class Catalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: str
+    instances: dict[str, InstanceType]
+
+    def get(self, name: str) -> InstanceType | None:
+        return self.instances.get(name)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    raw = yaml.safe_load(CATALOGUE_FILE.read_text())
+    for name, row in raw["instances"].items():
+        row["name"] = name
+    return Catalogue.model_validate(raw)
+
+
+def instance(name: str) -> InstanceType | None:
+    """The catalogue row for an instance type, or None when plinth doesn't know it."""
+    return catalogue().get(name)

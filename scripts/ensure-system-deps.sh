@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages plinth's tests and audit use, only those missing.
+# Without root we cannot install: say so and go on (the tests that need them skip with a reason).
+set -euo pipefail
+need=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+command -v fio >/dev/null 2>&1 || need+=(fio)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "note: missing ${need[*]} and not root; tests needing them will skip" >&2
+  exit 0
+fi
+echo "==> apt-get install ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

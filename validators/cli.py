@@ -1,0 +1,173 @@
+"""`plinth` command line: thin wiring over the three flows. Each command's work lives in its own
+module (imported lazily so `plinth --help` is instant); this file only parses arguments and maps
+bad input to exit code 2 with one line naming the file and field."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from policies.errors import ConfigError
+
+app = typer.Typer(
+    name="plinth",
+    help="Make infrastructure AI-ready and prove it.\n\n"
+    "Provision with `pulumi up` on a strategy stack, enforce policy with `plinth preview`, "
+    "validate nodes with `plinth audit` / `plinth validate`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option("--profile", "-p", help="Workload profile name (see `plinth profiles`) or a profile .yaml path."),
+]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.")]
+JunitOpt = Annotated[Optional[Path], typer.Option("--junit", help="Write a JUnit XML report here (one testcase per node x check).")]
+
+
+def _bad_input(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def audit(
+    profile: ProfileOpt = None,
+    json_path: JsonOpt = None,
+    junit: JunitOpt = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+) -> None:
+    """Validate THIS machine (no SSH): GPU, network, storage and system readiness, with a 0-100 score.
+
+    Exit 0 when nothing failed (warnings allowed), 1 when a check failed or could not run.
+    """
+    from validators.commands import run_audit
+
+    try:
+        code = run_audit(profile=profile, json_path=json_path, junit_path=junit, markdown_path=markdown)
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
+    stack: Annotated[Optional[str], typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
+    stack_outputs: Annotated[Optional[Path], typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
+    profile: ProfileOpt = None,
+    json_path: JsonOpt = None,
+    junit: JunitOpt = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).")] = None,
+    prometheus: Annotated[Optional[Path], typer.Option("--prometheus", help="Write a Prometheus textfile-collector file.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes probed at once.")] = 32,
+    timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, help="Seconds allowed per node.")] = 120.0,
+    accept_new_host_keys: Annotated[bool, typer.Option("--accept-new-host-keys", help="Trust (and record) host keys not yet in known_hosts. Off by default.")] = False,
+    network: Annotated[bool, typer.Option("--network/--no-network", help="Run the pairwise bandwidth/latency rounds.")] = True,
+) -> None:
+    """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
+
+    Each node gets one SSH connection and one probe round trip; pairwise network tests run in
+    O(1) rounds. Exit 0 nothing failed, 1 a check failed or errored, 2 bad input.
+
+    Example:  plinth validate -i inventory.yaml -p distributed_training --json r.json --junit r.xml
+    """
+    from validators.commands import run_validate
+
+    if (inventory is None) == (stack is None and stack_outputs is None):
+        raise _bad_input("give exactly one of --inventory FILE or --stack NAME (optionally with --stack-outputs FILE)")
+    try:
+        code = run_validate(
+            inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
+            json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
+            concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
+        )
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def preview(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml) or a stack file path.")],
+    json_path: JsonOpt = None,
+    policy_config: Annotated[Optional[Path], typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+) -> None:
+    """Run a stack's program offline (Pulumi SDK mocks, no cloud account, no Pulumi CLI) and
+    evaluate the policy pack on it: resource tree, violations by enforcement, estimated hourly cost.
+
+    Exit 1 on a mandatory violation, 0 otherwise, 2 on bad input.
+    """
+    from policies.preview import run_preview
+
+    try:
+        code = run_preview(stack=stack, json_path=json_path, policy_config=policy_config)
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def strategy(
+    data_sensitivity: Annotated[str, typer.Option(help="high | normal: must data stay on your own hardware?")] = "normal",
+    workload_pattern: Annotated[str, typer.Option(help="bursty | steady: how does GPU demand arrive?")] = "steady",
+    latency_ms: Annotated[Optional[float], typer.Option(help="End-to-end inference latency requirement in ms.")] = None,
+    write_stack: Annotated[Optional[str], typer.Option(help="Write a starter stacks/Pulumi.<NAME>.yaml for the chosen strategy.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
+) -> None:
+    """Choose a strategy with the seed's decision matrix and say why:
+    high data sensitivity -> hybrid; latency under 20 ms -> edge-centric; bursty -> cloud-first."""
+    from stacks.selector import run_strategy
+
+    try:
+        code = run_strategy(
+            data_sensitivity=data_sensitivity, workload_pattern=workload_pattern, latency_ms=latency_ms,
+            write_stack=write_stack, force=force,
+        )
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def profiles() -> None:
+    """List the workload profiles and their thresholds."""
+    from rich.table import Table
+
+    from policies.thresholds import builtin_profiles
+
+    out = Console()
+    for prof in builtin_profiles().values():
+        table = Table(title=f"{prof.name} — {prof.description}", title_justify="left", show_lines=False)
+        table.add_column("check")
+        table.add_column("threshold")
+        table.add_column("why", overflow="fold")
+        for check_id, th in prof.thresholds.items():
+            parts = []
+            if th.min is not None:
+                parts.append(f">= {th.min:g}")
+            if th.max is not None:
+                parts.append(f"<= {th.max:g}")
+            if th.expect is not None:
+                parts.append(f"== {th.expect}")
+            table.add_row(check_id, " ".join(parts) + (f" {th.unit}" if th.unit else ""), th.why or "")
+        out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # a ConfigError escaping a command is still bad input, never a traceback
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Report contract (ARCHITECTURE.md §3): results of checks, per node, and the whole run.
+
+Pure data. Judges build :class:`CheckResult`; the runner builds :class:`NodeReport`; reporters
+render :class:`Report`. Field names are a public contract that CI scripts parse: change them only
+with a note.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["pass", "warn", "fail", "error", "skip"]
+STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "error", "skip")
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str  # "<pillar>.<check>", e.g. "gpu.count"
+    pillar: str
+    status: Status
+    measured: float | int | str | bool | None = None
+    threshold: float | int | str | bool | None = None
+    unit: str | None = None
+    message: str
+    remediation: str | None = None
+
+    @classmethod
+    def make(cls, check_id: str, status: Status, message: str, **kw: object) -> "CheckResult":
+        """Build a result; the pillar is the part of the id before the dot."""
+        return cls(id=check_id, pillar=check_id.split(".", 1)[0], status=status, message=message, **kw)  # type: ignore[arg-type]
+
+
+class NodeReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    host: str
+    reachable: bool
+    checks: list[CheckResult] = Field(default_factory=list)
+    duration_s: float | None = None
+
+    @property
+    def worst(self) -> Status:
+        order = {"error": 4, "fail": 3, "warn": 2, "pass": 1, "skip": 0}
+        return max((c.status for c in self.checks), key=lambda s: order[s], default="skip")
+
+
+class Summary(BaseModel):
+    """Counts are of check results across all nodes (``nodes`` counts nodes); ``score`` is the
+    0-100 readiness score (validators/score.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: int
+    passed: int
+    failed: int
+    errors: int
+    warnings: int = 0
+    skipped: int = 0
+    score: float
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    summary: Summary
+    profile: str
+    nodes: list[NodeReport]
+    fleet: list[CheckResult] = Field(default_factory=list)  # cross-node results (fleet outliers, posture)
+    started_at: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing failed (warnings allowed); 1 something failed or errored."""
+        statuses = {c.status for n in self.nodes for c in n.checks} | {c.status for c in self.fleet}
+        return 1 if statuses & {"fail", "error"} else 0
