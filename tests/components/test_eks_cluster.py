@@ -1,0 +1,79 @@
+"""EksCluster under Pulumi mocks, and its pure kubeconfig renderer."""
+
+from __future__ import annotations
+
+import json
+
+from pulumi.runtime.sync_await import _sync_await
+
+from components.eks_cluster import EksCluster, EksClusterArgs, render_kubeconfig
+from stacks.config import ClusterConfig
+from tests.components.mocks import Run, run_program
+
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def build(**cluster: object) -> Run[EksCluster]:
+    cfg = ClusterConfig.model_validate(cluster)
+    return run_program(lambda: EksCluster("plinth-eks", EksClusterArgs(
+        cluster=cfg, subnet_ids=["subnet-a", "subnet-b"], region="eu-west-1", tags={"team": "ml"})))
+
+
+def test_cluster_is_private_api_authenticated_and_versioned() -> None:
+    run = build(version="1.32")
+    c = run.one(CLUSTER).inputs
+    assert c["version"] == "1.32"
+    assert c["vpcConfig"]["subnetIds"] == ["subnet-a", "subnet-b"]
+    assert c["vpcConfig"]["endpointPrivateAccess"] is True
+    assert c["vpcConfig"]["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in c["vpcConfig"]
+    assert c["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
+    assert "audit" in c["enabledClusterLogTypes"]
+    role = run.one("aws:iam/role:Role")
+    assert c["roleArn"] == f"arn:aws:iam::123456789012:role/{role.name}"
+    assert "eks.amazonaws.com" in role.inputs["assumeRolePolicy"]
+    attach = run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attach.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+    assert attach.urn in run.one(CLUSTER).dependencies
+    assert run.of_type("aws:eks/accessEntry:AccessEntry") == []
+
+
+def test_public_endpoint_limited_to_configured_cidrs() -> None:
+    c = build(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"]).one(CLUSTER).inputs
+    assert c["vpcConfig"]["endpointPublicAccess"] is True
+    assert c["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+def test_admin_role_gets_an_access_entry_with_cluster_admin() -> None:
+    arn = "arn:aws:iam::123456789012:role/platform-admin"
+    run = build(adminRoleArn=arn)
+    entry = run.one("aws:eks/accessEntry:AccessEntry").inputs
+    assert entry["principalArn"] == arn and entry["type"] == "STANDARD"
+    assoc = run.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert assoc.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    assert assoc.inputs["accessScope"] == {"type": "cluster"}
+    # the Kubernetes provider is only used once the admin can actually get in
+    assert assoc.urn in run.one("pulumi:providers:kubernetes").dependencies
+
+
+def test_kubeconfig_is_secret_and_uses_get_token() -> None:
+    run = build()
+    comp = run.one("plinth:compute:EksCluster")
+    assert all(r.parent == comp.urn for r in run.resources if r is not comp)
+    assert _sync_await(run.result.kubeconfig.is_secret()) is True
+    kube = json.loads(run.value(run.result.kubeconfig))
+    exec_ = kube["users"][0]["user"]["exec"]
+    assert exec_["command"] == "aws"
+    assert exec_["args"] == ["eks", "get-token", "--cluster-name", "plinth-eks-cluster", "--output", "json",
+                             "--region", "eu-west-1"]
+    assert kube["clusters"][0]["cluster"]["server"] == run.value(run.result.endpoint)
+    assert run.value(run.result.cluster_name) == "plinth-eks-cluster"
+    assert run.value(run.result.cluster_security_group_id) == "sg-plinth-eks-cluster-cluster"
+    assert run.one("pulumi:providers:kubernetes").name == "plinth-eks-k8s"
+
+
+def test_render_kubeconfig_without_region_leaves_it_to_the_cli() -> None:
+    kube = render_kubeconfig("c", "https://x", "Q0E=")
+    assert "--region" not in kube["users"][0]["user"]["exec"]["args"]
+    assert kube["current-context"] == "c"
+    assert kube["clusters"][0]["cluster"]["certificate-authority-data"] == "Q0E="

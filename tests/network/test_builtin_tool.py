@@ -1,0 +1,142 @@
+"""The node-side tool (validators/network/node_net.py) and measure_pairs over real processes and
+sockets on 127.0.0.1 -- no SSH, no namespaces (those are in test_netns.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.netns import NetnsTransport
+from validators.network import NetOptions, measure_pairs
+from validators.network.pairwise import NODE_TOOL
+
+TOOL = NODE_TOOL.read_bytes()
+
+
+def _serve(args: dict) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen([sys.executable, "-", json.dumps(args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(TOOL)
+    proc.stdin.close()
+    proc.stdin = None  # communicate() must not flush it again
+    first = json.loads(proc.stdout.readline())  # the tool says where it listens before serving
+    assert first["event"] == "listening"
+    return proc, first["port"]
+
+
+def _client(args: dict) -> dict:
+    res = subprocess.run([sys.executable, "-", json.dumps(args)], input=TOOL, capture_output=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_loopback_ping_and_receiver_counted_bandwidth() -> None:
+    server, port = _serve({"mode": "serve", "port": 0, "connections": 2, "deadline_s": 20})
+    try:
+        out = _client({"mode": "client", "host": "127.0.0.1", "port": port, "pings": 20, "duration_s": 0.5})
+        assert out["error"] is None
+        assert len(out["rtts_ms"]) == 20
+        assert 0 < out["latency_ms"] < 5  # loopback: well under a millisecond unless the box is swamped
+        assert out["bandwidth_gbps"] > 0.5
+        done = [json.loads(line) for line in server.communicate(timeout=10)[0].splitlines()]
+        # the bandwidth the client reports is exactly the server's own count over its own clock
+        served = done[-1]["served"]
+        assert [s["kind"] for s in served] == ["ping", "bandwidth"]
+        assert served[1]["bytes"] == out["bytes"]
+        assert out["bandwidth_gbps"] == pytest.approx(served[1]["bytes"] * 8 / served[1]["seconds"] / 1e9)
+        assert server.returncode == 0  # exited by itself after its two clients
+    finally:
+        server.kill()
+
+
+def test_server_exits_at_its_deadline_when_no_client_comes() -> None:
+    t0 = time.monotonic()
+    server, _ = _serve({"mode": "serve", "port": 0, "connections": 2, "deadline_s": 0.5})
+    out, _ = server.communicate(timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert json.loads(out.splitlines()[-1]) == {"event": "done", "served": [], "reason": "deadline reached"}
+
+
+def test_client_reports_refused_connection_within_its_timeout() -> None:
+    with socket.socket() as s:  # bound, not listening: connects are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        t0 = time.monotonic()
+        out = _client({"mode": "client", "host": "127.0.0.1", "port": port, "pings": 3, "connect_timeout_s": 0.5})
+    assert time.monotonic() - t0 < 5
+    assert "cannot connect to 127.0.0.1" in out["error"] and out["latency_ms"] is None
+
+
+def test_bad_arguments_exit_2() -> None:
+    res = subprocess.run([sys.executable, "-", "{not json"], input=TOOL, capture_output=True, timeout=30)
+    assert res.returncode == 2 and b"bad arguments" in res.stderr
+
+
+def _local(names: list[str]) -> tuple[dict[str, NetnsTransport], dict[str, str]]:
+    return {n: NetnsTransport(None, n) for n in names}, {n: "127.0.0.1" for n in names}
+
+
+def _free_base() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1] % 20000 + 30000
+
+
+@pytest.mark.parametrize("use_iperf3", [False, True])
+def test_measure_pairs_on_loopback_measures_every_node(use_iperf3: bool) -> None:
+    transports, addresses = _local(["a", "b", "c"])
+    opts = NetOptions(duration_s=0.5, port=_free_base(), use_iperf3=use_iperf3, timeout_s=15, pings=5,
+                      python=sys.executable, spread_ports=True)
+    facts = measure_pairs(transports, addresses, opts)
+    assert set(facts) == {"a", "b", "c"}
+    for name, f in facts.items():
+        assert f["error"] is None, f
+        assert f["tool"] == ("iperf3" if use_iperf3 else "builtin")
+        assert f["bandwidth_gbps"] > 0.1 and f["latency_ms"] > 0
+        assert {p["role"] for p in f["peers"]} == {"client", "server"}
+
+
+def test_single_node_has_nothing_to_pair() -> None:
+    transports, addresses = _local(["solo"])
+    assert measure_pairs(transports, addresses, NetOptions(python=sys.executable)) == {}
+
+
+def test_listener_that_cannot_bind_is_an_error_with_its_reason_not_a_hang() -> None:
+    base = _free_base()
+    transports, addresses = _local(["a", "b"])
+    opts = NetOptions(duration_s=0.3, port=base, use_iperf3=False, timeout_s=3, pings=2,
+                      python=sys.executable, spread_ports=True)
+    with socket.socket() as squatter:  # node a's listener port (base + 0) is taken
+        squatter.bind(("0.0.0.0", base))
+        t0 = time.monotonic()
+        facts = measure_pairs(transports, addresses, opts)
+    assert time.monotonic() - t0 < 15
+    bad = [p for p in facts["b"]["peers"] if p["peer"] == "a" and p["role"] == "client"][0]
+    assert "cannot connect" in bad["error"] and "cannot listen on port" in bad["error"]
+    # b -> a failed, a -> b worked: each node keeps its good pair, nobody is blamed wholesale
+    assert facts["a"]["error"] is None and facts["b"]["error"] is None
+    assert facts["b"]["partial_errors"]
+
+
+def test_missing_interpreter_on_the_node_is_an_error_for_every_node() -> None:
+    transports, addresses = _local(["a", "b", "c"])
+    opts = NetOptions(duration_s=0.2, port=_free_base(), use_iperf3=False, timeout_s=3,
+                      python="/nonexistent/python3", spread_ports=True)
+    facts = measure_pairs(transports, addresses, opts)
+    for f in facts.values():
+        assert f["error"] and "every pair failed" in f["error"] and "listener did not start" in f["error"]
+
+
+def test_node_without_address_is_reported() -> None:
+    transports, addresses = _local(["a", "b", "c"])
+    del addresses["c"]
+    opts = NetOptions(duration_s=0.2, port=_free_base(), use_iperf3=False, timeout_s=5, pings=2,
+                      python=sys.executable, spread_ports=True)
+    facts = measure_pairs(transports, addresses, opts)
+    assert facts["c"]["error"] == "no address known for this node"
+    assert facts["a"]["error"] is None and facts["b"]["error"] is None

@@ -1,0 +1,102 @@
+"""Shared helpers for probe and judge tests: the real recorded fixtures, a fake-tools PATH, and
+running the probe exactly as a transport would (same argv, script on stdin)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from validators.probe import ProbeOptions, parse_probe_output, probe_command
+from validators.transport.base import CommandResult
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
+PY38 = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python3"
+
+
+def fixture(rel: str) -> Path:
+    path = FIXTURES / rel
+    if not path.exists():
+        pytest.skip(f"real fixture {rel} not present (../shared/fixtures/real is beside the project in dev and CI)")
+    return path
+
+
+def fixture_text(rel: str) -> str:
+    return fixture(rel).read_text()
+
+
+def fake_tool(bin_dir: Path, name: str, script: str) -> Path:
+    """An executable `name` in bin_dir running the given /bin/sh script body."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def fake_nvidia_smi(bin_dir: Path, *, text: Path | None = None, xml: Path | None = None, nvlink: Path | None = None,
+                    fail_with: Path | None = None, exit_code: int = 9, sleep_s: float = 0) -> Path:
+    """A `nvidia-smi` that replays recorded output: `-q -x` -> xml, `-q` -> text, `nvlink -s` ->
+    nvlink; any of them absent -> exit 6 with a message (so the probe falls back, as with a real
+    driver that lacks a feature). `fail_with`: print that file and exit `exit_code` for everything."""
+    q = shlex.quote
+    if fail_with is not None:
+        return fake_tool(bin_dir, "nvidia-smi", f"cat {q(str(fail_with))}\nexit {exit_code}\n")
+    def serve(path: Path | None, what: str) -> str:
+        return f"cat {q(str(path))}" if path else f"echo {q('no recorded ' + what)} >&2; exit 6"
+    body = (f"sleep {sleep_s}\n" if sleep_s else "") + f"""case "$*" in
+  "-q -x") {serve(xml, 'XML')} ;;
+  "-q") {serve(text, '-q text')} ;;
+  "nvlink -s") {serve(nvlink, 'nvlink status')} ;;
+  *) echo "unexpected args: $*" >&2; exit 7 ;;
+esac
+"""
+    return fake_tool(bin_dir, "nvidia-smi", body)
+
+
+def fake_dmesg(bin_dir: Path, log: Path | None = None, *, denied: bool = False) -> Path:
+    if denied:
+        return fake_tool(bin_dir, "dmesg", "echo 'dmesg: read kernel buffer failed: Operation not permitted' >&2\nexit 1\n")
+    assert log is not None
+    return fake_tool(bin_dir, "dmesg", f"cat {shlex.quote(str(log))}\n")
+
+
+def probe_env(bin_dir: Path | None = None, python: Path | None = None) -> dict[str, str]:
+    """PATH with the fake tools first; `python3` pinned when asked (e.g. to prove 3.8 works)."""
+    env = dict(os.environ)
+    parts = []
+    if bin_dir is not None:
+        parts.append(str(bin_dir))
+    if python is not None:
+        pydir = (bin_dir or Path("/nonexistent")).parent / "pybin"
+        pydir.mkdir(parents=True, exist_ok=True)
+        link = pydir / "python3"
+        if not link.exists():
+            link.symlink_to(python)
+        parts.insert(0, str(pydir))
+    env["PATH"] = os.pathsep.join(parts + [env.get("PATH", "/usr/bin:/bin")])
+    return env
+
+
+def run_raw(opts: ProbeOptions, env: dict[str, str], argv_override: list[str] | None = None, timeout: float = 60) -> CommandResult:
+    argv, stdin = probe_command(opts)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv_override or argv, input=stdin, env=env, capture_output=True, timeout=timeout)
+    return CommandResult(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
+
+
+def run_probe(opts: ProbeOptions, env: dict[str, str]) -> dict:
+    return parse_probe_output(run_raw(opts, env))
+
+
+def quiet_options(tmp_path: Path, **kw: object) -> ProbeOptions:
+    """Deterministic options for tests: no pynvml, small builtin disk test in tmp_path, no
+    fallback kernel logs (so a fake `dmesg` decides what the kernel log says)."""
+    base: dict = dict(disk_path=str(tmp_path), disk_test_mb=8, use_fio=False, use_pynvml=False, step_timeout_s=10.0,
+                      kmsg_path=str(tmp_path / "no-kmsg"), kernel_log_paths=())
+    base.update(kw)
+    return ProbeOptions(**base)

@@ -1,0 +1,91 @@
+"""What `plinth audit` and `plinth validate` do (validators/cli.py only parses arguments).
+
+Exit codes: 0 nothing failed (warnings allowed); 1 a check failed or errored; 2 bad input
+(ConfigError, raised before any node is contacted); 128+signal when interrupted (130 Ctrl-C,
+143 SIGTERM): the shells' convention, so a CI script can tell "the fleet is bad" (1) from "the run
+was cut short and its report is partial" — the reports are still written, with the unfinished
+nodes' checks as ``error: interrupted``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from policies.thresholds import get_profile
+from validators.inventory import Inventory, NodeSpec, load_inventory
+from validators.reports import check_report_paths, console, write_reports
+from validators.results import Report
+from validators.runner import FleetInterrupted, RunOptions, run_fleet
+
+AUDIT_DEFAULT_PROFILE = "single_gpu"  # a workstation or lone server is most often a one-GPU box
+VALIDATE_DEFAULT_PROFILE = "distributed_training"  # a fleet of GPU nodes is most often for training
+
+
+def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, title: str) -> int:
+    console.render(report)
+    err = Console(stderr=True)
+    if signum is not None:
+        err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)
+    problems = write_reports(report, paths, title=title)
+    for problem in problems:
+        err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+    if signum is not None:
+        return 128 + signum
+    return 1 if problems else report.exit_code  # a report CI expects but cannot read fails the run
+
+
+def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict[str, Path | None], title: str) -> int:
+    profile = get_profile(profile_name)
+    try:
+        report = run_fleet(nodes, profile, opts)
+    except FleetInterrupted as exc:
+        return _finish(exc.report, paths, exc.signum, title)
+    return _finish(report, paths, None, title)
+
+
+def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | None, markdown_path: Path | None) -> int:
+    """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
+    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path}
+    check_report_paths(paths)
+    get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
+    hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
+    # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
+    python = "python3" if shutil.which("python3") else sys.executable
+    node = NodeSpec(name=hostname, host="localhost", transport="local", python=python)
+    opts = RunOptions(concurrency=1, network=False,
+                      network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
+    return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, paths, "plinth audit")
+
+
+def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | None) -> Inventory:
+    if inventory is not None:
+        return load_inventory(inventory)
+    from validators.stack_inventory import load_stack_inventory
+
+    return load_stack_inventory(stack, stack_outputs)
+
+
+def run_validate(
+    inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
+    json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
+    concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool = True,
+) -> int:
+    """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
+    inventory's ``profile:``, else distributed_training."""
+    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
+    check_report_paths(paths)
+    inv = _inventory(inventory, stack, stack_outputs)
+    profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
+    get_profile(profile_name)
+    opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
+                      network=network, object_store=inv.object_store)
+    return _run(inv.nodes, profile_name, opts, paths, "plinth validate")
+
+
+__all__ = ["AUDIT_DEFAULT_PROFILE", "VALIDATE_DEFAULT_PROFILE", "run_audit", "run_validate"]

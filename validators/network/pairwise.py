@@ -1,0 +1,207 @@
+"""Run the pairwise rounds over the nodes' Transports (the I/O half; schedule and inference are pure).
+
+Per pair: the server node starts the builtin listener (and ``iperf3 -s -1`` when both ends have
+iperf3) with ``Transport.start``; the client node runs the builtin client (latency pings, and the
+builtin bandwidth stream when iperf3 is not used) and then ``iperf3 -c ... -J``. A RunningCommand
+cannot be read before it ends, so the client does not wait for a "listening" line: it retries its
+connect until ``connect_timeout_s`` (builtin) or re-runs iperf3 while the listener is refused.
+
+Every step is bounded: the listener exits after its clients or at its own deadline (``timeout``
+wraps iperf3), client runs have transport timeouts, each round waits at most ``timeout_s`` plus a
+margin. Any failure becomes that pair's ``error`` (and, when all of a node's pairs failed, the
+node's ``facts["pairwise"]["error"]``), never an exception out of :func:`measure_pairs`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from validators.network import iperf3
+from validators.network.infer import PairResult, error_facts, node_facts
+from validators.network.schedule import Pair, ring_rounds
+from validators.transport.base import RunningCommand, Transport, TransportError
+
+NODE_TOOL = Path(__file__).with_name("node_net.py")
+
+
+@dataclass(frozen=True)
+class NetOptions:
+    duration_s: float = 3.0  # bandwidth stream length per pair
+    port: int = 5201  # builtin listener; iperf3 listens on port + 1
+    use_iperf3: bool = True  # when both ends have iperf3; else the builtin stream
+    timeout_s: float = 30.0  # bound on one pair (listener lifetime, client run)
+    pings: int = 20  # latency samples per pair (median reported)
+    python: str = "python3"  # interpreter on the nodes (the probe needs the same)
+    # several "nodes" on one host (tests, host-networked containers) need distinct ports:
+    # node i then listens on port + 2*i
+    spread_ports: bool = False
+
+
+def _tool_bytes() -> bytes:
+    return NODE_TOOL.read_bytes()
+
+
+def _ports(opts: NetOptions, index: int) -> tuple[int, int]:
+    base = opts.port + (2 * index if opts.spread_ports else 0)
+    return base, base + 1
+
+
+def _connect_timeout(opts: NetOptions) -> float:
+    return min(10.0, opts.timeout_s / 3)
+
+
+def _io_timeout(opts: NetOptions) -> float:
+    return min(10.0, opts.timeout_s / 3)
+
+
+def _has_iperf3(transport: Transport) -> bool:
+    try:
+        res = transport.run(["iperf3", "--version"], timeout=10.0)
+    except TransportError:
+        return False
+    return res.exit_code == 0
+
+
+def _stop(cmd: RunningCommand | None, grace_s: float) -> str:
+    """Let a listener finish (it exits after its clients); stop it if it does not. Returns its output."""
+    if cmd is None:
+        return ""
+    text = ""
+    try:
+        res = cmd.wait(grace_s)
+        text = (res.stdout + res.stderr).decode("utf-8", "replace")
+    except Exception:  # a listener that will not end is stopped below; its output is lost
+        pass
+    try:
+        cmd.stop()
+    except Exception:
+        pass
+    return text
+
+
+def _listener_reason(output: str) -> str:
+    """The listener's own error line, if it printed one (e.g. the port is taken)."""
+    for line in output.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "error":
+            return f"; listener: {event.get('error')}"
+    tail = output.strip().splitlines()[-1:] if output.strip() else []
+    return f"; listener said: {tail[0][:200]}" if tail and not tail[0].startswith("{") else ""
+
+
+def _run_builtin_client(client: Transport, address: str, port: int, duration_s: float, opts: NetOptions) -> dict[str, Any]:
+    args = {"mode": "client", "host": address, "port": port, "pings": opts.pings, "duration_s": duration_s,
+            "connect_timeout_s": _connect_timeout(opts), "io_timeout_s": _io_timeout(opts)}
+    res = client.run([opts.python, "-", json.dumps(args)], stdin=_tool_bytes(), timeout=opts.timeout_s)
+    if res.timed_out:
+        raise TransportError(f"builtin client timed out after {opts.timeout_s:g}s")
+    text = res.stdout.decode("utf-8", "replace").strip()
+    try:
+        out = json.loads(text.splitlines()[-1]) if text else None
+    except ValueError:
+        out = None
+    if not isinstance(out, dict):
+        err = res.stderr.decode("utf-8", "replace").strip()[-200:]
+        raise TransportError(f"builtin client gave no JSON (exit {res.exit_code}){': ' + err if err else ''}")
+    return out
+
+
+def _run_iperf3_client(client: Transport, address: str, port: int, opts: NetOptions) -> float:
+    deadline = time.monotonic() + opts.timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        argv = iperf3.client_argv(address, port, opts.duration_s, max(1.0, left))
+        res = client.run(argv, timeout=max(1.0, left) + 5.0)
+        output = res.stdout + res.stderr
+        if iperf3.is_connect_refused(output) and time.monotonic() + 0.2 < deadline - opts.duration_s:
+            time.sleep(0.2)  # the listener is still starting
+            continue
+        if res.timed_out or res.exit_code == 124:
+            raise iperf3.Iperf3Error(f"iperf3 client timed out after {opts.timeout_s:g}s")
+        return iperf3.parse_client_json(res.stdout)
+
+
+def measure_pair(pair: Pair, transports: Mapping[str, Transport], addresses: Mapping[str, str],
+                 server_index: int, use_iperf3: bool, opts: NetOptions) -> PairResult:
+    """One client -> server measurement; failures come back in ``PairResult.error``."""
+    tool = "iperf3" if use_iperf3 else "builtin"
+    address = addresses[pair.server]
+    port, iperf_port = _ports(opts, server_index)
+    server_t, client_t = transports[pair.server], transports[pair.client]
+    listener: RunningCommand | None = None
+    iperf_listener: RunningCommand | None = None
+    latency: float | None = None
+    bandwidth: float | None = None
+    try:
+        serve_args = {"mode": "serve", "port": port, "connections": 1 if use_iperf3 else 2,
+                      "deadline_s": opts.timeout_s, "io_timeout_s": _io_timeout(opts),
+                      "family": "inet6" if ":" in address else "inet"}
+        try:
+            listener = server_t.start([opts.python, "-", json.dumps(serve_args)], stdin=_tool_bytes())
+            if use_iperf3:
+                iperf_listener = server_t.start(iperf3.server_argv(iperf_port, opts.timeout_s))
+        except TransportError as exc:
+            return PairResult(pair.client, pair.server, tool, error=f"listener did not start on {pair.server}: {exc}")
+        out = _run_builtin_client(client_t, address, port, 0.0 if use_iperf3 else opts.duration_s, opts)
+        latency = out.get("latency_ms")
+        bandwidth = out.get("bandwidth_gbps")
+        if out.get("error"):
+            reason = _listener_reason(_stop(listener, 0.5))
+            listener = None
+            return PairResult(pair.client, pair.server, tool, latency_ms=latency,
+                              error=f"{pair.client} -> {address}:{port}: {out['error']}{reason}")
+        if use_iperf3:
+            bandwidth = _run_iperf3_client(client_t, address, iperf_port, opts)
+        return PairResult(pair.client, pair.server, tool, bandwidth_gbps=bandwidth, latency_ms=latency)
+    except (TransportError, iperf3.Iperf3Error) as exc:
+        return PairResult(pair.client, pair.server, tool, bandwidth_gbps=bandwidth, latency_ms=latency, error=str(exc))
+    except Exception as exc:  # a bug or an odd transport must cost one pair, not the run
+        return PairResult(pair.client, pair.server, tool, error=f"{exc.__class__.__name__}: {exc}")
+    finally:
+        _stop(listener, 2.0)
+        _stop(iperf_listener, 2.0)
+
+
+def measure_pairs(transports: Mapping[str, Transport], addresses: Mapping[str, str],
+                  opts: NetOptions | None = None) -> dict[str, dict[str, Any]]:
+    """facts["pairwise"] for every node in ``transports`` (connected), keyed by node name.
+
+    Nodes are paired in a ring (inventory order) and measured in at most 3 rounds; see
+    validators/network/schedule.py and infer.py for the pairing and for how the degraded node is
+    named. Fewer than two nodes: ``{}`` (nothing to pair; the judges skip).
+    """
+    opts = opts or NetOptions()
+    names = [n for n in transports if n in addresses]
+    missing = [n for n in transports if n not in addresses]
+    if len(names) < 2:
+        return {}
+    index = {n: i for i, n in enumerate(names)}
+    with ThreadPoolExecutor(max_workers=min(64, len(names))) as pool:
+        has_iperf = dict(zip(names, pool.map(_has_iperf3, [transports[n] for n in names]))) if opts.use_iperf3 else {}
+    results: list[PairResult] = []
+    for round_pairs in ring_rounds(names):
+        pool = ThreadPoolExecutor(max_workers=min(64, len(round_pairs)))
+        futures = {
+            pool.submit(measure_pair, p, transports, addresses, index[p.server],
+                        bool(has_iperf.get(p.client) and has_iperf.get(p.server)), opts): p
+            for p in round_pairs
+        }
+        # a pair bounds itself; this outer bound only guards against a transport that ignores its timeouts
+        done, not_done = wait(futures, timeout=3 * opts.timeout_s + 10)
+        for fut in done:
+            results.append(fut.result())
+        for fut in not_done:
+            p = futures[fut]
+            results.append(PairResult(p.client, p.server, "builtin", error=f"pair did not finish within {3 * opts.timeout_s + 10:g}s"))
+        pool.shutdown(wait=False, cancel_futures=True)
+    facts = node_facts(names, results)
+    facts.update(error_facts(missing, "no address known for this node"))
+    return facts

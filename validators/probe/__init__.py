@@ -1,0 +1,132 @@
+"""The probe: what runs on a node, and how its answer comes back.
+
+``node_probe.py`` (stdlib only, Python 3.8+) is streamed to the node on stdin and run as
+``python3 - '<options json>'``: no file is copied, nothing is installed, one round trip returns
+every fact as one JSON object. The runner does::
+
+    argv, stdin = probe_command(ProbeOptions(object_store_endpoint=...))
+    facts = parse_probe_output(transport.run(argv, stdin=stdin, timeout=...))
+
+argv needs no shell (the SSH transport ``shlex.join``\\ s it; the options travel as one argv element).
+
+FACTS (keys are a contract with the judges in ``validators.checks``; add keys, don't rename)::
+
+    {
+     "probe_version": 1, "hostname": str, "duration_s": float,
+     "system": {"cpu_physical_cores": int, "cpu_logical": int, "memory_gib": float (MemTotal),
+                "memory_installed_gib": float|null (online memory blocks), "kernel": str, "os": str,
+                "clock_synced": bool|null, "clock_source": "adjtimex"|"timedatectl"|"systemd-timesyncd"|"chronyc"|null,
+                "python": str, "data_stack": {"numpy": bool, "pandas": bool, "pyarrow": bool, "torch": bool},
+                "is_root": bool},
+     "gpu": {"source": "pynvml"|"nvidia-smi-xml"|"nvidia-smi-text"|null, "error": str|null ("no NVIDIA driver …"),
+             "driver_version": str|null, "cuda_version": str|null, "attached_gpus": int|null, "notes": [str],
+             "devices": [{"index", "name", "uuid", "pci", "memory_total_mib", "ecc_mode": "Enabled"|"Disabled"|null,
+                          "ecc_uncorrected_volatile", "ecc_uncorrected_aggregate": int|null,
+                          "retired_pages_pending": bool|null, "retired_pages_count": int|null,
+                          "remapped_rows_failure", "remapped_rows_pending": bool|null, "remapped_rows_uncorrectable": int|null,
+                          "temperature_c": float|null, "persistence_mode": bool|null,
+                          "pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max": int|null,
+                          "nvlink_links_total", "nvlink_links_active": int|null (total 0: no NVLink), "nvlink_note"?: str,
+                          "mig_mode": str|null}]},
+     "xid": {"readable": bool, "source": str|null, "error": str|null, "total": int, "counts": {"<xid>": n},
+             "events": [{"xid": int, "pci": str, "line": str}] (first 50)},
+     "nics": [{"name", "speed_mbps": int|null, "mtu": int, "operstate": str, "address": str|null,
+               "type": int (1 ether, 32 infiniband, 772 loopback), "virtual": bool, "default_route": bool}],
+     "rdma": {"source": "sysfs"|"ibstat"|null,
+              "devices": [{"name", "driver": str|null, "ports": [{"port", "state", "rate_gbps", "link_layer"}]}],
+              "efa": {"present": bool, "providers": int, "domains": [str], "source": "fi_info"|"sysfs"|null}},
+     "mounts": [{"path", "fs", "device", "remote": bool, "total_gib", "free_gib", "read_only": bool}],
+     "disk": {"path", "tool": "fio"|"builtin"|null, "write_mb_s": float|null, "read_mb_s": float|null (MB = 10^6 B),
+              "bytes": int, "direct": bool, "error": str|null, "notes": [str]},
+     "object_store": {"endpoint", "reachable": bool, "connect_ms": float|null, "latency_ms": float|null,
+                      "http_status": int|null, "error": str|null} | null (no endpoint given),
+     "errors": {"<section>": "<reason>"}   # a section that could not be gathered; its judges say error
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from validators.transport.base import CommandResult
+
+NODE_SCRIPT = Path(__file__).with_name("node_probe.py")
+PROBE_VERSION = 1
+
+
+class ProbeError(Exception):
+    """The probe ran but its answer is unusable (no python3, killed, truncated, not JSON).
+    ``str(exc)`` is the one-line reason the report shows for the node."""
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    object_store_endpoint: str | None = None
+    disk_path: str = "/tmp"
+    disk_test_mb: int = 64
+    use_fio: bool = True
+    step_timeout_s: float = 20.0
+    # below: not needed by the runner; tests use them to make the node's environment deterministic
+    use_pynvml: bool = True
+    kmsg_path: str = "/dev/kmsg"
+    kernel_log_paths: tuple[str, ...] = field(default=("/var/log/kern.log", "/var/log/syslog", "/var/log/messages"))
+
+
+@lru_cache(maxsize=1)
+def node_script() -> bytes:
+    return NODE_SCRIPT.read_bytes()
+
+
+def probe_command(opts: ProbeOptions) -> tuple[list[str], bytes]:
+    """(argv, stdin): ``python3 - <options json>`` with the probe script on stdin."""
+    options = asdict(opts)
+    options["kernel_log_paths"] = list(opts.kernel_log_paths)
+    return ["python3", "-", json.dumps(options, separators=(",", ":"), sort_keys=True)], node_script()
+
+
+def _tail(data: bytes, limit: int = 300) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "")[-limit:]
+
+
+def parse_probe_output(result: CommandResult) -> dict[str, Any]:
+    """The facts dict, or :class:`ProbeError` naming why there are none."""
+    if result.timed_out:
+        return _raise(f"probe timed out after {result.duration_s:.1f} s (a hung nvidia-smi, disk or mount?)")
+    stdout = result.stdout.strip()
+    if not stdout:
+        if result.exit_code == 127 or b"python3" in result.stderr and b"not found" in result.stderr:
+            return _raise("python3 not found on the node (the probe needs python3 >= 3.8)")
+        detail = _tail(result.stderr) or "no output"
+        return _raise(f"probe printed nothing (exit {result.exit_code}): {detail}")
+    try:
+        facts = json.loads(stdout)
+    except ValueError:
+        hint = "truncated" if stdout.startswith(b"{") else "not JSON"
+        detail = _tail(result.stderr)
+        return _raise(
+            f"probe output is {hint} ({len(stdout)} bytes, exit {result.exit_code})" + (f": {detail}" if detail else "")
+        )
+    if not isinstance(facts, dict) or "probe_version" not in facts:
+        return _raise("probe output is JSON but not a facts object (no probe_version)")
+    if facts["probe_version"] != PROBE_VERSION:
+        return _raise(f"probe version {facts['probe_version']!r}, controller expects {PROBE_VERSION}")
+    errors = facts.get("errors") or {}
+    if "options" in errors:
+        return _raise(f"probe rejected its options: {errors['options']}")
+    if result.exit_code not in (0, None):
+        return _raise(f"probe exited {result.exit_code}: {_tail(result.stderr) or 'no reason given'}")
+    facts.setdefault("errors", {})
+    return facts
+
+
+def _raise(message: str) -> dict[str, Any]:
+    raise ProbeError(message)
+
+
+__all__ = ["ProbeError", "ProbeOptions", "probe_command", "parse_probe_output", "node_script", "NODE_SCRIPT"]

@@ -1,0 +1,355 @@
+"""Fan-out over the fleet: connect → probe → parse (per node, in parallel) → pairwise network rounds
+→ judges → :class:`Report`.
+
+- Bounded concurrency (a thread per node in flight, default 32) and a per-node budget that covers
+  connecting and the probe round trip; the pairwise rounds bound themselves (NetOptions.timeout_s).
+- One connection per node, opened once and reused by the probe and the network rounds, closed at
+  the end whatever happens.
+- A node that cannot be reached (refused, timed out, auth, host key) or whose probe fails is
+  reported ``reachable`` accordingly and EVERY node check its profile asks for is ``error`` with the
+  reason. Why every check and not one ``system.reachable`` line: the counts in the summary, the
+  JUnit totals and the score then say honestly how much of the fleet went unchecked.
+- Ctrl-C / SIGTERM: stop scheduling, close live connections (which unblocks their commands), mark
+  unfinished nodes ``error: interrupted`` and raise :class:`FleetInterrupted` carrying the partial
+  report, so the caller still writes every requested report.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any, Callable, Iterator, Mapping
+
+from policies.catalogue import instance
+from policies.thresholds import Profile
+from validators.checks.base import CheckContext, judge_fleet, judge_node, load_all
+from validators.inventory import NodeSpec, ObjectStore
+from validators.results import CheckResult, NodeReport, Report, Summary
+from validators.transport import Transport, TransportError, make_transport
+
+INTERRUPTED = "interrupted"
+PAIRWISE_CHECKS = ("network.bandwidth", "network.latency")
+
+FactsGatherer = Callable[[Transport, NodeSpec, float, "RunOptions"], dict[str, Any]]
+
+
+class NodeFailed(Exception):
+    """The node was reached but its facts could not be gathered (probe failed, timed out)."""
+
+
+class FleetInterrupted(Exception):
+    """Raised by :func:`run_fleet` after SIGINT/SIGTERM, with the partial report."""
+
+    def __init__(self, report: Report, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.report = report
+        self.signum = signum
+
+
+class _Terminated(BaseException):
+    """SIGTERM turned into an exception in the main thread (like KeyboardInterrupt for SIGINT)."""
+
+
+@dataclass
+class RunOptions:
+    concurrency: int = 32
+    node_timeout_s: float = 120.0  # connect + probe, per node
+    connect_timeout_s: float = 10.0
+    accept_new_host_keys: bool = False
+    network: bool = True  # pairwise rounds (need >= 2 reachable nodes)
+    network_off_reason: str = "pairwise network tests not run (--no-network)"
+    net_options: Any = None  # validators.network.NetOptions; None: its defaults
+    object_store: ObjectStore | None = None
+    probe_options: Any = None  # validators.probe.ProbeOptions; None: built from object_store
+    progress: bool | None = None  # None: on when stderr is a TTY and not in CI
+    transport_factory: Callable[[NodeSpec, bool], Transport] = make_transport
+    gather: FactsGatherer | None = None  # None: the probe (validators.probe)
+
+
+@dataclass
+class _NodeState:
+    spec: NodeSpec
+    transport: Transport | None = None
+    reachable: bool = False
+    facts: dict[str, Any] | None = None
+    error: str | None = None
+    started: float | None = None
+    duration_s: float | None = None
+    done: bool = False
+    # set by the main thread when it gives up on the node (interrupt, budget): the verdict is
+    # `abandoned`, whatever the node's thread writes afterwards
+    abandoned: str | None = None
+
+
+def _s3_endpoint(store: ObjectStore | None) -> str | None:
+    if store is None:
+        return None
+    if store.endpoint:
+        return store.endpoint
+    return f"https://s3.{store.region}.amazonaws.com" if store.region else "https://s3.amazonaws.com"
+
+
+def probe_facts(transport: Transport, node: NodeSpec, timeout: float, opts: RunOptions) -> dict[str, Any]:
+    """The default gatherer: stream the probe, one round trip, parse its JSON."""
+    from validators.probe import ProbeError, ProbeOptions, parse_probe_output, probe_command
+
+    probe_opts = opts.probe_options or ProbeOptions(object_store_endpoint=_s3_endpoint(opts.object_store))
+    argv, stdin = probe_command(probe_opts)
+    if node.python != "python3" and argv and argv[0].startswith("python"):
+        argv = [node.python, *argv[1:]]  # the inventory names this node's interpreter
+    result = transport.run(argv, stdin=stdin, timeout=timeout)
+    if result.timed_out:
+        raise NodeFailed(f"probe timed out after {timeout:.0f}s (node budget; raise --timeout)")
+    try:
+        return parse_probe_output(result)
+    except ProbeError as exc:
+        raise NodeFailed(f"probe failed: {exc}") from None
+
+
+def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> None:
+    spec = state.spec
+    state.started = time.monotonic()
+    deadline = state.started + opts.node_timeout_s
+    try:
+        if stop.is_set():
+            return
+        transport = state.transport = opts.transport_factory(spec, opts.accept_new_host_keys)
+        try:
+            transport.connect(min(opts.connect_timeout_s, opts.node_timeout_s))
+        except TransportError as exc:
+            state.error = f"unreachable: {exc}"
+            return
+        state.reachable = True
+        if stop.is_set():
+            return
+        gather = opts.gather or probe_facts
+        try:
+            state.facts = gather(transport, spec, max(1.0, deadline - time.monotonic()), opts)
+        except (NodeFailed, TransportError) as exc:
+            state.error = str(exc)
+    except Exception as exc:  # a bug on one node must not lose the others
+        state.error = f"internal error: {exc.__class__.__name__}: {exc}"
+    finally:
+        state.duration_s = time.monotonic() - state.started
+        state.done = True
+
+
+def _errors_for_all_checks(profile: Profile, reason: str) -> list[CheckResult]:
+    registry = load_all()
+    out = []
+    for check_id, th in profile.thresholds.items():
+        reg = registry.get(check_id)
+        if reg is None or reg.scope == "node":
+            out.append(CheckResult.make(check_id, "error", reason, threshold=th.min if th.min is not None else (th.max if th.max is not None else th.expect), unit=th.unit))
+    return out
+
+
+def _context(spec: NodeSpec, profile: Profile) -> CheckContext:
+    expect = spec.expect.model_dump(exclude_none=True)
+    row = instance(spec.expect.instance_type) if spec.expect.instance_type else None
+    return CheckContext(profile=profile, node=spec.name, expect=expect, instance=row)
+
+
+def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str, Any]]:
+    ready = [s for s in states if s.abandoned is None and s.facts is not None and s.transport is not None]
+    if not opts.network:
+        return {s.spec.name: {"skipped": opts.network_off_reason} for s in ready}
+    if len(ready) < 2:
+        return {s.spec.name: {"skipped": "pairwise network tests not run: fewer than 2 reachable nodes"} for s in ready}
+    try:
+        from validators.network import NetOptions, measure_pairs
+    except ImportError:
+        return {s.spec.name: {"skipped": "pairwise network tests not run (validators.network unavailable)"} for s in ready}
+    transports = {s.spec.name: s.transport for s in ready if s.transport is not None}
+    addresses = {s.spec.name: s.spec.host for s in ready}
+    try:
+        return measure_pairs(transports, addresses, opts.net_options or NetOptions())
+    except Exception as exc:  # the rounds failing must not lose the per-node results
+        return {name: {"error": f"pairwise rounds failed: {exc.__class__.__name__}: {exc}"} for name in transports}
+
+
+def _controller_facts(opts: RunOptions) -> dict[str, Any]:
+    if opts.object_store is None:
+        return {}
+    try:
+        from validators.objectstore import controller_store_facts
+    except ImportError:
+        return {}
+    try:
+        return {"object_store": controller_store_facts(opts.object_store)}
+    except Exception as exc:
+        return {"object_store": {"endpoint": opts.object_store.endpoint, "bucket": opts.object_store.bucket,
+                                 "error": f"{exc.__class__.__name__}: {exc}"}}
+
+
+def summarize(nodes: list[NodeReport], fleet: list[CheckResult]) -> Summary:
+    results = [c for n in nodes for c in n.checks] + fleet
+    count = {s: sum(1 for c in results if c.status == s) for s in ("pass", "fail", "error", "warn", "skip")}
+    return Summary(nodes=len(nodes), passed=count["pass"], failed=count["fail"], errors=count["error"],
+                   warnings=count["warn"], skipped=count["skip"], score=readiness(nodes))
+
+
+def readiness(nodes: list[NodeReport]) -> float:
+    """The 0-100 score from validators.score (PROBE engineer); 0 when it cannot be computed."""
+    try:
+        from validators.score import readiness_score
+    except ImportError:
+        return 0.0
+    if not nodes:
+        return 0.0
+    return float(readiness_score([n.checks for n in nodes]))  # type: ignore[arg-type]
+
+
+def _build_report(states: list[_NodeState], fleet: list[CheckResult], profile: Profile, started_at: str,
+                  t0: float) -> Report:
+    nodes = []
+    for s in states:
+        if s.abandoned is None and s.facts is not None:
+            checks = judge_node(s.facts, _context(s.spec, profile))
+        else:
+            checks = _errors_for_all_checks(profile, s.abandoned or s.error or INTERRUPTED)
+        nodes.append(NodeReport(name=s.spec.name, host=s.spec.host, reachable=s.reachable, checks=checks,
+                                duration_s=None if s.duration_s is None else round(s.duration_s, 3)))
+    return Report(summary=summarize(nodes, fleet), profile=profile.name, nodes=nodes, fleet=fleet,
+                  started_at=started_at, duration_s=round(time.monotonic() - t0, 3))
+
+
+def _progress_enabled(opts: RunOptions) -> bool:
+    if opts.progress is not None:
+        return opts.progress
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class _Progress:
+    """rich progress on stderr (transient), or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self._p: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._task = self._p.add_task("probing nodes", total=total)
+
+    def __enter__(self) -> "_Progress":
+        if self._p is not None:
+            self._p.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+    def advance(self, description: str) -> None:
+        if self._p is not None:
+            self._p.update(self._task, advance=1, description=description)
+
+    def describe(self, description: str) -> None:
+        if self._p is not None:
+            self._p.update(self._task, description=description)
+
+
+class _SignalGuard:
+    """SIGTERM → _Terminated in the main thread while the run is in progress (SIGINT already
+    raises KeyboardInterrupt). Only the main thread may install handlers; elsewhere a no-op."""
+
+    def __enter__(self) -> "_SignalGuard":
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            def on_term(signum: int, frame: FrameType | None) -> None:
+                raise _Terminated()
+
+            self._old = signal.signal(signal.SIGTERM, on_term)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: _Progress) -> Iterator[None]:
+    """Yield as nodes finish; a node still running after its budget (a transport that ignored
+    its timeout) is abandoned with an error and its connection closed."""
+    pending = set(futures)
+    grace = 5.0
+    while pending:
+        done, pending = wait_futures(pending, timeout=0.25, return_when="FIRST_COMPLETED")
+        for fut in done:
+            state = futures[fut]
+            progress.advance(f"{state.spec.name}: {'ok' if state.facts is not None else 'error'}")
+        now = time.monotonic()
+        for fut in list(pending):
+            state = futures[fut]
+            if state.started is not None and now - state.started > opts.node_timeout_s + grace:
+                state.abandoned = f"node did not finish within its {opts.node_timeout_s:.0f}s budget"
+                if state.transport is not None:
+                    state.transport.close()
+                pending.discard(fut)
+        yield
+
+
+def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Report:
+    """Validate ``nodes`` against ``profile``. Raises :class:`FleetInterrupted` (with the partial
+    report) on SIGINT/SIGTERM; never raises for a node's own failures."""
+    opts = opts or RunOptions()
+    t0 = time.monotonic()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    states = [_NodeState(n) for n in nodes]
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, min(opts.concurrency, len(states))), thread_name_prefix="plinth-node")
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plinth-controller")
+    interrupted: int | None = None
+    fleet: list[CheckResult] = []
+    try:
+        with _SignalGuard(), _Progress(_progress_enabled(opts), len(states)) as progress:
+            try:
+                controller = side.submit(_controller_facts, opts)
+                futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
+                for _ in _wait_nodes(futures, opts, progress):
+                    pass
+                progress.describe("pairwise network rounds")
+                for name, pw in _pairwise(states, opts).items():
+                    state = next(s for s in states if s.spec.name == name)
+                    if state.facts is not None:
+                        state.facts["pairwise"] = pw
+                facts_by_node = {s.spec.name: s.facts for s in states if s.abandoned is None and s.facts is not None}
+                fleet = judge_fleet(facts_by_node, controller.result(), profile)
+            except KeyboardInterrupt:
+                interrupted = signal.SIGINT
+            except _Terminated:
+                interrupted = signal.SIGTERM
+            if interrupted is not None:
+                stop.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                for s in states:
+                    if s.transport is not None:
+                        s.transport.close()  # unblocks a node's command; its thread then ends
+                for s in states:
+                    if not s.done or (s.facts is None and s.error is None):
+                        s.abandoned = s.abandoned or INTERRUPTED
+                    elif s.facts is not None and "pairwise" not in s.facts:
+                        s.facts["pairwise"] = {"skipped": "pairwise network tests not run: interrupted"}
+        report = _build_report(states, fleet, profile, started_at, t0)
+    finally:
+        stop.set()
+        for s in states:
+            if s.transport is not None:
+                s.transport.close()
+        pool.shutdown(wait=interrupted is None, cancel_futures=True)
+        side.shutdown(wait=False, cancel_futures=True)
+    if interrupted is not None:
+        raise FleetInterrupted(report, interrupted)
+    return report
+
+
+__all__ = ["FleetInterrupted", "NodeFailed", "RunOptions", "probe_facts", "run_fleet", "summarize"]

@@ -1,0 +1,330 @@
+"""SSH transport (paramiko): one verified connection per node, reused for every command.
+
+Security defaults, because this tool logs into production GPU fleets:
+- host keys are checked against the node's known_hosts file; an unknown key is refused unless the
+  user opts in (``--accept-new-host-keys``), and then it is recorded in that same file; a key that
+  CHANGED is always refused (that is what a man in the middle looks like);
+- commands are argv lists joined with ``shlex.join``: an inventory value never reaches the remote
+  shell unquoted;
+- error messages name the host, port and user, never key material or passphrases.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+
+from validators.transport.base import CommandResult, TransportError
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+_S = TypeVar("_S", socket.socket, paramiko.Channel)
+# paramiko logs handshake failures at ERROR; without a handler Python would print them to stderr
+# beside our own one-line reason. Library convention: a NullHandler, the user's logging config wins.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+_known_hosts_lock = threading.Lock()  # nodes connect in parallel threads; appends must not interleave
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where and as whom to log in. ``identity_file`` None: ssh-agent / default keys."""
+
+    host: str
+    port: int = 22
+    user: str = "root"
+    identity_file: Path | None = None
+    known_hosts: Path = Path("~/.ssh/known_hosts").expanduser()
+
+    @property
+    def host_key_name(self) -> str:
+        """The name known_hosts files use for this endpoint (OpenSSH's and paramiko's rule)."""
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    pass
+
+
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) "
+                              "(use --accept-new-host-keys to trust it)")
+
+
+class _AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
+    """Trust-on-first-use, recorded: append the new key to the known_hosts file (created 0600).
+    Appending keeps entries paramiko cannot parse (markers, options) that a rewrite would drop."""
+
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        with _known_hosts_lock:
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as fh:
+                fh.write(line)
+
+
+def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError:
+        raise TransportError(f"{host}:{port}: connection refused") from None
+    except socket.gaierror:
+        raise TransportError(f"{host}: cannot resolve host name") from None
+    except (socket.timeout, TimeoutError):
+        raise TransportError(f"{host}:{port}: timed out after {timeout:g}s connecting") from None
+    except OSError as exc:
+        raise TransportError(f"{host}:{port}: cannot connect: {exc.strerror or exc}") from None
+    # probe and pairwise rounds are many small request/response exchanges: don't let Nagle batch them
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _load_key(path: Path) -> paramiko.PKey:
+    """Load an identity file of any type paramiko knows (the type is read from the file, so a
+    wrong guess can't mask the server's real answer). Encrypted keys belong in ssh-agent."""
+    try:
+        return paramiko.PKey.from_path(path)
+    except paramiko.PasswordRequiredException:
+        raise TransportError(f"identity file {path} is passphrase-protected: load it into ssh-agent (ssh-add) instead") from None
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise TransportError(f"identity file {path}: cannot load key ({exc.__class__.__name__})") from None
+
+
+def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, timeout: float,
+                    accept_new: bool) -> paramiko.SSHClient:
+    """SSH handshake + host-key check + auth over an already open stream; TransportError on failure."""
+    client = paramiko.SSHClient()
+    if target.known_hosts.exists():
+        try:
+            client.load_host_keys(str(target.known_hosts))
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError(f"{target.known_hosts}: cannot read known_hosts: {exc.__class__.__name__}") from None
+    client.set_missing_host_key_policy(_AcceptNewAndRecord(target.known_hosts) if accept_new else _RefuseUnknown())
+    key_file = target.identity_file if target.identity_file is not None and target.identity_file.exists() else None
+    pkey = _load_key(key_file) if key_file is not None else None
+    started = time.monotonic()
+    try:
+        client.connect(
+            target.host, port=target.port, username=target.user, sock=sock, pkey=pkey,
+            look_for_keys=target.identity_file is None, allow_agent=True,
+            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
+        )
+    except paramiko.BadHostKeyException:
+        client.close()
+        raise TransportError(
+            f"host key mismatch: host key for {target.host_key_name} does not match {target.known_hosts} (possible MITM)"
+        ) from None
+    except _UnknownHostKey as exc:
+        client.close()
+        raise TransportError(str(exc)) from None
+    except paramiko.AuthenticationException:
+        client.close()
+        hint = f" (identity file {target.identity_file} not found)" if target.identity_file and key_file is None else ""
+        raise TransportError(f"authentication failed for user {target.user} on {target.host}:{target.port}{hint}") from None
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        transport = client.get_transport()
+        got_banner = bool(transport is not None and transport.remote_version)
+        client.close()
+        where = f"{target.host}:{target.port}"
+        if not got_banner:
+            # paramiko surfaces a banner timeout in several shapes; the clock says which it was
+            if time.monotonic() - started >= timeout * 0.9:
+                raise TransportError(f"{where}: timed out after {timeout:g}s connecting (no SSH banner: is sshd listening there?)") from None
+            raise TransportError(f"{where}: connection closed before the SSH banner (is this an SSH server?)") from None
+        raise TransportError(f"{where}: SSH handshake failed: {exc.__class__.__name__}: {exc}") from None
+    return client
+
+
+class SshCommand:
+    """A command running over one SSH channel. stdout and stderr are drained by their own threads
+    (a chatty stderr can never block stdout), stdin is fed by a third and then half-closed."""
+
+    def __init__(self, chan: paramiko.Channel, stdin: bytes | None) -> None:
+        self._chan = chan
+        self._started = time.monotonic()
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._readers = [
+            threading.Thread(target=self._drain, args=(chan.recv, self._out), daemon=True),
+            threading.Thread(target=self._drain, args=(chan.recv_stderr, self._err), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        threading.Thread(target=self._feed, args=(stdin,), daemon=True).start()
+
+    def _feed(self, stdin: bytes | None) -> None:
+        try:
+            if stdin:
+                self._chan.sendall(stdin)
+            self._chan.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the command exited (or was killed) before reading all of stdin
+
+    @staticmethod
+    def _drain(recv: Callable[[int], bytes], sink: list[bytes]) -> None:
+        try:
+            while chunk := recv(65536):
+                sink.append(chunk)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+
+    def _result(self, exit_code: int | None) -> CommandResult:
+        return CommandResult(exit_code, b"".join(self._out), b"".join(self._err), time.monotonic() - self._started)
+
+    def wait(self, timeout: float) -> CommandResult:
+        """Output and exit status; after ``timeout`` seconds the command is killed and its exit
+        code is None (``CommandResult.timed_out``), with whatever output it had produced."""
+        deadline = time.monotonic() + timeout
+        for t in self._readers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._readers) or not self._chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+            self.stop()
+            return self._result(None)
+        return self._result(self._chan.recv_exit_status())
+
+    def stop(self) -> None:
+        """Kill the remote command: an RFC 4254 "signal" request (OpenSSH ≥7.9 delivers it), then
+        close the channel so the remote side's pipes break even where signals are refused."""
+        chan = self._chan
+        if not chan.closed:
+            try:
+                msg = paramiko.Message()
+                msg.add_byte(cMSG_CHANNEL_REQUEST)
+                msg.add_int(chan.remote_chanid)
+                msg.add_string("signal")
+                msg.add_boolean(False)
+                msg.add_string("KILL")
+                chan.transport._send_user_message(msg)  # type: ignore[union-attr]  # paramiko has no public API for it
+            except (OSError, EOFError, AttributeError, paramiko.SSHException):
+                pass
+            chan.close()
+        for t in self._readers:
+            t.join(2.0)
+
+
+class SshTransport:
+    """One node over SSH. ``connect`` opens the single connection every later command reuses."""
+
+    name = "ssh"
+
+    def __init__(self, target: SshTarget, jump: SshTarget | None = None, accept_new_host_keys: bool = False) -> None:
+        self.target = target
+        self.jump = jump
+        self.accept_new_host_keys = accept_new_host_keys
+        self._client: paramiko.SSHClient | None = None
+        self._jump_client: paramiko.SSHClient | None = None
+        self._live: list[SshCommand] = []
+        self._streams: list[socket.socket | paramiko.Channel] = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> paramiko.SSHClient:
+        """The connected paramiko client (the testinfra plugin hands it to testinfra so its
+        commands share this verified connection)."""
+        if self._client is None:
+            raise TransportError(f"{self.target}: not connected")
+        return self._client
+
+    def connect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        if self._client is not None:
+            return
+        if self._closed:
+            raise TransportError(f"{self.target.host}:{self.target.port}: connection closed (interrupted)")
+        if self.jump is None:
+            stream: socket.socket | paramiko.Channel = self._track(_open_socket(self.target.host, self.target.port, timeout))
+        else:
+            try:
+                jsock = self._track(_open_socket(self.jump.host, self.jump.port, timeout))
+                self._jump_client = _connect_client(self.jump, jsock, timeout, self.accept_new_host_keys)
+            except TransportError as exc:
+                self.close()
+                raise TransportError(f"jump host {self.jump.host}: {exc}") from None
+            jt = self._jump_client.get_transport()
+            assert jt is not None
+            try:
+                stream = self._track(jt.open_channel("direct-tcpip", (self.target.host, self.target.port), ("127.0.0.1", 0), timeout=timeout))
+            except paramiko.ChannelException as exc:
+                self.close()
+                raise TransportError(f"{self.target.host}:{self.target.port}: jump host {self.jump.host} cannot reach it ({exc.text})") from None
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                self.close()
+                raise TransportError(f"{self.target.host}:{self.target.port}: via jump host {self.jump.host}: {exc.__class__.__name__}") from None
+        try:
+            client = _connect_client(self.target, stream, timeout, self.accept_new_host_keys)
+        except TransportError:
+            self.close()
+            raise
+        with self._lock:
+            if self._closed:  # close() ran while we were handshaking (Ctrl-C): don't leak the connection
+                client.close()
+                raise TransportError(f"{self.target.host}:{self.target.port}: connection closed (interrupted)")
+            self._client = client
+
+    def _track(self, stream: _S) -> _S:
+        """Remember a stream opened during connect so close() from another thread can break a
+        handshake that is still waiting (a silent port would otherwise hold Ctrl-C for the
+        whole connect timeout)."""
+        with self._lock:
+            self._streams.append(stream)
+            if self._closed:
+                stream.close()
+        return stream
+
+    def _open(self, argv: Sequence[str], stdin: bytes | None) -> SshCommand:
+        if self._client is None:
+            raise TransportError(f"{self.target}: not connected")
+        t = self._client.get_transport()
+        if t is None or not t.is_active():
+            raise TransportError(f"{self.target.host}:{self.target.port}: SSH connection lost")
+        try:
+            chan = t.open_session(timeout=DEFAULT_CONNECT_TIMEOUT)
+            chan.exec_command(shlex.join(argv))
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"{self.target.host}:{self.target.port}: cannot start command: {exc}") from None
+        cmd = SshCommand(chan, stdin)
+        with self._lock:
+            self._live = [c for c in self._live if not c._chan.closed] + [cmd]
+        return cmd
+
+    def run(self, argv: Sequence[str], stdin: bytes | None = None, timeout: float = 60.0) -> CommandResult:
+        return self._open(argv, stdin).wait(timeout)
+
+    def start(self, argv: Sequence[str], stdin: bytes | None = None) -> SshCommand:
+        return self._open(argv, stdin)
+
+    def close(self) -> None:
+        """Stop whatever still runs and close the connection (and the jump host's). Idempotent;
+        safe to call from another thread to unblock a command (Ctrl-C)."""
+        with self._lock:
+            self._closed = True
+            live, self._live = self._live, []
+            streams, self._streams = self._streams, []
+            clients, self._client, self._jump_client = (self._client, self._jump_client), None, None
+        for cmd in live:
+            cmd.stop()
+        for client in clients:
+            if client is not None:
+                client.close()
+        for stream in streams:
+            try:
+                stream.close()
+            except OSError:
+                pass
