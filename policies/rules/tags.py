@@ -8,6 +8,7 @@ Tags set on the explicit AWS provider as ``defaultTags`` count, as AWS applies t
 from __future__ import annotations
 
 import importlib
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -32,10 +33,12 @@ def is_taggable(resource_type: str) -> bool:
     module = module_path.split("/")[0]
     module = _MODULE_RENAMES.get(module, module)
     try:
-        mod = importlib.import_module("pulumi_aws" if module == "index" else f"pulumi_aws.{module}")
+        with warnings.catch_warnings():  # importing a module warns about its deprecated resource classes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mod = importlib.import_module("pulumi_aws" if module == "index" else f"pulumi_aws.{module}")
+            args_cls = getattr(mod, f"{cls}Args", None)  # pulumi-aws loads submodules lazily, on access
     except ImportError:
         return False
-    args_cls = getattr(mod, f"{cls}Args", None)
     return args_cls is not None and isinstance(getattr(args_cls, "tags", None), property)
 
 

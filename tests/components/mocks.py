@@ -91,7 +91,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         handler = self.calls.get(args.token)
-        return (handler(args.args) if handler else {}), None
+        # The SDK's MockMonitor iterates the failures half of this answer: it must be a list, never None.
+        return (handler(args.args) if handler else {}), []
 
 
 class RecordingMonitor(_mocks.MockMonitor):

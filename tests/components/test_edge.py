@@ -24,27 +24,12 @@ from components.edge import (
 from components.iot_policy import THING, actions, device_policy_document, is_least_privilege, resources
 from policies.errors import ConfigError
 from stacks.config import EdgeConfig, EdgeWorkload
-from tests.components.mocks import ACCOUNT, RecordingMocks, Run, run_program
+from tests.components.mocks import ACCOUNT, Run, run_program
 
 K8S = "1.31.0"
 THING_T = "aws:iot/thing:Thing"
 CERT = "aws:iot/certificate:Certificate"
 TAGS = {"team": "edge"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _invokes_answer_with_a_failure_list() -> Any:
-    """The SDK's MockMonitor.Invoke iterates the failures half of ``call``'s answer, so ``None`` there
-    breaks every invoke; answer ``[]`` (harmless once tests/components/mocks.py does so itself)."""
-    original = RecordingMocks.call
-
-    def call(self: RecordingMocks, args: Any) -> Any:
-        ret, failures = original(self, args)
-        return ret, failures or []
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RecordingMocks, "call", call)
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from components.lakehouse import (
 )
 from policies.errors import ConfigError
 from stacks.config import LakehouseConfig
-from tests.components.mocks import ACCOUNT, RecordingMocks, Registered, Run, run_program
+from tests.components.mocks import ACCOUNT, Registered, Run, run_program
 
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -32,21 +32,6 @@ KEY = "aws:kms/key:Key"
 GLUE = "aws:glue/catalogDatabase:CatalogDatabase"
 ZONES = ["raw", "curated", "features", "models"]
 TAGS = {"team": "data"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _invokes_answer_with_a_failure_list() -> Any:
-    """The SDK's MockMonitor.Invoke iterates the failures half of ``call``'s answer, so ``None`` there
-    breaks every invoke; answer ``[]`` (harmless once tests/components/mocks.py does so itself)."""
-    original = RecordingMocks.call
-
-    def call(self: RecordingMocks, args: Any) -> Any:
-        ret, failures = original(self, args)
-        return ret, failures or []
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RecordingMocks, "call", call)
-        yield
 
 
 def build(lake: dict[str, Any] | None = None, *, restrict: bool = False, region: str = "eu-central-1") -> Run[Lakehouse]:

@@ -20,7 +20,7 @@ from components.network import (
 )
 from policies.errors import ConfigError
 from stacks.config import NetworkConfig, VpnConfig
-from tests.components.mocks import RecordingMocks, Run, run_program
+from tests.components.mocks import Run, run_program
 
 SUBNET = "aws:ec2/subnet:Subnet"
 RT = "aws:ec2/routeTable:RouteTable"
@@ -36,21 +36,6 @@ VPN_TYPES = {
     "aws:ec2/vpnConnectionRoute:VpnConnectionRoute", "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation",
 }
 TAGS = {"team": "ml", "cost-centre": "42"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _invokes_answer_with_a_failure_list() -> Any:
-    """The SDK's MockMonitor.Invoke iterates the failures half of ``call``'s answer, so ``None`` there
-    breaks every invoke; answer ``[]`` (harmless once tests/components/mocks.py does so itself)."""
-    original = RecordingMocks.call
-
-    def call(self: RecordingMocks, args: Any) -> Any:
-        ret, failures = original(self, args)
-        return ret, failures or []
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RecordingMocks, "call", call)
-        yield
 
 
 def build(network: dict[str, Any], region: str = "us-east-1") -> Run[AiNetwork]:

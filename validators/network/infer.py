@@ -9,8 +9,9 @@ different peers (as client and as server). The inference:
   down BOTH of its pairs and so is the only one whose best pair is still bad. In a ring 0->1->2->0
   with node 2 shaped to 100 Mbit: pairs 1->2 and 2->0 are slow, 0->1 is fast; nodes 0 and 1 each
   keep a fast pair, node 2's best pair is 100 Mbit -> node 2 alone is named.
-* a node whose pairs all failed gets ``error`` with the reasons; a failed pair does not blame the
-  peer that has another, successful pair.
+* a node whose pairs all failed (even if some latency pings got through before the link died)
+  gets ``error`` with the reasons; a failed pair does not blame the peer that has another,
+  successful pair.
 * with exactly two nodes both pairs join the same two nodes: a slow node cannot be told from its
   peer, and both are reported with the pair's value (said in ``note``).
 """
@@ -62,7 +63,7 @@ def node_facts(nodes: Iterable[str], results: Iterable[PairResult]) -> dict[str,
         }
         if not peers:
             facts["error"] = "no pair measured for this node"
-        elif not bws and not lats:
+        elif all(p["error"] for p in peers):  # a latency sample alone does not make a measured node
             facts["error"] = "every pair failed: " + "; ".join(errors)
         elif errors:
             facts["partial_errors"] = errors  # one pair failed, the other stands for the node

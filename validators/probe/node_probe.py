@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -71,15 +72,24 @@ def run_cmd(argv: List[str], timeout: float) -> Tuple[Optional[int], str, str]:
     if exe is None:
         return None, "", "{}: not found on PATH".format(argv[0])
     try:
-        proc = subprocess.run(
+        # own process group: on timeout the whole tree goes (a `sleep` or a hung nvidia-smi child
+        # must not outlive the probe on the node)
+        proc = subprocess.Popen(
             [exe] + list(argv[1:]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, timeout=timeout,
+            stderr=subprocess.PIPE, start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        return None, "", "{}: timed out after {:g} s".format(argv[0], timeout)
     except OSError as exc:
         return None, "", "{}: {}".format(argv[0], exc)
-    return (proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.communicate()
+        return None, "", "{}: timed out after {:g} s".format(argv[0], timeout)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def _na(value: Optional[str]) -> bool:
