@@ -65,12 +65,6 @@ class NetworkConfig(_Model):
     def _onprem(cls, v: str | None) -> str | None:
         return None if v is None else _cidr(v)
 
-    @model_validator(mode="after")
-    def _vpn_needs_onprem(self) -> "NetworkConfig":
-        if self.vpn is not None and self.on_prem_cidr is None:
-            raise ValueError("vpn needs onPremCidr (the route the VPN carries)")
-        return self
-
 
 class ClusterConfig(_Model):
     version: str = "1.33"
@@ -138,9 +132,6 @@ class LifecycleConfig(_Model):
     def _ascending(self) -> "LifecycleConfig":
         if not self.standard_ia_days < self.glacier_ir_days < self.deep_archive_days:
             raise ValueError("tier days must ascend: standardIaDays < glacierIrDays < deepArchiveDays")
-        # S3 rejects a transition out of STANDARD_IA sooner than 30 days after it, mid `pulumi up`.
-        if self.glacier_ir_days < self.standard_ia_days + 30:
-            raise ValueError("glacierIrDays must be at least standardIaDays + 30 (S3's minimum stay in STANDARD_IA)")
         return self
 
 

@@ -82,9 +82,17 @@ def _selectors(outputs: Mapping[str, Any], label: str) -> list[tuple[str, dict[s
     return out
 
 
-def find_instances(ec2: Any, selector: Mapping[str, str]) -> list[dict[str, Any]]:
-    filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in selector.items()]
+def ec2_filters(selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The stack exports selectors as EC2 filter names (``{"tag:eks:cluster-name": c, "tag-key":
+    "plinth:pool"}``); a bare key is taken as a tag name. Only running instances are nodes."""
+    filters = [{"Name": k if k.startswith("tag:") or k == "tag-key" else f"tag:{k}", "Values": [v]}
+               for k, v in selector.items()]
     filters.append({"Name": "instance-state-name", "Values": ["running"]})
+    return filters
+
+
+def find_instances(ec2: Any, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    filters = ec2_filters(selector)
     found = []
     for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page.get("Reservations", []):

@@ -224,8 +224,10 @@ class NetnsRunning:
         try:
             out, err = self.proc.communicate(timeout=timeout)
             return CommandResult(self.proc.returncode, out, err, time.monotonic() - self.started)
-        except subprocess.TimeoutExpired:
-            return CommandResult(None, b"", b"", time.monotonic() - self.started)
+        except subprocess.TimeoutExpired:  # like SshCommand.wait: past its time the command is killed
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            return CommandResult(None, out, err, time.monotonic() - self.started)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
