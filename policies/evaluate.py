@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from inspect import isawaitable
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     PolicyCustomTimeouts,
@@ -44,12 +44,12 @@ class CapturedResource:
     type: str
     name: str
     custom: bool
-    parent: Optional[str] = None
+    parent: str | None = None
     dependencies: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)  # wire form: camelCase, unknown sentinels
     outputs: dict[str, Any] = field(default_factory=dict)  # inputs merged with what the provider returned
-    provider: Optional[str] = None  # URN of an explicit provider resource
+    provider: str | None = None  # URN of an explicit provider resource
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ class Violation:
     policy: str
     enforcement: str  # mandatory | advisory
     message: str
-    urn: Optional[str] = None
-    resource: Optional[str] = None  # the resource's name; None for the stack as a whole
-    resource_type: Optional[str] = None
+    urn: str | None = None
+    resource: str | None = None  # the resource's name; None for the stack as a whole
+    resource_type: str | None = None
     description: str = ""
 
 
@@ -88,8 +88,8 @@ class _Collector:
         self.by_urn = by_urn
         self.violations: list[Violation] = []
 
-    def reporter(self, policy: Policy, level: str, default_urn: Optional[str]):
-        def report(message: str, urn: Optional[str] = None) -> None:
+    def reporter(self, policy: Policy, level: str, default_urn: str | None):
+        def report(message: str, urn: str | None = None) -> None:
             target = urn or default_urn
             res = self.by_urn.get(target) if target else None
             self.violations.append(Violation(
@@ -99,7 +99,7 @@ class _Collector:
             ))
         return report
 
-    def guarded(self, policy: Policy, level: str, urn: Optional[str], call: Any) -> None:
+    def guarded(self, policy: Policy, level: str, urn: str | None, call: Any) -> None:
         try:
             _run(call())
         except UnknownValueError as exc:
@@ -118,7 +118,7 @@ def provider_resources(resources: Sequence[CapturedResource]) -> dict[str, Polic
 
 
 def policy_resources(
-    resources: Sequence[CapturedResource], providers: Optional[Mapping[str, PolicyProviderResource]] = None
+    resources: Sequence[CapturedResource], providers: Mapping[str, PolicyProviderResource] | None = None
 ) -> list[PolicyResource]:
     """Every resource as a stack policy sees it (outputs), linked the way AnalyzeStack links them."""
     providers = provider_resources(resources) if providers is None else providers
@@ -139,7 +139,7 @@ def evaluate(
     resources: Sequence[CapturedResource],
     cfg: PolicyConfig,
     policies: Sequence[Policy] = ALL_POLICIES,
-    stack_tags: Optional[Mapping[str, str]] = None,
+    stack_tags: Mapping[str, str] | None = None,
 ) -> list[Violation]:
     by_urn = {r.urn: r for r in resources}
     providers = provider_resources(resources)

@@ -20,7 +20,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from rich.console import Console
 from rich.tree import Tree
@@ -43,21 +43,22 @@ def resolve_stack(stack: str) -> tuple[str, Path]:
     return stack, stack_file(stack)
 
 
-def capture(stack: str) -> tuple[Any, list[CapturedResource], str, Path]:
-    """Validate the stack file, run its program under mocks: (StackConfig, resources, name, path)."""
+def capture(stack: str) -> tuple[Any, list[CapturedResource], str, dict[str, str]]:
+    """Validate the stack file, run its program under mocks: (StackConfig, resources, name, config)."""
     import pulumi
 
+    from policies.preview_engine import run_program
     from stacks.config import load_stack_file, stack_file
     from stacks.program import cli_config_for_stack, main
-    from policies.preview_engine import run_program
 
     name, path = resolve_stack(stack)
     cfg = load_stack_file(path)
+    config = cli_config_for_stack(path)
     try:
-        resources = run_program(main, cli_config_for_stack(path), project=PROJECT, stack=name, region=cfg.region)
+        resources = run_program(main, config, project=PROJECT, stack=name, region=cfg.region)
     except (pulumi.RunError, ConfigError) as exc:  # the program's one-line bad-input errors
         raise ConfigError(str(exc).replace(str(stack_file(name)), str(path))) from None
-    return cfg, resources, name, path
+    return cfg, resources, name, config
 
 
 def estimated_cost(resources: Sequence[CapturedResource]):
@@ -67,7 +68,7 @@ def estimated_cost(resources: Sequence[CapturedResource]):
 
 
 def report_data(stack: str, strategy: str, resources: Sequence[CapturedResource], violations: Sequence[Violation],
-                cost_usd: float, budget: Optional[float]) -> dict[str, Any]:
+                cost_usd: float, budget: float | None) -> dict[str, Any]:
     names = {r.urn: r.name for r in resources if r.type != STACK_TYPE}
     return {
         "stack": stack,
@@ -102,13 +103,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def resource_tree(stack: str, resources: Sequence[CapturedResource]) -> Tree:
     root = Tree(f"[bold]{stack}[/]")
-    children: dict[Optional[str], list[CapturedResource]] = defaultdict(list)
+    children: dict[str | None, list[CapturedResource]] = defaultdict(list)
     stack_urns = {r.urn for r in resources if r.type == STACK_TYPE}
     for r in resources:
         if r.type != STACK_TYPE:
             children[None if (r.parent in stack_urns or r.parent is None) else r.parent].append(r)
 
-    def add(node: Tree, parent: Optional[str]) -> None:
+    def add(node: Tree, parent: str | None) -> None:
         for r in children.get(parent, []):
             style = "bold cyan" if not r.custom else ""
             label = f"[{style}]{r.name}[/] [dim]{r.type}[/]" if style else f"{r.name} [dim]{r.type}[/]"
@@ -126,7 +127,7 @@ def print_report(console: Console, data: dict[str, Any], resources: Sequence[Cap
         group = [v for v in violations if v.enforcement == level]
         console.print(f"[{style}]{level} violations: {len(group)}[/]")
         for v in group:
-            console.print(f"  [{style}]{v.policy}[/] {v.resource or '(stack)'}: {v.message}", highlight=False, soft_wrap=True)
+            console.print(f"  [{style}]{v.policy}[/] {v.message}", highlight=False, soft_wrap=True)
     lines = ", ".join(f"{p.name} {p.max_nodes} x {p.instance_type}" for p in cost.pools if p.instance_type)
     budget = data["budget_usd_per_hour"]
     console.print(
@@ -136,14 +137,16 @@ def print_report(console: Console, data: dict[str, Any], resources: Sequence[Cap
     )
 
 
-def run_preview(stack: str, json_path: Optional[Path], policy_config: Optional[Path],
-                console: Optional[Console] = None) -> int:
+def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
+                console: Console | None = None) -> int:
     from policies.rules import POLICY_NAMES
 
     console = console or Console()
     pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
-    cfg, resources, name, _path = capture(stack)
-    violations = evaluate(resources, pcfg)
+    from policies.preview_engine import with_stack_config
+
+    cfg, resources, name, config = capture(stack)
+    violations = with_stack_config(config, lambda: evaluate(resources, pcfg))
     cost = estimated_cost(resources)
     budget = pcfg.budget_usd_per_hour or cfg.budget_usd_per_hour
     data = report_data(name, cfg.strategy, resources, violations, cost.usd_per_hour, budget)

@@ -21,8 +21,9 @@ import contextvars
 import hashlib
 import json
 import logging
+import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Optional
+from typing import Any, TypeVar
 
 import pulumi
 from google.protobuf import json_format
@@ -34,6 +35,7 @@ from pulumi.runtime.sync_await import _sync_await
 from policies.evaluate import CapturedResource
 
 ACCOUNT_ID = "123456789012"
+T = TypeVar("T")
 # Resource references in wire form (the SDK's rpc._special_resource_sig); the analyzer never sees
 # them (the engine sends the referenced id or URN), so they are flattened the same way.
 RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
@@ -88,7 +90,7 @@ class PlausibleMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str) -> None:
         self.region = region
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         token, a, region = args.token, args.args, self.region
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{z}" for z in "abcdef"]
@@ -115,7 +117,7 @@ class PlausibleMocks(pulumi.runtime.Mocks):
             return {"id": region, "endpointAddress": f"a1b2c3d4e5f6g7-ats.iot.{region}.amazonaws.com"}, []
         return {"id": token.rsplit(":", 1)[-1]}, []
 
-    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
         if not args.custom:
             return "", state
@@ -181,6 +183,17 @@ class RecordingMonitor(mocks.MockMonitor):
         return response
 
 
+def with_stack_config(config: Mapping[str, str], fn: Callable[[], T]) -> T:
+    """Call ``fn`` where ``pulumi.Config`` answers with the stack's config, as it does inside a policy
+    pack (the CLI hands the pack the stack's config in ``PULUMI_CONFIG``)."""
+
+    def run() -> T:
+        set_all_config(dict(config))
+        return fn()
+
+    return contextvars.Context().run(run)
+
+
 def run_program(
     program: Callable[[], None], config: Mapping[str, str], *, project: str, stack: str, region: str
 ) -> list[CapturedResource]:
@@ -195,7 +208,10 @@ def run_program(
         quiet.addHandler(logging.NullHandler())
         quiet.propagate = False
         mocks.set_mocks(mock, project=project, stack=stack, preview=True, logger=quiet, monitor=monitor)
-        _sync_await(run_pulumi_func(program))
+        with warnings.catch_warnings():
+            # pulumi-aws warns about each deprecated class as its module loads, whether used or not
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws(\.|$)")
+            _sync_await(run_pulumi_func(program))
         return monitor.captured
 
     return contextvars.Context().run(run)

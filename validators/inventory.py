@@ -140,7 +140,7 @@ class InventoryFile(_Model):
     object_store: ObjectStore | None = None
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "InventoryFile":
+    def _unique_names(self) -> InventoryFile:
         seen: set[str] = set()
         for node in self.nodes:
             if node.name in seen:

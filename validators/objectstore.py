@@ -139,7 +139,7 @@ def throughput(s3: Any, bucket: str, object_bytes: int) -> dict[str, Any]:
             out["get_mb_s"] = object_bytes / MB / get_s
     except (ClientError, BotoCoreError) as exc:
         out["throughput_error"] = _reason(exc, "PUT" if not written else "GET")
-    except Exception as exc:  # s3transfer wraps some failures in its own types
+    except Exception as exc:  # noqa: BLE001 - s3transfer wraps some failures in its own types
         out["throughput_error"] = _reason(exc, "PUT" if not written else "GET")
     finally:
         try:
@@ -176,7 +176,7 @@ def controller_store_facts(
         # the first call failed as a whole (down, slow, no such bucket, no credentials): no point going on
         facts["error"] = _reason(exc, f"bucket {bucket} at {endpoint or 'AWS S3'}")
         return facts
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the store is a reason in the report, never a crash
         facts["error"] = _reason(exc, f"bucket {bucket} at {endpoint or 'AWS S3'}")
         return facts
     facts.update(throughput(s3, bucket, object_bytes))

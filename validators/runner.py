@@ -21,18 +21,20 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from policies.catalogue import instance
 from policies.thresholds import Profile
 from validators.checks.base import CheckContext, judge_fleet, judge_node, load_all
 from validators.inventory import NodeSpec, ObjectStore
 from validators.results import CheckResult, NodeReport, Report, Summary
+from validators.score import readiness_score
 from validators.transport import Transport, TransportError, make_transport
 
 INTERRUPTED = "interrupted"
@@ -135,7 +137,7 @@ def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> Non
             state.facts = gather(transport, spec, max(1.0, deadline - time.monotonic()), opts)
         except (NodeFailed, TransportError) as exc:
             state.error = str(exc)
-    except Exception as exc:  # a bug on one node must not lose the others
+    except Exception as exc:  # noqa: BLE001  (a bug on one node must not lose the others)
         state.error = f"internal error: {exc.__class__.__name__}: {exc}"
     finally:
         state.duration_s = time.monotonic() - state.started
@@ -172,7 +174,7 @@ def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str,
     addresses = {s.spec.name: s.spec.host for s in ready}
     try:
         return measure_pairs(transports, addresses, opts.net_options or NetOptions())
-    except Exception as exc:  # the rounds failing must not lose the per-node results
+    except Exception as exc:  # noqa: BLE001  (the rounds failing must not lose the per-node results)
         return {name: {"error": f"pairwise rounds failed: {exc.__class__.__name__}: {exc}"} for name in transports}
 
 
@@ -185,7 +187,7 @@ def _controller_facts(opts: RunOptions) -> dict[str, Any]:
         return {}
     try:
         return {"object_store": controller_store_facts(opts.object_store)}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (a bug there must not lose the node results)
         return {"object_store": {"endpoint": opts.object_store.endpoint, "bucket": opts.object_store.bucket,
                                  "error": f"{exc.__class__.__name__}: {exc}"}}
 
@@ -198,14 +200,8 @@ def summarize(nodes: list[NodeReport], fleet: list[CheckResult]) -> Summary:
 
 
 def readiness(nodes: list[NodeReport]) -> float:
-    """The 0-100 score from validators.score (PROBE engineer); 0 when it cannot be computed."""
-    try:
-        from validators.score import readiness_score
-    except ImportError:
-        return 0.0
-    if not nodes:
-        return 0.0
-    return float(readiness_score([n.checks for n in nodes]))  # type: ignore[arg-type]
+    """The 0-100 fleet score (validators/score.py: mean of node scores; unreachable nodes 0)."""
+    return readiness_score([n.checks for n in nodes])
 
 
 def _build_report(states: list[_NodeState], fleet: list[CheckResult], profile: Profile, started_at: str,
@@ -235,13 +231,20 @@ class _Progress:
         self._p: Any = None
         if enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             self._task = self._p.add_task("probing nodes", total=total)
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:  # noqa: PYI034
         if self._p is not None:
             self._p.start()
         return self
@@ -263,7 +266,7 @@ class _SignalGuard:
     """SIGTERM → _Terminated in the main thread while the run is in progress (SIGINT already
     raises KeyboardInterrupt). Only the main thread may install handlers; elsewhere a no-op."""
 
-    def __enter__(self) -> "_SignalGuard":
+    def __enter__(self) -> _SignalGuard:  # noqa: PYI034
         self._old: Any = None
         if threading.current_thread() is threading.main_thread():
             def on_term(signum: int, frame: FrameType | None) -> None:

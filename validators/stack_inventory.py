@@ -20,8 +20,9 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -44,7 +45,7 @@ def read_outputs(stack: str | None, outputs_file: Path | None) -> dict[str, Any]
             raise ConfigError(f"--stack {stack!r}: not a stack name")
         argv = ["pulumi", "stack", "output", "--json", "--stack", stack]  # secrets stay "[secret]"
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         except FileNotFoundError:
             raise ConfigError(f"{label}: the pulumi CLI is not installed; save `pulumi stack output --json` "
                               "and pass it with --stack-outputs FILE") from None
@@ -133,7 +134,7 @@ def inventory_from_outputs(outputs: Mapping[str, Any], label: str, ec2: Any = No
     for pool, selector, pool_type in selectors:
         try:
             instances = find_instances(ec2, selector)
-        except Exception as exc:  # botocore's errors: credentials, permissions, endpoint
+        except Exception as exc:  # noqa: BLE001  (botocore's errors: credentials, permissions, endpoint)
             raise ConfigError(f"{label}: cannot list EC2 instances for pool {pool} ({exc.__class__.__name__}: {exc})") from None
         for inst in instances:
             iid = inst["InstanceId"]

@@ -33,7 +33,6 @@ from validators.inventory import NodeSpec, load_inventory
 from validators.transport import SshTransport, TransportError, make_transport
 
 
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("plinth", "plinth inventory for testinfra checks")
     group.addoption("--plinth-inventory", metavar="FILE", default=None,
@@ -74,7 +73,7 @@ def _testinfra_host(node: NodeSpec, transport: Any) -> Any:
         # testinfra's backend keeps its paramiko client in a cached_property: give it ours, already
         # connected and host-key verified, instead of letting it connect with WarningPolicy
         # (cached_property is a non-data descriptor: an instance attribute shadows it)
-        setattr(backend, "client", transport.client)
+        setattr(backend, "client", transport.client)  # noqa: B010  (BaseBackend does not declare it)
     else:
         backend = get_backend("local://")
     host = Host(backend)
@@ -89,10 +88,13 @@ def plinth_host(plinth_node: NodeSpec, request: pytest.FixtureRequest, _plinth_c
     cached = _plinth_connections.get(plinth_node.name)
     if cached is None:
         transport = make_transport(plinth_node, bool(request.config.getoption("plinth_accept_new_host_keys")))
+        reason = None
         try:
             transport.connect(float(request.config.getoption("plinth_connect_timeout") or 10.0))
         except TransportError as exc:
-            pytest.fail(f"{plinth_node.name}: {exc}", pytrace=False)
+            reason = str(exc).replace("--accept-new-host-keys", "--plinth-accept-new-host-keys")
+        if reason is not None:  # outside the except: no chained traceback in the test's output
+            pytest.fail(f"{plinth_node.name}: {reason}", pytrace=False)
         cached = _plinth_connections[plinth_node.name] = (transport, _testinfra_host(plinth_node, transport))
     return cached[1]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 # rules that run are always the ones beside this file, even if another plinth version is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policies.rules import ALL_POLICIES  # noqa: E402
+from policies.rules import ALL_POLICIES
 
 PolicyPack(
     name="plinth",

@@ -7,7 +7,7 @@ that only stores callables (no server starts: only ``PolicyPack(...)`` in ``poli
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -19,11 +19,16 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies.policy_config import Enforcement, PolicyConfig, config_from_policy_args, config_schema_properties
+from policies.policy_config import (
+    Enforcement,
+    PolicyConfig,
+    config_from_policy_args,
+    config_schema_properties,
+)
 
-Policy = Union[ResourceValidationPolicy, StackValidationPolicy]
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], Optional[Any]]
-StackCheck = Callable[[StackValidationArgs, ReportViolation], Optional[Any]]
+Policy = ResourceValidationPolicy | StackValidationPolicy
+ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], Any | None]
+StackCheck = Callable[[StackValidationArgs, ReportViolation], Any | None]
 
 # Default enforcement per policy name (what `docs/policies.md` lists); PolicyConfig.enforcement overrides it.
 DEFAULT_ENFORCEMENT: dict[str, Enforcement] = {}
@@ -31,7 +36,7 @@ DEFAULT_ENFORCEMENT: dict[str, Enforcement] = {}
 CONFIG_PROPERTIES: dict[str, tuple[str, ...]] = {}
 
 
-def _register(name: str, enforcement: Enforcement, config: Sequence[str]) -> Optional[PolicyConfigSchema]:
+def _register(name: str, enforcement: Enforcement, config: Sequence[str]) -> PolicyConfigSchema | None:
     if name in DEFAULT_ENFORCEMENT:
         raise ValueError(f"duplicate policy name {name!r}")
     DEFAULT_ENFORCEMENT[name] = enforcement

@@ -38,9 +38,9 @@ _SENTINELS = frozenset(
 class _Unknown:
     """A value that can't be known until the resource exists."""
 
-    _instance: "_Unknown | None" = None
+    _instance: _Unknown | None = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls):  # a singleton: `is UNKNOWN` is the test
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance

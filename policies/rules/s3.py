@@ -20,7 +20,16 @@ from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 from policies.rules._base import stack_policy
 from policies.rules._graph import of_type, referenced, referrers
-from policies.rules._props import UNKNOWN, as_list, get, parse_json_document, plain, require_known, statements, truthy
+from policies.rules._props import (
+    UNKNOWN,
+    as_list,
+    get,
+    parse_json_document,
+    plain,
+    require_known,
+    statements,
+    truthy,
+)
 
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")

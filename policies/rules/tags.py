@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
@@ -21,7 +21,7 @@ from policies.rules._props import UNKNOWN, get, plain, require_known
 _MODULE_RENAMES = {"lambda": "lambda_"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def is_taggable(resource_type: str) -> bool:
     """``aws:s3/bucket:Bucket`` -> does ``pulumi_aws.s3.BucketArgs`` have ``tags``? (imports lazily)"""
     try:

@@ -9,7 +9,12 @@ from policies.catalogue import instance
 from policies.thresholds import Profile, Threshold, get_profile
 from tests.probe.helpers import fixture_text
 from validators.checks.base import CheckContext
-from validators.probe.parsers import parse_nvidia_smi_text, parse_nvidia_smi_xml, parse_nvlink_status, parse_xid
+from validators.probe.parsers import (
+    parse_nvidia_smi_text,
+    parse_nvidia_smi_xml,
+    parse_nvlink_status,
+    parse_xid,
+)
 
 H100_8 = "nvidia-smi/nvidia-smi-q_h100-80gb-hbm3-8gpu_drv535.161.08.txt"
 H200_5 = "nvidia-smi/nvidia-smi-q_h200-sxm-5gpu_drv580.159.03_runpod_uuid-redacted.txt"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from policies.thresholds import Threshold
-from validators.checks.compare import at_least, at_most, expect_equal, fmt, not_applicable, not_run, section_problem
+from validators.checks.compare import (
+    at_least,
+    at_most,
+    expect_equal,
+    fmt,
+    not_applicable,
+    not_run,
+    section_problem,
+)
 
 FLOOR = Threshold(min=100, unit="Gbps")  # warn_margin 0.05 -> warn below 105
 CEIL = Threshold(max=10, unit="ms")  # warn above 9.5

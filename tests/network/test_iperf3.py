@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from validators.network.iperf3 import Iperf3Error, client_argv, is_connect_refused, parse_client_json, server_argv
+from validators.network.iperf3 import (
+    Iperf3Error,
+    client_argv,
+    is_connect_refused,
+    parse_client_json,
+    server_argv,
+)
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real" / "iperf3"
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from policies.thresholds import Profile, Threshold, get_profile
-from tests.support.netns import SLOW, DelayProxy, NetnsTransport, NsFleet
+from tests.support.netns import SLOW, DelayProxy, NetnsTransport, NsFleet, remove_stale
 from validators.checks.base import CheckContext, judge_fleet, judge_node
 from validators.network import NetOptions, measure_pairs
 
@@ -104,8 +104,26 @@ def test_link_down_mid_round_is_an_error_with_reason_within_bounds(ns_fleet: NsF
         subprocess.run(["ip", "link", "set", veth, "up"], check=True)
     elapsed = time.monotonic() - t0
     assert elapsed < 30
-    for name, f in facts.items():
+    for f in facts.values():
         assert f["error"] and "every pair failed" in f["error"], f
         assert "timed out" in f["error"] or "cannot connect" in f["error"], f
     res = judge_node({"pairwise": facts["node-0"]}, CheckContext(profile=FLOOR_1G, node="node-0"))
     assert {r.status for r in res} == {"error"}
+
+
+def test_stale_namespaces_and_links_of_dead_runs_are_removed(ns_fleet: NsFleet) -> None:
+    dead = 4_000_000 + 123  # above the kernel's default pid_max range used here: no live process has it
+    with open("/proc/sys/kernel/pid_max") as fh:
+        if dead <= int(fh.read()):
+            pytest.skip("pid_max too high to pick a PID that is certainly dead")
+    names = {"ns": f"plinth-{dead}-0", "br": f"plinthbr{dead}"[:15], "veth": f"plv{dead}x0"}
+    subprocess.run(["ip", "netns", "add", names["ns"]], check=True)
+    subprocess.run(["ip", "link", "add", names["br"], "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "add", names["veth"], "type", "veth", "peer", "name", f"plp{dead}x0"], check=True)
+    removed = remove_stale()
+    assert {names["ns"], names["br"], names["veth"]} <= set(removed)
+    assert names["ns"] not in subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True).stdout
+    # this run's live fleet is untouched
+    assert not any(str(ns_fleet.pid) in r for r in removed)
+    listing = subprocess.run(["ip", "netns", "list"], check=True, capture_output=True, text=True).stdout
+    assert all(h.netns in listing for h in ns_fleet.hosts)

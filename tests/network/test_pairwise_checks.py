@@ -69,7 +69,7 @@ def test_outliers_warn_naming_the_node_beyond_ten_percent() -> None:
 
 def test_outliers_edge_cases() -> None:
     th = Threshold(max=10, unit="%")
-    get = lambda f: f["v"]  # noqa: E731
+    get = lambda f: f["v"]
     ok = outliers("x.y_outlier", {"a": {"v": 10}, "b": {"v": 9.5}, "c": {"v": 9.1}}, th, get, "v", "u", "fix")
     assert [r.status for r in ok] == ["pass"]
     few = outliers("x.y_outlier", {"a": {"v": 10}, "b": {"v": 1}}, th, get, "v", "u", "fix")

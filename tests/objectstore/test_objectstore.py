@@ -81,7 +81,7 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-def _s3(url: str):  # noqa: ANN202 - boto3 clients have no static type here
+def _s3(url: str):
     return boto3.session.Session().client("s3", endpoint_url=url, region_name="us-east-1")
 
 

@@ -9,8 +9,8 @@ then ``pulumi_policy``'s own deserialiser and unknown-checking proxy. Stack reso
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping
-from typing import Any, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
@@ -47,14 +47,14 @@ def policy(name: str) -> Any:
 def _collect() -> tuple[list[str], ReportViolation]:
     messages: list[str] = []
 
-    def report(message: str, urn: Optional[str] = None) -> None:
+    def report(message: str, urn: str | None = None) -> None:
         messages.append(message)
 
     return messages, report
 
 
-def run_resource(name: str, type_: str, props: Mapping[str, Any], *, config: Optional[Mapping[str, Any]] = None,
-                 resource_name: str = "res", provider_props: Optional[Mapping[str, Any]] = None) -> list[str]:
+def run_resource(name: str, type_: str, props: Mapping[str, Any], *, config: Mapping[str, Any] | None = None,
+                 resource_name: str = "res", provider_props: Mapping[str, Any] | None = None) -> list[str]:
     """Violation messages of resource policy ``name`` on one resource."""
     pol = policy(name)
     assert isinstance(pol, ResourceValidationPolicy)
@@ -74,8 +74,8 @@ class StackBuilder:
     def __init__(self) -> None:
         self.resources: list[CapturedResource] = []
 
-    def add(self, type_: str, name: str, props: Mapping[str, Any], deps: Optional[Mapping[str, list[str]]] = None,
-            parent: Optional[str] = None) -> str:
+    def add(self, type_: str, name: str, props: Mapping[str, Any], deps: Mapping[str, list[str]] | None = None,
+            parent: str | None = None) -> str:
         urn = f"urn:pulumi:t::plinth::{type_}::{name}"
         w = wire(props)
         pdeps = {k: list(v) for k, v in (deps or {}).items()}
@@ -86,8 +86,8 @@ class StackBuilder:
         ))
         return urn
 
-    def run(self, name: str, config: Optional[Mapping[str, Any]] = None,
-            pulumi_config: Optional[Mapping[str, str]] = None) -> list[str]:
+    def run(self, name: str, config: Mapping[str, Any] | None = None,
+            pulumi_config: Mapping[str, str] | None = None) -> list[str]:
         """Violation messages of stack policy ``name``; ``pulumi_config`` plays the stack's config."""
         pol = policy(name)
         assert isinstance(pol, StackValidationPolicy)

@@ -72,7 +72,7 @@ def test_side_resource_of_another_bucket_does_not_count() -> None:
     st = StackBuilder()
     a = st.add(BUCKET, "a", {})
     st.add(BUCKET, "b", {})
-    st.add(*SIDES["versioning"][:1], "a-v", {**SIDES["versioning"][1], "bucket": UNKNOWN_STR}, deps={"bucket": [a]})
+    st.add(SIDES["versioning"][0], "a-v", {**SIDES["versioning"][1], "bucket": UNKNOWN_STR}, deps={"bucket": [a]})
     messages = st.run("s3-bucket-versioning")
     assert messages == [m for m in messages if "bucket b" in m] and len(messages) == 1
 

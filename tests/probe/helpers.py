@@ -16,6 +16,8 @@ from validators.transport.base import CommandResult
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
 PY38 = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python3"
+# a node's system python3; pinning it skips version-manager shims (pyenv adds ~150 ms per run)
+SYSTEM_PY = Path("/usr/bin/python3")
 
 
 def fixture(rel: str) -> Path:
@@ -66,8 +68,11 @@ def fake_dmesg(bin_dir: Path, log: Path | None = None, *, denied: bool = False) 
 
 
 def probe_env(bin_dir: Path | None = None, python: Path | None = None) -> dict[str, str]:
-    """PATH with the fake tools first; `python3` pinned when asked (e.g. to prove 3.8 works)."""
+    """PATH with the fake tools first; `python3` pinned (the system one by default; 3.8 to prove
+    the probe runs there)."""
     env = dict(os.environ)
+    if python is None and SYSTEM_PY.exists():
+        python = SYSTEM_PY
     parts = []
     if bin_dir is not None:
         parts.append(str(bin_dir))
@@ -85,7 +90,7 @@ def probe_env(bin_dir: Path | None = None, python: Path | None = None) -> dict[s
 def run_raw(opts: ProbeOptions, env: dict[str, str], argv_override: list[str] | None = None, timeout: float = 60) -> CommandResult:
     argv, stdin = probe_command(opts)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv_override or argv, input=stdin, env=env, capture_output=True, timeout=timeout)
+    proc = subprocess.run(argv_override or argv, input=stdin, env=env, capture_output=True, timeout=timeout, check=False)
     return CommandResult(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
 
 
@@ -96,7 +101,7 @@ def run_probe(opts: ProbeOptions, env: dict[str, str]) -> dict:
 def quiet_options(tmp_path: Path, **kw: object) -> ProbeOptions:
     """Deterministic options for tests: no pynvml, small builtin disk test in tmp_path, no
     fallback kernel logs (so a fake `dmesg` decides what the kernel log says)."""
-    base: dict = dict(disk_path=str(tmp_path), disk_test_mb=8, use_fio=False, use_pynvml=False, step_timeout_s=10.0,
-                      kmsg_path=str(tmp_path / "no-kmsg"), kernel_log_paths=())
+    base: dict = {"disk_path": str(tmp_path), "disk_test_mb": 8, "use_fio": False, "use_pynvml": False, "step_timeout_s": 10.0,
+                  "kmsg_path": str(tmp_path / "no-kmsg"), "kernel_log_paths": ()}
     base.update(kw)
     return ProbeOptions(**base)

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.probe.helpers import (
-    PY38, fake_dmesg, fake_nvidia_smi, fixture, probe_env, quiet_options, run_probe, run_raw,
+    PY38,
+    fake_dmesg,
+    fake_nvidia_smi,
+    fixture,
+    probe_env,
+    quiet_options,
+    run_probe,
+    run_raw,
 )
 from validators.probe import NODE_SCRIPT, ProbeError, ProbeOptions, parse_probe_output, probe_command
 from validators.transport.base import CommandResult
@@ -136,12 +143,12 @@ def test_object_store_reachable_and_unreachable(tmp_path: Path) -> None:
     class Quiet(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
+        def do_HEAD(self) -> None:
             self.send_response(403)  # what S3 answers without credentials: still reachable
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
@@ -203,3 +210,87 @@ def test_truncated_output(tmp_path: Path) -> None:
 def test_probe_error_reasons(result: CommandResult, match: str) -> None:
     with pytest.raises(ProbeError, match=match):
         parse_probe_output(result)
+
+
+# -- pynvml path: no GPU here, so a stand-in module with NVML's Python API shape (nvidia-ml-py) --
+
+FAKE_PYNVML = '''
+NVML_FEATURE_ENABLED = 1
+NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+NVML_VOLATILE_ECC = 0
+NVML_AGGREGATE_ECC = 1
+NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS = 0
+NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR = 1
+NVML_TEMPERATURE_GPU = 0
+NVML_NVLINK_MAX_LINKS = 36
+
+class NVMLError(Exception):
+    pass
+
+class NVMLError_NotSupported(NVMLError):
+    pass
+
+class _Mem:
+    total = 81559 * 1024 * 1024
+
+class _Pci:
+    def __init__(self, bus):
+        self.busId = bus
+
+def nvmlInit(): pass
+def nvmlShutdown(): pass
+def nvmlSystemGetDriverVersion(): return "550.90.07"
+def nvmlSystemGetCudaDriverVersion(): return 12040
+def nvmlDeviceGetCount(): return 2
+def nvmlDeviceGetHandleByIndex(i): return i
+def nvmlDeviceGetName(h): return "NVIDIA H100 80GB HBM3"
+def nvmlDeviceGetUUID(h): return "GPU-%d" % h
+def nvmlDeviceGetPciInfo(h): return _Pci(b"00000000:%02X:00.0" % (0x19 + h))
+def nvmlDeviceGetMemoryInfo(h): return _Mem()
+def nvmlDeviceGetEccMode(h): return [1, 1]
+def nvmlDeviceGetTotalEccErrors(h, kind, counter): return 3 * h if counter == NVML_AGGREGATE_ECC else 0
+def nvmlDeviceGetRetiredPages(h, cause): raise NVMLError_NotSupported()
+def nvmlDeviceGetRetiredPagesPendingStatus(h): raise NVMLError_NotSupported()
+def nvmlDeviceGetRemappedRows(h): return (0, h, h, 0)
+def nvmlDeviceGetTemperature(h, sensor): return 35 + h
+def nvmlDeviceGetPersistenceMode(h): return 1
+def nvmlDeviceGetCurrPcieLinkGeneration(h): return 5
+def nvmlDeviceGetMaxPcieLinkGeneration(h): return 5
+def nvmlDeviceGetCurrPcieLinkWidth(h): return 16
+def nvmlDeviceGetMaxPcieLinkWidth(h): return 16
+def nvmlDeviceGetMigMode(h): return [0, 0]
+def nvmlDeviceGetNvLinkState(h, link):
+    if link >= 18:
+        raise NVMLError("Invalid Argument")
+    return 0 if (h == 1 and link < 2) else 1
+'''
+
+
+def test_pynvml_path(tmp_path: Path) -> None:
+    lib = tmp_path / "pylib"
+    lib.mkdir()
+    (lib / "pynvml.py").write_text(FAKE_PYNVML)
+    env = probe_env(tmp_path / "bin")
+    env["PYTHONPATH"] = str(lib)
+    gpu = run_probe(quiet_options(tmp_path, use_pynvml=True), env)["gpu"]
+    assert (gpu["source"], gpu["driver_version"], gpu["cuda_version"], gpu["error"]) == ("pynvml", "550.90.07", "12.4", None)
+    d0, d1 = gpu["devices"]
+    assert (d0["pci"], d0["memory_total_mib"], d0["ecc_mode"], d0["temperature_c"]) == ("00000000:19:00.0", 81559, "Enabled", 35.0)
+    assert (d0["nvlink_links_total"], d0["nvlink_links_active"]) == (18, 18)
+    assert (d1["nvlink_links_total"], d1["nvlink_links_active"]) == (18, 16)
+    assert (d1["ecc_uncorrected_aggregate"], d1["remapped_rows_pending"], d1["retired_pages_count"]) == (3, True, None)
+    assert d0["persistence_mode"] is True and d0["mig_mode"] == "Disabled"
+
+
+def test_pynvml_init_failure_falls_back_to_nvidia_smi(tmp_path: Path) -> None:
+    lib = tmp_path / "pylib"
+    lib.mkdir()
+    (lib / "pynvml.py").write_text("class NVMLError_LibraryNotFound(Exception): pass\n"
+                                   "def nvmlInit():\n    raise NVMLError_LibraryNotFound('NVML Shared Library Not Found')\n")
+    bin_dir = tmp_path / "bin"
+    fake_nvidia_smi(bin_dir, text=fixture("nvidia-smi/nvidia-smi-q_titan-v-1gpu_drv560.35.03.txt"))
+    env = probe_env(bin_dir)
+    env["PYTHONPATH"] = str(lib)
+    gpu = run_probe(quiet_options(tmp_path, use_pynvml=True), env)["gpu"]
+    assert gpu["source"] == "nvidia-smi-text" and gpu["devices"][0]["name"] == "NVIDIA TITAN V"
+    assert any("NVML Shared Library Not Found" in n for n in gpu["notes"])

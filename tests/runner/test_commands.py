@@ -118,7 +118,7 @@ def test_signal_writes_a_partial_report_and_exits_128_plus_signal(
             time.sleep(0.05)
         time.sleep(1.0)
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=20)
+        _stdout, stderr = proc.communicate(timeout=20)
         assert proc.returncode == code, stderr.decode()[-800:]
         report = Report.model_validate_json(out.read_text())
         mute = next(n for n in report.nodes if n.name == "mute")
@@ -134,7 +134,7 @@ def test_signal_writes_a_partial_report_and_exits_128_plus_signal(
 def test_audit_prints_a_score_and_an_honest_verdict(tmp_path: Path) -> None:
     out = tmp_path / "audit.json"
     proc = subprocess.run([sys.executable, "-m", "validators.cli", "audit", "--json", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "CI": "1"})
+                          cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "CI": "1"}, check=False)
     report = json.loads(out.read_text())
     assert report["profile"] == "single_gpu"
     gpu = next(c for c in report["nodes"][0]["checks"] if c["id"] == "gpu.count")

@@ -12,6 +12,7 @@ import pytest
 
 from policies.thresholds import get_profile
 from tests.support.sshd import SshdHandle, free_port
+from validators.checks.base import load_all
 from validators.inventory import NodeSpec
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
 from validators.transport import Transport
@@ -41,7 +42,8 @@ def test_a_down_node_is_error_with_its_reason_and_the_others_finish(sshd_server:
     down = by_name["down"]
     assert not down.reachable
     assert {c.status for c in down.checks} == {"error"}
-    assert len(down.checks) == len(PROFILE.thresholds) - 1  # every node check (bucket_posture is fleet scope)
+    node_scope = [cid for cid in PROFILE.thresholds if load_all()[cid].scope == "node"]
+    assert [c.id for c in down.checks] == node_scope  # every node check of the profile, none dropped
     assert all("unreachable" in c.message and "connection refused" in c.message for c in down.checks)
     for name in ("a", "b"):
         node = by_name[name]

@@ -31,9 +31,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pytest
 
@@ -51,7 +51,7 @@ class NetnsUnavailable(RuntimeError):
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=15)
+    proc = subprocess.run(["ip", *args], check=False, capture_output=True, text=True, timeout=15)
     if check and proc.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
     return proc
@@ -72,7 +72,7 @@ def check_available() -> None:
         raise NetnsUnavailable("network namespace tests need root")
     if shutil.which("ip") is None:
         raise NetnsUnavailable("iproute2 (`ip`) is not installed")
-    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    probe = subprocess.run(["ip", "netns", "list"], check=False, capture_output=True, text=True)
     if probe.returncode != 0:
         raise NetnsUnavailable(f"`ip netns` unavailable: {probe.stderr.strip()}")
 
@@ -89,7 +89,8 @@ def remove_stale() -> list[str]:
     for line in _ip("-o", "link", "show", check=False).stdout.splitlines():
         m = re.match(r"\d+:\s+([^:@\s]+)", line)
         name = m.group(1) if m else ""
-        pm = re.fullmatch(rf"(?:{BRIDGE_PREFIX}(\d+)|{VETH_PREFIX}(\d+)x\d+)", name)
+        # plp<pid>x<i>: a namespace-side veth end left in the root namespace by a half-built fleet
+        pm = re.fullmatch(rf"(?:{BRIDGE_PREFIX}(\d+)|(?:{VETH_PREFIX}|plp)(\d+)x\d+)", name)
         if pm:
             pid = int(pm.group(1) or pm.group(2))
             if not _pid_alive(pid):
@@ -184,7 +185,7 @@ def build_fleet(count: int = 3, shape: dict[int, str] | None = None, mtu: dict[i
             if host.shaped:
                 for argv in (["tc", "qdisc", "add", "dev", host.veth_root, *tbf_args(host.shaped, JUMBO_MTU)],
                              ["ip", "netns", "exec", host.netns, "tc", "qdisc", "add", "dev", "eth0", *tbf_args(host.shaped, host.mtu)]):
-                    proc = subprocess.run(argv, capture_output=True, text=True, timeout=15)
+                    proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=15)
                     if proc.returncode != 0:
                         raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
         _wait_reachable(fleet)
@@ -306,7 +307,7 @@ class DelayProxy:
         while not self._stop.is_set():
             try:
                 client, _ = self.sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

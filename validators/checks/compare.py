@@ -17,7 +17,8 @@ read the same everywhere.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from policies.thresholds import Threshold
 from validators.results import CheckResult
@@ -43,7 +44,7 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def _same(a: str | bool | int | float, b: str | bool | int | float) -> bool:
+def _same(a: str | bool | float, b: str | bool | float) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.strip().casefold() == b.strip().casefold()
     if isinstance(a, bool) or isinstance(b, bool):  # True must not equal 1
@@ -169,12 +170,12 @@ def at_most(
 
 def expect_equal(
     check_id: str,
-    measured: str | bool | int | float | None,
+    measured: str | bool | float | None,
     threshold: Threshold,
     *,
     what: str,
     remediation: str | None = None,
-    expected: str | bool | int | float | None = None,
+    expected: str | bool | float | None = None,
     unit: str | None = None,
 ) -> CheckResult:
     """``measured`` must equal the expectation (``expected`` if given, else ``threshold.expect``).

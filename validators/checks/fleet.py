@@ -15,7 +15,7 @@ Ids: network.bandwidth_outlier (facts["pairwise"]["bandwidth_gbps"]), storage.di
 from __future__ import annotations
 
 import statistics
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from policies.thresholds import Profile, Threshold
 from validators.checks.base import Facts, check

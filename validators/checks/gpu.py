@@ -14,7 +14,15 @@ from typing import Any
 from policies.thresholds import Threshold
 from validators.checks._xid import describe
 from validators.checks.base import CheckContext, Facts, check
-from validators.checks.compare import at_least, at_most, expect_equal, fmt, not_applicable, not_run, section_problem
+from validators.checks.compare import (
+    at_least,
+    at_most,
+    expect_equal,
+    fmt,
+    not_applicable,
+    not_run,
+    section_problem,
+)
 from validators.results import CheckResult
 
 Device = Mapping[str, Any]
@@ -44,7 +52,7 @@ def _devices(check_id: str, facts: Facts, threshold: Threshold, ctx: CheckContex
         return devices, None
     reason = gpu.get("error") or "no GPUs visible"
     if "gpu.count" in ctx.profile.thresholds:
-        return [], not_applicable(check_id, f"no GPU to check ({reason}); see gpu.count", threshold=threshold)
+        return [], not_applicable(check_id, f"no GPU to check: {reason}; see gpu.count", threshold=threshold)
     return [], not_run(check_id, reason, threshold=threshold, remediation=_DRIVER_HINT)
 
 

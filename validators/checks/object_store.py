@@ -7,7 +7,8 @@ measured from the controller. No ``object_store`` in the inventory -> skip with 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from policies.thresholds import Profile, Threshold
 from validators.checks.base import Facts, check

@@ -92,7 +92,7 @@ def serve(args: dict) -> int:
         srv.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", int(args.get("port", 0))))
         srv.listen(8)
     except OSError as exc:
-        _emit({"event": "error", "error": "cannot listen on port %s: %s" % (args.get("port"), exc)})
+        _emit({"event": "error", "error": f"cannot listen on port {args.get('port')}: {exc}"})
         return 1
     _emit({"event": "listening", "port": srv.getsockname()[1]})
     served = []
@@ -104,7 +104,7 @@ def serve(args: dict) -> int:
         srv.settimeout(left)
         try:
             conn, _ = srv.accept()
-        except socket.timeout:
+        except socket.timeout:  # noqa: UP041 - python3.8 on the node: socket.timeout is not yet TimeoutError
             continue
         with conn:
             conn.settimeout(max(0.1, min(io_timeout, deadline - time.monotonic())))
@@ -137,7 +137,7 @@ def _connect(host: str, port: int, timeout_s: float, io_timeout_s: float) -> soc
         except OSError as exc:  # refused while the listener starts: retry until the deadline
             last_exc = exc
             time.sleep(0.05)
-    raise ConnectionError("cannot connect to %s:%s within %.1fs: %s" % (host, port, timeout_s, last_exc))
+    raise ConnectionError(f"cannot connect to {host}:{port} within {timeout_s:.1f}s: {last_exc}")
 
 
 def _ping(host: str, port: int, count: int, connect_timeout: float, io_timeout: float) -> list:
@@ -202,9 +202,9 @@ def client(args: dict) -> int:
             if out["bytes"] and out["seconds"]:
                 out["bandwidth_gbps"] = out["bytes"] * 8 / out["seconds"] / 1e9
             else:
-                out["error"] = "the server received too little data to time (%s bytes)" % out["bytes"]
+                out["error"] = f"the server received too little data to time ({out['bytes']} bytes)"
     except (OSError, ConnectionError, ValueError) as exc:
-        out["error"] = "%s: %s" % (exc.__class__.__name__, exc)
+        out["error"] = f"{exc.__class__.__name__}: {exc}"
     _emit(out)
     return 0
 
@@ -213,7 +213,7 @@ def main(argv: list) -> int:
     try:
         args = json.loads(argv[1]) if len(argv) > 1 else {}
     except ValueError as exc:
-        sys.stderr.write("node_net: bad arguments: %s\n" % exc)
+        sys.stderr.write(f"node_net: bad arguments: {exc}\n")
         return 2
     mode = args.get("mode") if isinstance(args, dict) else None
     if mode == "serve":

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from validators.network import iperf3
 from validators.network.infer import PairResult, error_facts, node_facts
@@ -75,11 +76,11 @@ def _stop(cmd: RunningCommand | None, grace_s: float) -> str:
     try:
         res = cmd.wait(grace_s)
         text = (res.stdout + res.stderr).decode("utf-8", "replace")
-    except Exception:  # a listener that will not end is stopped below; its output is lost
+    except Exception:  # noqa: BLE001, S110 - a listener that will not end is stopped below; its output is lost
         pass
     try:
         cmd.stop()
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - stopping is best effort: the listener bounds itself anyway
         pass
     return text
 
@@ -115,15 +116,19 @@ def _run_builtin_client(client: Transport, address: str, port: int, duration_s: 
 
 
 def _run_iperf3_client(client: Transport, address: str, port: int, opts: NetOptions) -> float:
-    deadline = time.monotonic() + opts.timeout_s
+    t0 = time.monotonic()
+    deadline = t0 + opts.timeout_s
     while True:
         left = deadline - time.monotonic()
         argv = iperf3.client_argv(address, port, opts.duration_s, max(1.0, left))
         res = client.run(argv, timeout=max(1.0, left) + 5.0)
         output = res.stdout + res.stderr
-        if iperf3.is_connect_refused(output) and time.monotonic() + 0.2 < deadline - opts.duration_s:
-            time.sleep(0.2)  # the listener is still starting
-            continue
+        if iperf3.is_connect_refused(output):
+            if time.monotonic() - t0 < _connect_timeout(opts):
+                time.sleep(0.2)  # the listener is still starting
+                continue
+            raise iperf3.Iperf3Error(f"iperf3 listener at {address}:{port} refused connections for "
+                                     f"{_connect_timeout(opts):g}s (did `iperf3 -s` start? port taken?)")
         if res.timed_out or res.exit_code == 124:
             raise iperf3.Iperf3Error(f"iperf3 client timed out after {opts.timeout_s:g}s")
         return iperf3.parse_client_json(res.stdout)
@@ -163,7 +168,7 @@ def measure_pair(pair: Pair, transports: Mapping[str, Transport], addresses: Map
         return PairResult(pair.client, pair.server, tool, bandwidth_gbps=bandwidth, latency_ms=latency)
     except (TransportError, iperf3.Iperf3Error) as exc:
         return PairResult(pair.client, pair.server, tool, bandwidth_gbps=bandwidth, latency_ms=latency, error=str(exc))
-    except Exception as exc:  # a bug or an odd transport must cost one pair, not the run
+    except Exception as exc:  # noqa: BLE001 - a bug or an odd transport must cost one pair, not the run
         return PairResult(pair.client, pair.server, tool, error=f"{exc.__class__.__name__}: {exc}")
     finally:
         _stop(listener, 2.0)

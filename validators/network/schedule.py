@@ -11,8 +11,8 @@ So any fleet size takes at most 3 rounds, not N-1 (all-to-all) or N**2.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)

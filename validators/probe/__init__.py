@@ -129,4 +129,4 @@ def _raise(message: str) -> dict[str, Any]:
     raise ProbeError(message)
 
 
-__all__ = ["ProbeError", "ProbeOptions", "probe_command", "parse_probe_output", "node_script", "NODE_SCRIPT"]
+__all__ = ["NODE_SCRIPT", "ProbeError", "ProbeOptions", "node_script", "parse_probe_output", "probe_command"]

@@ -1,3 +1,4 @@
+# ruff: noqa: UP006, UP035, UP045 - typing.List/Optional on purpose: this file runs on Python 3.8 nodes
 """plinth node probe: gathers one node's facts and prints them as ONE JSON object on stdout.
 
 Streamed to the node over the transport's stdin (``python3 - '<options json>'``) and run there, so:
@@ -70,7 +71,7 @@ def run_cmd(argv: List[str], timeout: float) -> Tuple[Optional[int], str, str]:
     timed out (the reason is in stderr)."""
     exe = shutil.which(argv[0])
     if exe is None:
-        return None, "", "{}: not found on PATH".format(argv[0])
+        return None, "", f"{argv[0]}: not found on PATH"
     try:
         # own process group: on timeout the whole tree goes (a `sleep` or a hung nvidia-smi child
         # must not outlive the probe on the node)
@@ -79,7 +80,7 @@ def run_cmd(argv: List[str], timeout: float) -> Tuple[Optional[int], str, str]:
             stderr=subprocess.PIPE, start_new_session=True,
         )
     except OSError as exc:
-        return None, "", "{}: {}".format(argv[0], exc)
+        return None, "", f"{argv[0]}: {exc}"
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -88,7 +89,7 @@ def run_cmd(argv: List[str], timeout: float) -> Tuple[Optional[int], str, str]:
         except OSError:
             pass
         proc.communicate()
-        return None, "", "{}: timed out after {:g} s".format(argv[0], timeout)
+        return None, "", f"{argv[0]}: timed out after {timeout:g} s"
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
@@ -167,15 +168,15 @@ def classify_smi_failure(output: str) -> str:
     return "nvidia-smi failed: " + first
 
 
-class _Node(object):
-    __slots__ = ("key", "value", "children")
+class _Node:
+    __slots__ = ("children", "key", "value")
 
     def __init__(self, key: str, value: Optional[str]) -> None:
         self.key = key
         self.value = value
         self.children = []  # type: List[_Node]
 
-    def get(self, *path: str) -> Optional["_Node"]:
+    def get(self, *path: str) -> Optional[_Node]:
         node = self  # type: Optional[_Node]
         for part in path:
             if node is None:
@@ -549,7 +550,7 @@ def clock_sync(timeout: float) -> Tuple[Optional[bool], Optional[str]]:
 
 def _os_name() -> str:
     text = _read("/etc/os-release") or ""
-    m = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.M)
+    m = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.MULTILINE)
     return m.group(1) if m else platform.system()
 
 
@@ -565,7 +566,7 @@ def _importable(name: str) -> bool:
 def gather_system(opts: Dict[str, Any]) -> Dict[str, Any]:
     cpuinfo = _read("/proc/cpuinfo") or ""
     meminfo = _read("/proc/meminfo") or ""
-    m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+    m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.MULTILINE)
     synced, source = clock_sync(float(opts["step_timeout_s"]))
     geteuid = getattr(os, "geteuid", None)
     return {
@@ -592,10 +593,10 @@ def gather_system(opts: Dict[str, Any]) -> Dict[str, Any]:
 def _gpu_pynvml() -> Dict[str, Any]:
     import pynvml  # type: ignore  # only present on some nodes
 
-    def call(fn: Callable[[], Any]) -> Any:
+    def call(fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            return fn()
-        except Exception:  # NVMLError_NotSupported and friends: the field stays unknown
+            return fn(*args)
+        except Exception:  # noqa: BLE001 - NVMLError_NotSupported and friends: the field stays unknown
             return None
 
     def text(value: Any) -> Any:
@@ -606,7 +607,7 @@ def _gpu_pynvml() -> Dict[str, Any]:
         cuda = call(pynvml.nvmlSystemGetCudaDriverVersion)
         out = {
             "driver_version": text(call(pynvml.nvmlSystemGetDriverVersion)),
-            "cuda_version": "{}.{}".format(cuda // 1000, (cuda % 1000) // 10) if cuda else None,
+            "cuda_version": f"{cuda // 1000}.{(cuda % 1000) // 10}" if cuda else None,
             "attached_gpus": pynvml.nvmlDeviceGetCount(),
             "devices": [],
         }  # type: Dict[str, Any]
@@ -614,41 +615,41 @@ def _gpu_pynvml() -> Dict[str, Any]:
         for i in range(out["attached_gpus"]):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             dev = _empty_device(i)
-            dev["name"] = text(call(lambda: pynvml.nvmlDeviceGetName(h)))
-            dev["uuid"] = text(call(lambda: pynvml.nvmlDeviceGetUUID(h)))
-            pci = call(lambda: pynvml.nvmlDeviceGetPciInfo(h))
+            dev["name"] = text(call(pynvml.nvmlDeviceGetName, h))
+            dev["uuid"] = text(call(pynvml.nvmlDeviceGetUUID, h))
+            pci = call(pynvml.nvmlDeviceGetPciInfo, h)
             dev["pci"] = text(getattr(pci, "busId", None)) if pci is not None else None
-            mem = call(lambda: pynvml.nvmlDeviceGetMemoryInfo(h))
+            mem = call(pynvml.nvmlDeviceGetMemoryInfo, h)
             dev["memory_total_mib"] = int(mem.total // MIB) if mem is not None else None
-            ecc = call(lambda: pynvml.nvmlDeviceGetEccMode(h))
+            ecc = call(pynvml.nvmlDeviceGetEccMode, h)
             dev["ecc_mode"] = ("Enabled" if ecc[0] else "Disabled") if ecc else None
             unc = pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED
-            dev["ecc_uncorrected_volatile"] = call(lambda: pynvml.nvmlDeviceGetTotalEccErrors(h, unc, pynvml.NVML_VOLATILE_ECC))
-            dev["ecc_uncorrected_aggregate"] = call(lambda: pynvml.nvmlDeviceGetTotalEccErrors(h, unc, pynvml.NVML_AGGREGATE_ECC))
-            sbe = call(lambda: pynvml.nvmlDeviceGetRetiredPages(h, pynvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS))
-            dbe = call(lambda: pynvml.nvmlDeviceGetRetiredPages(h, pynvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR))
+            dev["ecc_uncorrected_volatile"] = call(pynvml.nvmlDeviceGetTotalEccErrors, h, unc, pynvml.NVML_VOLATILE_ECC)
+            dev["ecc_uncorrected_aggregate"] = call(pynvml.nvmlDeviceGetTotalEccErrors, h, unc, pynvml.NVML_AGGREGATE_ECC)
+            sbe = call(pynvml.nvmlDeviceGetRetiredPages, h, pynvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS)
+            dbe = call(pynvml.nvmlDeviceGetRetiredPages, h, pynvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR)
             if sbe is not None or dbe is not None:
                 dev["retired_pages_count"] = len(sbe or []) + len(dbe or [])
-            pend = call(lambda: pynvml.nvmlDeviceGetRetiredPagesPendingStatus(h))
+            pend = call(pynvml.nvmlDeviceGetRetiredPagesPendingStatus, h)
             dev["retired_pages_pending"] = None if pend is None else pend == enabled
-            remap = call(lambda: pynvml.nvmlDeviceGetRemappedRows(h))
+            remap = call(pynvml.nvmlDeviceGetRemappedRows, h)
             if remap is not None:
                 dev["remapped_rows_uncorrectable"] = int(remap[1])
                 dev["remapped_rows_pending"] = bool(remap[2])
                 dev["remapped_rows_failure"] = bool(remap[3])
-            temp = call(lambda: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU))
+            temp = call(pynvml.nvmlDeviceGetTemperature, h, pynvml.NVML_TEMPERATURE_GPU)
             dev["temperature_c"] = float(temp) if temp is not None else None
-            pm = call(lambda: pynvml.nvmlDeviceGetPersistenceMode(h))
+            pm = call(pynvml.nvmlDeviceGetPersistenceMode, h)
             dev["persistence_mode"] = None if pm is None else pm == enabled
-            dev["pcie_gen_current"] = call(lambda: pynvml.nvmlDeviceGetCurrPcieLinkGeneration(h))
-            dev["pcie_gen_max"] = call(lambda: pynvml.nvmlDeviceGetMaxPcieLinkGeneration(h))
-            dev["pcie_width_current"] = call(lambda: pynvml.nvmlDeviceGetCurrPcieLinkWidth(h))
-            dev["pcie_width_max"] = call(lambda: pynvml.nvmlDeviceGetMaxPcieLinkWidth(h))
-            mig = call(lambda: pynvml.nvmlDeviceGetMigMode(h))
+            dev["pcie_gen_current"] = call(pynvml.nvmlDeviceGetCurrPcieLinkGeneration, h)
+            dev["pcie_gen_max"] = call(pynvml.nvmlDeviceGetMaxPcieLinkGeneration, h)
+            dev["pcie_width_current"] = call(pynvml.nvmlDeviceGetCurrPcieLinkWidth, h)
+            dev["pcie_width_max"] = call(pynvml.nvmlDeviceGetMaxPcieLinkWidth, h)
+            mig = call(pynvml.nvmlDeviceGetMigMode, h)
             dev["mig_mode"] = ("Enabled" if mig[0] else "Disabled") if mig else None
             total = active = 0
             for link in range(getattr(pynvml, "NVML_NVLINK_MAX_LINKS", 18)):
-                state = call(lambda: pynvml.nvmlDeviceGetNvLinkState(h, link))
+                state = call(pynvml.nvmlDeviceGetNvLinkState, h, link)
                 if state is None:
                     continue  # link index not present on this GPU
                 total += 1
@@ -660,7 +661,7 @@ def _gpu_pynvml() -> Dict[str, Any]:
     finally:
         try:
             pynvml.nvmlShutdown()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - shutting down after a failure: nothing left to report
             pass
 
 
@@ -689,8 +690,8 @@ def gather_gpu(opts: Dict[str, Any]) -> Dict[str, Any]:
             return base
         except ImportError:
             base["notes"].append("pynvml not importable")
-        except Exception as exc:  # NVMLError_LibraryNotFound / DriverNotLoaded: try nvidia-smi
-            base["notes"].append("pynvml: {}: {}".format(exc.__class__.__name__, exc))
+        except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound / DriverNotLoaded: try nvidia-smi
+            base["notes"].append(f"pynvml: {exc.__class__.__name__}: {exc}")
     if shutil.which("nvidia-smi") is None:
         base["error"] = "no NVIDIA driver (nvidia-smi not found on PATH)"
         return base
@@ -705,7 +706,7 @@ def gather_gpu(opts: Dict[str, Any]) -> Dict[str, Any]:
         if any(marker in failed.lower() for marker in NO_DRIVER_MARKERS + ("version mismatch",)):
             base["error"] = classify_smi_failure(failed)
             return base
-        base["notes"].append("nvidia-smi -q -x unusable (exit {}), using -q text".format(rc))
+        base["notes"].append(f"nvidia-smi -q -x unusable (exit {rc}), using -q text")
         rc, out, err = run_cmd(["nvidia-smi", "-q"], timeout)
         if rc != 0:
             base["error"] = classify_smi_failure((out + "\n" + err).strip()) if rc is not None else "nvidia-smi -q: " + err.strip()
@@ -765,7 +766,7 @@ def gather_xid(opts: Dict[str, Any]) -> Dict[str, Any]:
     if rc == 0:
         text, source = out, "dmesg"
     else:
-        reasons.append("dmesg: " + (err.strip().splitlines() or ["exit {}".format(rc)])[-1])
+        reasons.append("dmesg: " + (err.strip().splitlines() or [f"exit {rc}"])[-1])
     if text is None and opts.get("kmsg_path"):
         try:
             text, source = _read_kmsg(opts["kmsg_path"]), opts["kmsg_path"]
@@ -777,7 +778,7 @@ def gather_xid(opts: Dict[str, Any]) -> Dict[str, Any]:
                 text, source = _tail(path), path
                 break
             except OSError as exc:
-                reasons.append("{}: {}".format(path, exc.strerror or exc))
+                reasons.append(f"{path}: {exc.strerror or exc}")
     if text is None:
         return {"readable": False, "source": None, "events": [], "counts": {}, "total": 0,
                 "error": "kernel log not readable without root ({})".format("; ".join(reasons))}
@@ -923,22 +924,29 @@ def gather_mounts(opts: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
+# (ioengine, iodepth, direct): libaio with a queue is how NVMe is really driven; psync for fio builds
+# without libaio; buffered (direct=0, fsync at the end) for filesystems without O_DIRECT (tmpfs)
+FIO_ATTEMPTS = (("libaio", 16, "1"), ("psync", 1, "1"), ("psync", 1, "0"))
+
+
 def _fio(path: str, mb: int, timeout: float) -> Dict[str, Any]:
-    target = os.path.join(path, ".plinth-fio-{}.dat".format(os.getpid()))
-    common = ["--filename=" + target, "--bs=1M", "--size={}M".format(mb), "--ioengine=psync",
-              "--output-format=json", "--numjobs=1"]
-    notes = []
+    target = os.path.join(path, f".plinth-fio-{os.getpid()}.dat")
+    common = ["--filename=" + target, "--bs=1M", f"--size={mb}M", "--output-format=json", "--numjobs=1"]
+    notes = []  # type: List[str]
+    failures = []  # type: List[str]
     try:
-        rc, out, err = run_cmd(["fio", "--name=plinth-write", "--rw=write", "--direct=1", "--end_fsync=1"] + common, timeout)
-        direct = "1"
-        if rc != 0:  # e.g. tmpfs: no O_DIRECT; buffered write + fsync on close is still honest for writes
-            rc, out, err = run_cmd(["fio", "--name=plinth-write", "--rw=write", "--direct=0", "--end_fsync=1"] + common, timeout)
-            direct = "0"
+        for engine, depth, direct in FIO_ATTEMPTS:
+            mode = ["--ioengine=" + engine, f"--iodepth={depth}", "--direct=" + direct]
+            rc, out, err = run_cmd(["fio", "--name=plinth-write", "--rw=write", "--end_fsync=1"] + mode + common, timeout)
+            if rc == 0:
+                break
+            failures.append(f"{engine}/direct={direct}: " + ((err or out).strip().splitlines() or [f"exit {rc}"])[-1][:120])
+        else:
+            raise RuntimeError("fio write failed: " + "; ".join(failures))
+        if direct == "0":
             notes.append("O_DIRECT unsupported: buffered write with fsync; read may be cached")
-        if rc != 0:
-            raise RuntimeError("fio write failed: " + (err or out).strip()[:200])
         write = parse_fio_json(out)
-        rc, out, err = run_cmd(["fio", "--name=plinth-read", "--rw=read", "--direct=" + direct] + common, timeout)
+        rc, out, err = run_cmd(["fio", "--name=plinth-read", "--rw=read"] + mode + common, timeout)
         if rc != 0:
             raise RuntimeError("fio read failed: " + (err or out).strip()[:200])
         read = parse_fio_json(out)
@@ -947,7 +955,7 @@ def _fio(path: str, mb: int, timeout: float) -> Dict[str, Any]:
             os.unlink(target)
         except OSError:
             pass
-    return {"tool": "fio", "write_mb_s": write["write_mb_s"], "read_mb_s": read["read_mb_s"],
+    return {"tool": "fio", "engine": engine, "iodepth": depth, "write_mb_s": write["write_mb_s"], "read_mb_s": read["read_mb_s"],
             "bytes": mb * MIB, "error": write["error"] or read["error"], "direct": direct == "1", "notes": notes}
 
 
@@ -957,7 +965,7 @@ def _builtin_disk(path: str, mb: int) -> Dict[str, Any]:
     file's pages dropped from the cache (posix_fadvise DONTNEED, no root needed) before reading."""
     import mmap
 
-    target = os.path.join(path, ".plinth-disk-{}.dat".format(os.getpid()))
+    target = os.path.join(path, f".plinth-disk-{os.getpid()}.dat")
     buf = mmap.mmap(-1, MIB)
     buf.write(os.urandom(MIB))  # incompressible, so compressing/deduplicating storage can't flatter it
     notes = []
@@ -1018,7 +1026,7 @@ def gather_disk(opts: Dict[str, Any]) -> Dict[str, Any]:
     mb = max(1, int(opts["disk_test_mb"]))
     result = {"path": path, "tool": None, "write_mb_s": None, "read_mb_s": None, "bytes": 0, "error": None, "notes": []}  # type: Dict[str, Any]
     if not os.path.isdir(path) or not os.access(path, os.W_OK):
-        result["error"] = "{} is not a writable directory".format(path)
+        result["error"] = f"{path} is not a writable directory"
         return result
     if opts.get("use_fio", True) and shutil.which("fio"):
         try:
@@ -1082,7 +1090,7 @@ def gather_object_store(opts: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         result.update(reachable=True, latency_ms=_median_ms(heads))
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
         stage = "HTTP HEAD" if len(connects) == 3 else "TCP connect"
-        result["error"] = "{} to {}:{} failed: {}: {}".format(stage, host, port, exc.__class__.__name__, exc)
+        result["error"] = f"{stage} to {host}:{port} failed: {exc.__class__.__name__}: {exc}"
     return result
 
 
@@ -1110,9 +1118,9 @@ def probe(options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     for name, fn, default in SECTIONS:
         try:
             facts[name] = fn(opts)
-        except Exception as exc:  # one broken section must not lose the others
+        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
             facts[name] = default
-            facts["errors"][name] = "{}: {}".format(exc.__class__.__name__, exc)
+            facts["errors"][name] = f"{exc.__class__.__name__}: {exc}"
     facts["duration_s"] = round(time.perf_counter() - t0, 3)
     return facts
 
@@ -1121,8 +1129,8 @@ def main(argv: List[str]) -> int:
     try:
         options = json.loads(argv[1]) if len(argv) > 1 and argv[1] else {}
         if not isinstance(options, dict):
-            raise ValueError("options must be a JSON object")
-    except ValueError as exc:
+            raise TypeError("options must be a JSON object")
+    except (ValueError, TypeError) as exc:
         sys.stdout.write(json.dumps({"probe_version": PROBE_VERSION, "errors": {"options": str(exc)}}) + "\n")
         return 2
     facts = probe(options)

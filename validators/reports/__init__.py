@@ -6,8 +6,8 @@ written atomically (:mod:`validators.reports.atomic`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from validators.reports import json_report, junit, markdown, prometheus
 from validators.reports.atomic import check_writable, write_text_atomic

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
-
 from validators.results import CheckResult, Status
+from validators.score import band, score_node
 
 EMOJI: dict[Status, str] = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "🛑", "skip": "⏭️"}
 COLOUR: dict[Status, str] = {"pass": "green", "warn": "yellow", "fail": "red", "error": "bold magenta", "skip": "dim"}
 
 
 def verdict(score: float) -> str:
-    """The seed's words for the 0-100 readiness score."""
-    try:  # validators.score owns the mapping when it defines one
-        score_mod = importlib.import_module("validators.score")
-        fn = getattr(score_mod, "verdict", None)
-        if callable(fn):
-            return str(fn(score))
-    except ImportError:
-        pass
-    if score < 50:
-        return "urgent action required"
-    if score < 75:
-        return "modernisation needed"
-    return "good foundation"
+    """The seed's words for the 0-100 readiness score (bands owned by validators/score.py)."""
+    return band(score)
+
+
+def gaps(checks: list[CheckResult]) -> list[str]:
+    """The seed's named gaps (NO_GPU_DETECTED, INADEQUATE_NETWORK, ...) of one node's results."""
+    return list(score_node(checks).gaps)
 
 
 def _num(value: object) -> str:

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from validators.reports.common import COLOUR, measured_text, threshold_text, verdict
+from validators.reports.common import COLOUR, gaps, measured_text, threshold_text, verdict
 from validators.results import CheckResult, Report
 
 
@@ -33,8 +33,10 @@ def render(report: Report, console: Console | None = None) -> None:
     out = console or (Console() if Console().is_terminal else Console(width=160))
     for n in report.nodes:
         state = "" if n.reachable else " [bold red](unreachable)[/]"
+        named = gaps(n.checks)
         took = f" {n.duration_s:.1f}s" if n.duration_s is not None else ""
-        out.print(_table(f"[bold]{n.name}[/] ({n.host}){state}{took}", n.checks))
+        state = took + state + (f" [red]gaps: {', '.join(named)}[/]" if named else "")
+        out.print(_table(f"[bold]{n.name}[/] ({n.host}){state}", n.checks))
     if report.fleet:
         out.print(_table("[bold]fleet[/] (cross-node)", report.fleet))
     fixes = _remediations(report)

@@ -24,8 +24,8 @@ def render(report: Report, title: str = "plinth validate") -> str:
     s = report.summary
     lines = [
         f"## {title} — `{report.profile}`", "",
-        f"**Readiness score {s.score:.0f}/100 — {verdict(s.score)}** · {s.nodes} node(s) · "
-        f"{s.passed} passed · {s.warnings} warnings · {s.failed} failed · {s.errors} errors · {s.skipped} skipped", "",
+        (f"**Readiness score {s.score:.0f}/100 — {verdict(s.score)}** · {s.nodes} node(s) · "
+         f"{s.passed} passed · {s.warnings} warnings · {s.failed} failed · {s.errors} errors · {s.skipped} skipped"), "",
         "| node | host | reachable | pass | warn | fail | error | skip |", "|---|---|---|---|---|---|---|---|",
     ]
     for n in report.nodes:

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from validators.transport.base import CommandResult, RunningCommand, Transport, TransportError
 from validators.transport.local import LocalTransport
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 TRANSPORTS: dict[str, type] = {"ssh": SshTransport, "local": LocalTransport}
 
 
-def _ssh(node: "NodeSpec", accept_new_host_keys: bool) -> Transport:
+def _ssh(node: NodeSpec, accept_new_host_keys: bool) -> Transport:
     target = SshTarget(node.host, node.port, node.user, node.identity_file, node.known_hosts)
     jump = None
     if node.jump is not None:
@@ -27,14 +28,14 @@ def _ssh(node: "NodeSpec", accept_new_host_keys: bool) -> Transport:
     return SshTransport(target, jump=jump, accept_new_host_keys=accept_new_host_keys)
 
 
-def _local(node: "NodeSpec", accept_new_host_keys: bool) -> Transport:
+def _local(node: NodeSpec, accept_new_host_keys: bool) -> Transport:
     return LocalTransport()
 
 
-_FACTORIES: dict[str, Callable[["NodeSpec", bool], Transport]] = {"ssh": _ssh, "local": _local}
+_FACTORIES: dict[str, Callable[[NodeSpec, bool], Transport]] = {"ssh": _ssh, "local": _local}
 
 
-def make_transport(node: "NodeSpec", accept_new_host_keys: bool = False) -> Transport:
+def make_transport(node: NodeSpec, accept_new_host_keys: bool = False) -> Transport:
     return _FACTORIES[node.transport](node, accept_new_host_keys)
 
 

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from validators.transport.base import CommandResult, TransportError
 

@@ -17,9 +17,10 @@ import shlex
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
@@ -42,7 +43,7 @@ class SshTarget:
     port: int = 22
     user: str = "root"
     identity_file: Path | None = None
-    known_hosts: Path = Path("~/.ssh/known_hosts").expanduser()
+    known_hosts: Path = field(default_factory=lambda: Path("~/.ssh/known_hosts").expanduser())
 
     @property
     def host_key_name(self) -> str:
@@ -87,7 +88,7 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
         raise TransportError(f"{host}:{port}: connection refused") from None
     except socket.gaierror:
         raise TransportError(f"{host}: cannot resolve host name") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise TransportError(f"{host}:{port}: timed out after {timeout:g}s connecting") from None
     except OSError as exc:
         raise TransportError(f"{host}:{port}: cannot connect: {exc.strerror or exc}") from None

@@ -1,0 +1,229 @@
+"""GPU judges over facts parsed from real recorded nvidia-smi / kernel-log output."""
+
+from __future__ import annotations
+
+from policies.thresholds import Threshold
+from tests.checks.facts import (
+    A100_XML,
+    H100_8,
+    H200_5,
+    MIG_TEXT,
+    RETIRED_BAD,
+    RETIRED_OK,
+    RTX4090,
+    TITAN_V,
+    XID_APP,
+    XID_ECC,
+    XID_GSP,
+    ctx,
+    edit,
+    gpu_facts,
+    no_driver_facts,
+    profile_with,
+)
+from validators.checks import gpu
+from validators.checks.base import judge_node
+
+COUNT = Threshold(min=1, unit="GPUs")
+
+
+# -- gpu.count ---------------------------------------------------------------------------
+
+def test_count_healthy_8_of_8() -> None:
+    r = gpu.gpu_count(gpu_facts(H100_8), COUNT, ctx(expect={"gpus": 8}))
+    assert (r.status, r.measured, r.threshold) == ("pass", 8, 8)
+    assert r.message == "8 of 8 GPUs visible (expected by inventory expect.gpus)"
+
+
+def test_count_missing_gpus_fail_with_driver_count() -> None:
+    facts = gpu_facts(H100_8)
+    del facts["gpu"]["devices"][5:]
+    r = gpu.gpu_count(facts, COUNT, ctx(expect={"gpus": 8}))
+    assert r.status == "fail" and r.message.startswith("5 of 8 GPUs visible") and "driver reports 8 attached" in r.message
+
+
+def test_count_expectation_from_catalogue() -> None:
+    r = gpu.gpu_count(gpu_facts(H200_5), COUNT, ctx(instance_type="p5en.48xlarge"))
+    assert r.status == "fail" and r.message == "5 of 8 GPUs visible (expected by p5en.48xlarge catalogue)"
+
+
+def test_count_no_driver_fails_with_reason() -> None:
+    r = gpu.gpu_count(no_driver_facts(), COUNT, ctx())
+    assert r.status == "fail" and "no NVIDIA driver" in r.message and r.measured == 0 and r.remediation
+
+
+def test_count_error_and_skip() -> None:
+    broken = {"errors": {"gpu": "TimeoutError: x"}, "gpu": None}
+    assert gpu.gpu_count(broken, COUNT, ctx()).status == "error"
+    assert gpu.gpu_count(gpu_facts(H100_8), COUNT, ctx(instance_type="trn1.32xlarge")).status == "skip"
+
+
+# -- gpu.model / gpu.memory ------------------------------------------------------------------
+
+def test_model_pass_fail_skip() -> None:
+    t = Threshold()
+    assert gpu.gpu_model(gpu_facts(H100_8), t, ctx(expect={"gpu_model": "H100"})).status == "pass"
+    r = gpu.gpu_model(gpu_facts(RTX4090), t, ctx(instance_type="p5.48xlarge"))
+    assert r.status == "fail" and "8 of 8 GPUs are not H100" in r.message and "RTX 4090" in r.message
+    assert gpu.gpu_model(gpu_facts(H100_8), t, ctx()).status == "skip"
+
+
+def test_memory_against_catalogue_and_profile() -> None:
+    t = Threshold(unit="GiB")
+    ok = gpu.gpu_memory(gpu_facts(H100_8), t, ctx(instance_type="p5.48xlarge"))  # 79.6 GiB vs 80 nominal
+    assert ok.status == "pass" and ok.measured == 79.6
+    small = gpu.gpu_memory(gpu_facts(TITAN_V), t, ctx(instance_type="p4d.24xlarge"))
+    assert small.status == "fail" and small.measured == 12.0
+    assert gpu.gpu_memory(gpu_facts(H100_8), Threshold(min=80, unit="GiB"), ctx()).status == "fail"
+    assert gpu.gpu_memory(gpu_facts(H100_8), t, ctx()).status == "skip"
+    assert gpu.gpu_memory(gpu_facts(RETIRED_OK), t, ctx()).status == "error"  # -d PAGE_RETIREMENT has no sizes
+
+
+# -- gpu.ecc_errors ------------------------------------------------------------------------------
+
+ECC = Threshold(max=0, unit="errors")
+
+
+def test_ecc_clean_and_faulty() -> None:
+    assert gpu.gpu_ecc_errors(gpu_facts(H100_8), ECC, ctx()).status == "pass"
+    bad = edit(gpu_facts(H100_8), d2={"ecc_uncorrected_aggregate": 3}, d6={"ecc_uncorrected_volatile": 1, "ecc_uncorrected_aggregate": 1})
+    r = gpu.gpu_ecc_errors(bad, ECC, ctx())
+    assert r.status == "fail" and r.measured == 4
+    assert "GPU 2 (00000000:4C:00.0): 3" in r.message and "GPU 6" in r.message and "GPU 1 " not in r.message
+
+
+def test_ecc_consumer_gpu_skips_and_partial_disable_warns() -> None:
+    assert gpu.gpu_ecc_errors(gpu_facts(RTX4090), ECC, ctx()).status == "skip"
+    r = gpu.gpu_ecc_errors(edit(gpu_facts(H100_8), d4={"ecc_mode": "Disabled"}), ECC, ctx())
+    assert r.status == "warn" and "ECC disabled on GPU 4" in r.message
+
+
+# -- gpu.retired_pages ---------------------------------------------------------------------------
+
+PAGES = Threshold(max=0, unit="pages")
+
+
+def test_retired_pages_pending_fails_naming_gpus() -> None:
+    r = gpu.gpu_retired_pages(gpu_facts(RETIRED_BAD), PAGES, ctx())
+    assert r.status == "fail"
+    assert "GPU 1 (00000002:00:00.0), GPU 3 (00000004:00:00.0), GPU 5 (00000006:00:00.0), GPU 7 (00000008:00:00.0)" in r.message
+    assert "reset" in (r.remediation or "")
+
+
+def test_retired_pages_clean_count_and_row_remap() -> None:
+    assert gpu.gpu_retired_pages(gpu_facts(RETIRED_OK), PAGES, ctx()).status == "pass"
+    counted = gpu.gpu_retired_pages(edit(gpu_facts(RETIRED_OK), d3={"retired_pages_count": 12}), PAGES, ctx())
+    assert counted.status == "fail" and counted.measured == 12 and "GPU 3 (00000004:00:00.0): 12" in counted.message
+    h100 = gpu.gpu_retired_pages(gpu_facts(H100_8), PAGES, ctx())
+    assert h100.status == "pass" and "row remapping" in h100.message
+    failed = gpu.gpu_retired_pages(edit(gpu_facts(H100_8), d7={"remapped_rows_failure": True}), PAGES, ctx())
+    assert failed.status == "fail" and "row remapping failed on GPU 7" in failed.message and "RMA" in (failed.remediation or "")
+    assert gpu.gpu_retired_pages(gpu_facts(TITAN_V), PAGES, ctx()).status == "skip"
+
+
+# -- gpu.xid -----------------------------------------------------------------------------------------
+
+XID = Threshold(max=0, unit="events")
+
+
+def test_xid_ecc_sequence_fails_with_codes_and_remediation() -> None:
+    r = gpu.gpu_xid(gpu_facts(xid=XID_ECC), XID, ctx())
+    assert r.status == "fail" and r.measured == 11
+    for code in ("Xid 48 x1", "Xid 63 x1", "Xid 94 x9", "PCI 0000:19:00"):
+        assert code in r.message
+    assert "RMA" in (r.remediation or "") and "Xid 94:" in (r.remediation or "")
+
+
+def test_xid_gsp_timeout_fails_and_application_xids_warn() -> None:
+    gsp = gpu.gpu_xid(gpu_facts(xid=XID_GSP), XID, ctx())
+    assert gsp.status == "fail" and "Xid 119 x5 (GSP RPC timeout)" in gsp.message
+    app = gpu.gpu_xid(gpu_facts(xid=XID_APP), XID, ctx())
+    assert app.status == "warn" and "Xid 13 x629" in app.message and "Xid 43 x7" in app.message
+
+
+def test_xid_clean_unreadable_and_missing() -> None:
+    assert gpu.gpu_xid(gpu_facts(), XID, ctx()).status == "pass"
+    unreadable = gpu_facts()
+    unreadable["xid"] = {"readable": False, "error": "kernel log not readable without root (dmesg: denied)", "events": [], "counts": {}}
+    r = gpu.gpu_xid(unreadable, XID, ctx())
+    assert r.status == "skip" and r.message.startswith("kernel log not readable without root")
+    assert gpu.gpu_xid({"errors": {"xid": "OSError"}, "xid": None}, XID, ctx()).status == "error"
+
+
+# -- gpu.temperature / persistence / pcie ---------------------------------------------------------
+
+TEMP = Threshold(max=85, unit="C")
+
+
+def test_temperature_bands() -> None:
+    assert gpu.gpu_temperature(gpu_facts(), TEMP, ctx()).status == "pass"
+    warm = gpu.gpu_temperature(edit(gpu_facts(), d3={"temperature_c": 84.0}), TEMP, ctx())
+    assert warm.status == "warn" and "GPU 3" in warm.message
+    hot = gpu.gpu_temperature(edit(gpu_facts(), d5={"temperature_c": 91.0}), TEMP, ctx())
+    assert hot.status == "fail" and hot.measured == 91.0
+    assert gpu.gpu_temperature(gpu_facts(RETIRED_OK), TEMP, ctx()).status == "error"
+
+
+def test_persistence_mode() -> None:
+    t = Threshold(expect=True)
+    assert gpu.gpu_persistence_mode(gpu_facts(), t, ctx()).status == "pass"
+    r = gpu.gpu_persistence_mode(gpu_facts(TITAN_V), t, ctx())
+    assert r.status == "fail" and "off on 1 of 1 GPUs" in r.message and "nvidia-smi -pm 1" in (r.remediation or "")
+
+
+def test_pcie_link() -> None:
+    t = Threshold(expect=True)
+    assert gpu.gpu_pcie_link(gpu_facts(), t, ctx()).status == "pass"
+    assert gpu.gpu_pcie_link(gpu_facts(TITAN_V), t, ctx()).status == "warn"  # gen1 of gen3 at idle
+    narrow = gpu.gpu_pcie_link(edit(gpu_facts(), d1={"pcie_width_current": 8}), t, ctx())
+    assert narrow.status == "fail" and "GPU 1 (00000000:3B:00.0) x8 of x16" in narrow.message
+
+
+# -- gpu.nvlink ---------------------------------------------------------------------------------------
+
+NVL = Threshold(expect=True)
+
+
+def test_nvlink_all_states() -> None:
+    ok = gpu.gpu_nvlink(gpu_facts(H200_5, nvlink="nvlink/nvidia-smi-nvlink-status_h200-sxm-5gpu_18links.txt"), NVL, ctx())
+    assert ok.status == "pass" and ok.message == "all 90 NVLink links active on 5 GPUs"
+    dead = gpu_facts(H100_8, nvlink="nvlink/nvidia-smi-nvlink-status_a100-sxm4-80gb-8gpu.txt")
+    dead = edit(dead, d6={"nvlink_links_total": None, "nvlink_links_active": 0}, d2={"nvlink_links_active": 10})
+    r = gpu.gpu_nvlink(dead, NVL, ctx())
+    assert r.status == "fail" and "GPU 6 (00000000:CB:00.0): all links inactive" in r.message and "GPU 2" in r.message
+    pcie_only = edit(gpu_facts(RTX4090), **{f"d{i}": {"nvlink_links_total": 0, "nvlink_links_active": 0} for i in range(8)})
+    assert gpu.gpu_nvlink(pcie_only, NVL, ctx()).status == "skip"
+    assert gpu.gpu_nvlink(gpu_facts(MIG_TEXT), NVL, ctx()).status == "skip"
+    unknown = gpu.gpu_nvlink(gpu_facts(H100_8), NVL, ctx())
+    assert unknown.status == "error" and "not reported for GPU 0" in unknown.message
+
+
+# -- no GPU at all: one failure, not ten ------------------------------------------------------------
+
+def test_no_driver_one_fail_rest_skip() -> None:
+    results = {r.id: r for r in judge_node(no_driver_facts(), ctx("distributed_training")) if r.id.startswith("gpu.")}
+    assert results["gpu.count"].status == "fail"
+    assert all(r.status == "skip" and "see gpu.count" in r.message for k, r in results.items() if k not in ("gpu.count", "gpu.xid"))
+    assert results["gpu.xid"].status == "pass"  # the kernel log was readable and clean
+
+
+def test_without_gpu_count_in_profile_the_others_error() -> None:
+    prof = profile_with(gpu__temperature=TEMP)
+    [r] = judge_node(no_driver_facts(), ctx(prof))
+    assert r.status == "error" and "no NVIDIA driver" in r.message
+
+
+def test_healthy_node_full_profile_passes_gpu_checks() -> None:
+    facts = gpu_facts(H200_5, nvlink="nvlink/nvidia-smi-nvlink-status_h200-sxm-5gpu_18links.txt")
+    results = [r for r in judge_node(facts, ctx("distributed_training", expect={"gpus": 5, "gpu_model": "H200"})) if r.id.startswith("gpu.")]
+    assert {r.id for r in results} >= {"gpu.count", "gpu.model", "gpu.ecc_errors", "gpu.xid", "gpu.nvlink", "gpu.pcie_link"}
+    assert {r.id: r.status for r in results if r.status != "pass"} == {"gpu.memory": "skip"}  # no instance type, no min
+
+
+def test_xml_facts_judge_cleanly() -> None:
+    results = judge_node(gpu_facts(A100_XML), ctx("multi_gpu_single_node", expect={"gpus": 1}))
+    by_id = {r.id: r for r in results}
+    assert by_id["gpu.count"].status == "fail"  # profile needs 2 GPUs, node has 1
+    assert by_id["gpu.nvlink"].status == "skip"  # MIG
+    assert by_id["gpu.ecc_errors"].status == "pass"
+    assert not any("crashed" in r.message for r in results)
