@@ -46,7 +46,9 @@ def audit(
 ) -> None:
     """Validate THIS machine (no SSH): GPU, network, storage and system readiness, with a 0-100 score.
 
-    Exit 0 when nothing failed (warnings allowed), 1 when a check failed or could not run.
+    Default profile: single_gpu (a workstation or lone server is most often a one-GPU box; pass -p to judge it for another workload).
+
+    Exit 0 when nothing failed (warnings allowed), 1 when a check failed or could not run, 130/143 when interrupted (partial reports are still written).
     """
     from validators.commands import run_audit
 

@@ -308,7 +308,8 @@ def parse_nvidia_smi_xml(text: str) -> Dict[str, Any]:
                 to_int(_x(retired, "multiple_single_bit_retirement/retired_count")),
                 to_int(_x(retired, "double_bit_retirement/retired_count")),
             ])
-            dev["retired_pages_pending"] = to_bool(_x(retired, "pending_retirement")) or to_bool(_x(retired, "pending_blacklist"))
+            flags = [to_bool(_x(retired, "pending_retirement")), to_bool(_x(retired, "pending_blacklist"))]
+            dev["retired_pages_pending"] = True if True in flags else (False if False in flags else None)
         remap = gpu.find("remapped_rows")
         if remap is not None and len(remap):
             dev["remapped_rows_pending"] = to_bool(_x(remap, "remapped_row_pending"))
