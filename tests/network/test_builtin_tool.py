@@ -55,6 +55,21 @@ def test_loopback_ping_and_receiver_counted_bandwidth() -> None:
         server.kill()
 
 
+def test_parallel_streams_are_summed_from_the_servers_counts() -> None:
+    server, port = _serve({"mode": "serve", "port": 0, "connections": 4, "deadline_s": 20})
+    try:
+        out = _client({"mode": "client", "host": "127.0.0.1", "port": port, "pings": 2, "duration_s": 0.5, "streams": 3})
+        assert out["error"] is None and out["streams"] == 3
+        served = json.loads(server.communicate(timeout=10)[0].splitlines()[-1])["served"]
+        streams = [s for s in served if s["kind"] == "bandwidth"]
+        assert len(streams) == 3 and all(s["bytes"] > 0 for s in streams)
+        assert out["bytes"] == sum(s["bytes"] for s in streams)
+        span = max(s["last"] for s in streams) - min(s["first"] for s in streams)
+        assert out["bandwidth_gbps"] == pytest.approx(out["bytes"] * 8 / span / 1e9)
+    finally:
+        server.kill()
+
+
 def test_server_exits_at_its_deadline_when_no_client_comes() -> None:
     t0 = time.monotonic()
     server, _ = _serve({"mode": "serve", "port": 0, "connections": 2, "deadline_s": 0.5})

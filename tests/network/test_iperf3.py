@@ -55,3 +55,5 @@ def test_argv_bounded_by_timeout_and_whole_seconds() -> None:
     assert server_argv(5202, 30) == ["timeout", "30", "iperf3", "-s", "-1", "-p", "5202"]
     argv = client_argv("10.0.0.2", 5202, 0.5, 12.2)
     assert argv[:2] == ["timeout", "13"] and argv[argv.index("-t") + 1] == "1" and argv[-1] == "-J"
+    assert "-P" not in argv
+    assert client_argv("10.0.0.2", 5202, 3, 30, streams=4)[-3:] == ["-P", "4", "-J"]

@@ -294,3 +294,64 @@ def test_pynvml_init_failure_falls_back_to_nvidia_smi(tmp_path: Path) -> None:
     gpu = run_probe(quiet_options(tmp_path, use_pynvml=True), env)["gpu"]
     assert gpu["source"] == "nvidia-smi-text" and gpu["devices"][0]["name"] == "NVIDIA TITAN V"
     assert any("NVML Shared Library Not Found" in n for n in gpu["notes"])
+
+
+# -- nothing left behind when the probe is killed --------------------------------------------------
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_stale_test_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    stale = tmp_path / f".plinth-fio-{_dead_pid()}.dat"
+    live = tmp_path / f".plinth-disk-{os.getpid()}.dat"  # a running probe's file stays
+    stale.write_bytes(b"x")
+    live.write_bytes(b"x")
+    run_probe(quiet_options(tmp_path), probe_env(tmp_path / "bin"))
+    assert not stale.exists() and live.exists()
+
+
+def test_children_die_with_a_killed_probe(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.probe.helpers import fake_tool
+
+    bin_dir = tmp_path / "bin"
+    pidfile = tmp_path / "child.pid"
+    fake_tool(bin_dir, "nvidia-smi", f"echo $$ > {pidfile}\nexec sleep 60\n")
+    argv, stdin = probe_command(quiet_options(tmp_path, step_timeout_s=60))
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=probe_env(bin_dir))
+    assert proc.stdin is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    proc.send_signal(signal.SIGKILL)  # what a transport's timeout does
+    proc.wait(10)
+
+    def alive() -> bool:
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 5
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survived = alive()
+    if survived:  # don't leave it running when the test fails
+        os.kill(child, signal.SIGKILL)
+    assert not survived, "nvidia-smi child outlived the killed probe"

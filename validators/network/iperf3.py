@@ -21,10 +21,13 @@ def server_argv(port: int, timeout_s: float) -> list[str]:
     return ["timeout", str(max(1, math.ceil(timeout_s))), "iperf3", "-s", "-1", "-p", str(port)]
 
 
-def client_argv(address: str, port: int, duration_s: float, timeout_s: float) -> list[str]:
+def client_argv(address: str, port: int, duration_s: float, timeout_s: float, streams: int = 1) -> list[str]:
     # -t takes whole seconds in iperf 3.9 and earlier: round up so a short test is never 0 ("forever")
     seconds = str(max(1, math.ceil(duration_s)))
-    return ["timeout", str(max(1, math.ceil(timeout_s))), "iperf3", "-c", address, "-p", str(port), "-t", seconds, "-J"]
+    argv = ["timeout", str(max(1, math.ceil(timeout_s))), "iperf3", "-c", address, "-p", str(port), "-t", seconds]
+    if streams > 1:
+        argv += ["-P", str(streams)]  # end.sum_received then sums every stream
+    return [*argv, "-J"]
 
 
 def parse_client_json(text: str | bytes) -> float:

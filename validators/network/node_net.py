@@ -5,18 +5,19 @@ stdin), so nothing is installed on the node. Two modes:
 
 ``{"mode": "serve", "port": P, "connections": K, "deadline_s": T, "family": "inet"|"inet6"}``
     Listen on P (0: any free port), print ``{"event": "listening", "port": <bound>}`` once bound,
-    then serve K connections one after another and exit (or exit at the deadline, so nothing
-    lingers on the node). The first byte of a connection says what it wants:
+    then serve K connections (each in its own thread: parallel streams arrive together) and exit
+    (or exit at the deadline, so nothing lingers on the node). The first byte of a connection says what it wants:
     ``P`` ping: echo every message back (latency); ``B`` bandwidth: count bytes until the client
     half-closes, then answer one JSON line ``{"bytes": n, "seconds": s}`` -- the RECEIVER's count
     and the time from its first to its last byte, so data still sitting in socket buffers when
     the sender stops is never counted as delivered. Ends with ``{"event": "done", ...}``.
 
-``{"mode": "client", "host": H, "port": P, "pings": 20, "duration_s": D, "connect_timeout_s": C,
-"io_timeout_s": I}``
+``{"mode": "client", "host": H, "port": P, "pings": 20, "duration_s": D, "streams": S,
+"connect_timeout_s": C, "io_timeout_s": I}``
     Connect (retrying until C: the server may still be starting), send ``pings`` small messages
-    with TCP_NODELAY and report the median round trip; then, if D > 0, stream large buffers for
-    D seconds and report the bandwidth the server acknowledges. Prints one JSON object:
+    with TCP_NODELAY and report the median round trip; then, if D > 0, stream large buffers over S
+    parallel connections for D seconds and report the bandwidth the server acknowledges (its
+    total bytes over its own span from first to last byte). Prints one JSON object:
     ``{"latency_ms": m, "rtts_ms": [...], "bandwidth_gbps": g, "bytes": n, "seconds": s,
     "error": reason|null}``.
 
@@ -31,6 +32,7 @@ import json
 import socket
 import statistics
 import sys
+import threading
 import time
 
 PING_SIZE = 64
@@ -75,10 +77,33 @@ def _serve_bandwidth(conn: socket.socket) -> dict:
             first = now
         last = now
         total += n
-    seconds = (last - first) if first is not None and last is not None else 0.0
-    result = {"bytes": total, "seconds": seconds}
+    # first/last are this process's perf_counter: the client combines parallel streams with them
+    result = {"bytes": total, "first": first, "last": last,
+              "seconds": (last - first) if first is not None and last is not None else 0.0}
     conn.sendall((json.dumps(result) + "\n").encode())
     return result
+
+
+def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threading.Lock) -> None:
+    with conn:
+        conn.settimeout(io_timeout)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        kind = b""
+        try:
+            kind = conn.recv(1)
+            if kind == b"P":
+                _serve_ping(conn)
+                entry = {"kind": "ping"}
+            elif kind == b"B":
+                entry = dict(_serve_bandwidth(conn), kind="bandwidth")
+            else:
+                return  # a port scanner, an empty connect: not a client
+        except (OSError, ConnectionError) as exc:
+            if kind not in (b"P", b"B"):
+                return
+            entry = {"kind": "broken", "error": str(exc)}  # a real client whose link broke: it counts
+        with lock:
+            served.append(entry)
 
 
 def serve(args: dict) -> int:
@@ -90,38 +115,38 @@ def serve(args: dict) -> int:
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         srv.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", int(args.get("port", 0))))
-        srv.listen(8)
+        srv.listen(64)
     except OSError as exc:
         _emit({"event": "error", "error": f"cannot listen on port {args.get('port')}: {exc}"})
         return 1
     _emit({"event": "listening", "port": srv.getsockname()[1]})
-    served = []
-    while len(served) < wanted:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            _emit({"event": "done", "served": served, "reason": "deadline reached"})
-            return 0
-        srv.settimeout(left)
+    served: list = []
+    lock = threading.Lock()
+    handlers = []
+    # one thread per connection: parallel bandwidth streams arrive at once
+    while True:
+        with lock:
+            if len(served) >= wanted:
+                break
+        if time.monotonic() >= deadline:
+            break
+        srv.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
         try:
             conn, _ = srv.accept()
         except socket.timeout:  # noqa: UP041 - python3.8 on the node: socket.timeout is not yet TimeoutError
             continue
-        with conn:
-            conn.settimeout(max(0.1, min(io_timeout, deadline - time.monotonic())))
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            kind = b""
-            try:
-                kind = conn.recv(1)
-                if kind == b"P":
-                    _serve_ping(conn)
-                    served.append({"kind": "ping"})
-                elif kind == b"B":
-                    served.append(dict(_serve_bandwidth(conn), kind="bandwidth"))
-                # anything else (a port scanner, an empty connect) does not count as a client
-            except (OSError, ConnectionError) as exc:
-                if kind in (b"P", b"B"):  # a real client whose link broke: it counts as served
-                    served.append({"kind": "broken", "error": str(exc)})
-    _emit({"event": "done", "served": served})
+        t = threading.Thread(target=_handle, args=(conn, max(0.1, min(io_timeout, deadline - time.monotonic())), served, lock))
+        t.daemon = True
+        t.start()
+        handlers.append(t)
+    for t in handlers:
+        t.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        done = list(served)
+    if len(done) < wanted:
+        _emit({"event": "done", "served": done, "reason": "deadline reached"})
+    else:
+        _emit({"event": "done", "served": done})
     return 0
 
 
@@ -182,10 +207,40 @@ def _bandwidth(host: str, port: int, duration_s: float, connect_timeout: float, 
         sock.close()
 
 
+def _parallel_bandwidth(host: str, port: int, streams: int, duration_s: float, connect_timeout: float,
+                        io_timeout: float) -> dict:
+    """``streams`` TCP streams at once (one stream cannot fill a 100 Gbps link); the rate is the
+    server's total received bytes over its span from the first stream's first byte to the last
+    stream's last byte."""
+    acks: list = []
+    errors: list = []
+
+    def one() -> None:
+        try:
+            acks.append(_bandwidth(host, port, duration_s, connect_timeout, io_timeout))
+        except (OSError, ConnectionError, ValueError) as exc:
+            errors.append(f"{exc.__class__.__name__}: {exc}")
+
+    threads = [threading.Thread(target=one) for _ in range(max(1, streams))]
+    for t in threads:
+        t.daemon = True
+        t.start()
+    for t in threads:
+        t.join(connect_timeout + duration_s + 2 * io_timeout + 5)
+    if errors or len(acks) < len(threads):
+        raise ConnectionError(errors[0] if errors else "a bandwidth stream did not finish")
+    firsts = [a["first"] for a in acks if a.get("first") is not None]
+    lasts = [a["last"] for a in acks if a.get("last") is not None]
+    total = sum(int(a.get("bytes") or 0) for a in acks)
+    span = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
+    return {"bytes": total, "seconds": span}
+
+
 def client(args: dict) -> int:
     host = str(args["host"])
     port = int(args["port"])
-    out = {"latency_ms": None, "rtts_ms": [], "bandwidth_gbps": None, "bytes": None, "seconds": None, "error": None}
+    out = {"latency_ms": None, "rtts_ms": [], "bandwidth_gbps": None, "bytes": None, "seconds": None,
+           "streams": int(args.get("streams", 1)), "error": None}
     connect_timeout = float(args.get("connect_timeout_s", 5.0))
     io_timeout = float(args.get("io_timeout_s", IO_TIMEOUT_S))
     try:
@@ -196,9 +251,9 @@ def client(args: dict) -> int:
             out["latency_ms"] = statistics.median(rtts)
         duration = float(args.get("duration_s", 0))
         if duration > 0:
-            ack = _bandwidth(host, port, duration, connect_timeout, io_timeout)
-            out["bytes"] = ack.get("bytes")
-            out["seconds"] = ack.get("seconds")
+            ack = _parallel_bandwidth(host, port, out["streams"], duration, connect_timeout, io_timeout)
+            out["bytes"] = ack["bytes"]
+            out["seconds"] = ack["seconds"]
             if out["bytes"] and out["seconds"]:
                 out["bandwidth_gbps"] = out["bytes"] * 8 / out["seconds"] / 1e9
             else:

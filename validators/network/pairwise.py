@@ -37,6 +37,9 @@ class NetOptions:
     use_iperf3: bool = True  # when both ends have iperf3; else the builtin stream
     timeout_s: float = 30.0  # bound on one pair (listener lifetime, client run)
     pings: int = 20  # latency samples per pair (median reported)
+    # parallel TCP streams for bandwidth (iperf3 -P, or the builtin's threads): one stream is
+    # bounded by one core and one congestion window and cannot fill a 100 Gbps link
+    streams: int = 4
     python: str = "python3"  # interpreter on the nodes (the probe needs the same)
     # several "nodes" on one host (tests, host-networked containers) need distinct ports:
     # node i then listens on port + 2*i
@@ -100,6 +103,7 @@ def _listener_reason(output: str) -> str:
 
 def _run_builtin_client(client: Transport, address: str, port: int, duration_s: float, opts: NetOptions) -> dict[str, Any]:
     args = {"mode": "client", "host": address, "port": port, "pings": opts.pings, "duration_s": duration_s,
+            "streams": opts.streams,
             "connect_timeout_s": _connect_timeout(opts), "io_timeout_s": _io_timeout(opts)}
     res = client.run([opts.python, "-", json.dumps(args)], stdin=_tool_bytes(), timeout=opts.timeout_s)
     if res.timed_out:
@@ -120,7 +124,7 @@ def _run_iperf3_client(client: Transport, address: str, port: int, opts: NetOpti
     deadline = t0 + opts.timeout_s
     while True:
         left = deadline - time.monotonic()
-        argv = iperf3.client_argv(address, port, opts.duration_s, max(1.0, left))
+        argv = iperf3.client_argv(address, port, opts.duration_s, max(1.0, left), streams=opts.streams)
         res = client.run(argv, timeout=max(1.0, left) + 5.0)
         output = res.stdout + res.stderr
         if iperf3.is_connect_refused(output):
@@ -146,7 +150,7 @@ def measure_pair(pair: Pair, transports: Mapping[str, Transport], addresses: Map
     latency: float | None = None
     bandwidth: float | None = None
     try:
-        serve_args = {"mode": "serve", "port": port, "connections": 1 if use_iperf3 else 2,
+        serve_args = {"mode": "serve", "port": port, "connections": 1 if use_iperf3 else 1 + opts.streams,
                       "deadline_s": opts.timeout_s, "io_timeout_s": _io_timeout(opts),
                       "family": "inet6" if ":" in address else "inet"}
         try:

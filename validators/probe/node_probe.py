@@ -66,6 +66,27 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_probe() -> None:
+    """In the child, before exec: SIGKILL it when the probe dies, even if the probe is SIGKILLed by
+    the transport's timeout (children run in their own process group, out of reach of a group kill)."""
+    if _LIBC is not None:
+        try:
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (AttributeError, OSError):
+            pass
+
+
 def run_cmd(argv: List[str], timeout: float) -> Tuple[Optional[int], str, str]:
     """Run a command found on PATH; (returncode, stdout, stderr). returncode None: not found or
     timed out (the reason is in stderr)."""
@@ -78,6 +99,7 @@ def run_cmd(argv: List[str], timeout: float) -> Tuple[Optional[int], str, str]:
         proc = subprocess.Popen(
             [exe] + list(argv[1:]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=_die_with_probe if sys.platform.startswith("linux") else None,  # noqa: PLW1509 - no locks taken
         )
     except OSError as exc:
         return None, "", f"{argv[0]}: {exc}"
@@ -529,9 +551,10 @@ def clock_sync(timeout: float) -> Tuple[Optional[bool], Optional[str]]:
     """(synchronised, how we know). The kernel's NTP state via adjtimex (read-only, no root; what
     `timedatectl` itself reports), else timedatectl, else chronyc; (None, None) when unknown."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if _LIBC is None:
+            raise OSError("libc not loadable")
         tx = _Timex()
-        state = libc.adjtimex(ctypes.byref(tx))
+        state = _LIBC.adjtimex(ctypes.byref(tx))
         if state >= 0:
             return (state != TIME_ERROR and not tx.status & STA_UNSYNC), "adjtimex"
     except (OSError, AttributeError):
@@ -1022,6 +1045,24 @@ def _builtin_disk(path: str, mb: int) -> Dict[str, Any]:
             "bytes": size, "error": None, "direct": direct, "notes": notes}
 
 
+def _remove_stale_test_files(path: str) -> None:
+    """Test files of earlier probe runs that were killed before they could clean up (their PID
+    is gone)."""
+    for name in os.listdir(path):
+        m = re.match(r"^\.plinth-(?:fio|disk)-(\d+)\.dat$", name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(path, name))
+            except OSError:
+                pass
+        except OSError:
+            pass  # alive (EPERM: another user's running probe)
+
+
 def gather_disk(opts: Dict[str, Any]) -> Dict[str, Any]:
     path = opts["disk_path"]
     mb = max(1, int(opts["disk_test_mb"]))
@@ -1029,6 +1070,7 @@ def gather_disk(opts: Dict[str, Any]) -> Dict[str, Any]:
     if not os.path.isdir(path) or not os.access(path, os.W_OK):
         result["error"] = f"{path} is not a writable directory"
         return result
+    _remove_stale_test_files(path)
     if opts.get("use_fio", True) and shutil.which("fio"):
         try:
             result.update(_fio(path, mb, float(opts["step_timeout_s"])))
@@ -1126,7 +1168,13 @@ def probe(options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     return facts
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the `finally` blocks that remove test files
+
+
 def main(argv: List[str]) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
     try:
         options = json.loads(argv[1]) if len(argv) > 1 and argv[1] else {}
         if not isinstance(options, dict):
