@@ -111,11 +111,12 @@ def _plinth_result(proc: ProcResult, report: Path, n: int) -> ToolRun:
     return run
 
 
-def plinth_cli(ws: Workspace, quick_flag: str | None = None, sample_fds: bool = False) -> ToolRun:
+def plinth_cli(ws: Workspace, quick_flag: str | None = None, sample_fds: bool = False,
+               concurrency: int | None = None) -> ToolRun:
     report = ws.dir / "plinth.json"
     report.unlink(missing_ok=True)
     argv = [str(PLINTH), "validate", "-i", str(ws.inventory), "--no-network", "--json", str(report),
-            "--concurrency", str(ws.n)]
+            "--concurrency", str(concurrency or ws.n)]
     if quick_flag:
         argv.append(quick_flag)
     proc = run_measured(argv, env={**os.environ, "CI": "1"}, cwd=REPO, sample_fds=sample_fds, timeout_s=600)
@@ -182,10 +183,10 @@ def pdsh_available() -> bool:
     return shutil.which("pdsh") is not None
 
 
-def pdsh_true(ws: Workspace) -> ToolRun:
+def pdsh_true(ws: Workspace, fanout: int | None = None) -> ToolRun:
     # -x: no X11; no -l%u, so the config's User applies
     env = {**os.environ, "PDSH_SSH_ARGS": f"-F {ws.ssh_config} -x %h", "PDSH_RCMD_TYPE": "ssh"}
-    argv = ["pdsh", "-R", "ssh", "-f", str(ws.n), "-w", ",".join(ws.names), "true"]
+    argv = ["pdsh", "-R", "ssh", "-f", str(fanout or ws.n), "-w", ",".join(ws.names), "true"]
     proc = run_measured(argv, env=env, timeout_s=600)
     ok = proc.returncode == 0 and not proc.stderr.strip()
     return ToolRun(proc.wall_s, ok, "" if ok else f"exit {proc.returncode}: {proc.tail()}", maxrss_kb=proc.maxrss_kb)

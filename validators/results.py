@@ -42,10 +42,6 @@ class NodeReport(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     duration_s: float | None = None
 
-    @property
-    def worst(self) -> Status:
-        order = {"error": 4, "fail": 3, "warn": 2, "pass": 1, "skip": 0}
-        return max((c.status for c in self.checks), key=lambda s: order[s], default="skip")
 
 
 class Summary(BaseModel):

@@ -1,0 +1,152 @@
+"""`make bench` / `python -m benchmarks.run`: set up hosts, run every comparison, write
+docs/BENCHMARKS.md (and a JSON twin with every sample).
+
+    python -m benchmarks.run                 # the full run (~15 min on 2 cores)
+    python -m benchmarks.run --quick --out /tmp/b.md --tools plinth,pdsh   # the smoke-test size
+    python -m benchmarks.run --only fanout,preview
+
+Needs root (sshd drops privileges to the benchmark user; namespaces and tc for the accuracy part).
+Timings are only comparable within one run: the table's ratios are taken repetition by repetition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import tools
+from benchmarks.report import Section, machine_info, render, to_json
+
+SECTIONS = ("fanout", "accuracy", "scale", "preview")
+
+
+@dataclass
+class Plan:
+    reps: int
+    sizes: list[int]
+    cli_sizes: tuple[int, ...]
+    rates_mbit: list[int]
+    delays_ms: list[float]
+    disk_mb: int
+    bw_seconds: int
+    scale_hosts: int
+    scale_servers: int
+    scale_concurrency: int
+    stacks: list[str] | None  # None: every shipped stack
+
+
+FULL = Plan(reps=5, sizes=[8, 32, 64], cli_sizes=(8, 32), rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20],
+            disk_mb=64, bw_seconds=3, scale_hosts=256, scale_servers=16, scale_concurrency=64, stacks=None)
+QUICK = Plan(reps=2, sizes=[2], cli_sizes=(2,), rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
+             scale_hosts=8, scale_servers=2, scale_concurrency=4, stacks=["edge"])
+
+
+def _busy_note() -> str | None:
+    """Other test runs make every figure noisy: say so in the document."""
+    mine = os.getpid()
+    others = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == mine:
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"pytest" in cmd and b"benchmarks" not in cmd:
+            others += 1
+    return f"{others} pytest process(es) were running beside the benchmark: expect noise" if others else None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smoke-test size: N=2, 2 repetitions, one stack")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    ap.add_argument("--tools", default="plinth,plinth-cli,ansible,pdsh,testinfra", help="fan-out tools")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per figure (default 5; quick 2)")
+    ap.add_argument("--out", type=Path, default=tools.REPO / "docs" / "BENCHMARKS.md")
+    ap.add_argument("--json", type=Path, default=None, help="raw samples (default: --out with .json)")
+    ap.add_argument("--no-install", action="store_true", help="do not install ansible-core into benchmarks/.venv-ansible")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    plan = QUICK if args.quick else FULL
+    if args.reps:
+        plan.reps = args.reps
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = [s for s in only if s not in SECTIONS]
+    if bad:
+        print(f"error: --only: unknown section(s) {', '.join(bad)} (choose from {', '.join(SECTIONS)})", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("error: the benchmarks need root (sshd, network namespaces, tc)", file=sys.stderr)
+        return 2
+    wanted = [t.strip() for t in args.tools.split(",") if t.strip()]
+    t0 = time.monotonic()
+    machine = machine_info()
+    preamble: list[str] = []
+    busy = _busy_note()
+    if busy:
+        preamble.append(f"**Note:** {busy}.")
+    if "fanout" in only and "ansible" in wanted and not args.no_install and not args.quick:
+        reason = tools.ensure_ansible(Path("/tmp") / f"plinth-bench-ansible-install-{os.getpid()}.log")
+        if reason:
+            preamble.append(f"**Note:** ansible-core could not be installed: {reason}.")
+    quick_flag = tools.quick_cli_flag()
+    sections: list[Section] = []
+
+    def log(msg: str) -> None:
+        print(f"[bench {time.monotonic() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True)
+
+    if "fanout" in only or "scale" in only:
+        from benchmarks.fanout import run_fanout
+        from benchmarks.hosts import start_fleet
+        from benchmarks.scale import run_scale
+
+        servers = max(plan.sizes if "fanout" in only else [0], default=0)
+        servers = max(servers, plan.scale_servers if "scale" in only else 0)
+        log(f"starting {servers} sshd servers on 127.0.0.1")
+        fleet = start_fleet(servers)
+        try:
+            if "fanout" in only:
+                log(f"fan-out N={plan.sizes}, {plan.reps} runs, tools {wanted}")
+                sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, quick_flag, plan.cli_sizes))
+            if "scale" in only:
+                log(f"scale: {plan.scale_hosts} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
+                scale_fleet = fleet
+                if len(fleet.servers) != plan.scale_servers:
+                    scale_fleet = type(fleet)(fleet.workdir, fleet.client_key, fleet.known_hosts, fleet.user,
+                                              fleet.servers[:plan.scale_servers])
+                sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps, quick_flag,
+                                          use_pdsh="pdsh" in wanted))
+        finally:
+            fleet.close()
+    if "accuracy" in only:
+        from benchmarks.accuracy import run_accuracy
+
+        log(f"accuracy: {plan.rates_mbit} Mbit/s, {plan.delays_ms} ms, disk {plan.disk_mb} MiB")
+        sections.append(run_accuracy(plan.rates_mbit, plan.delays_ms, plan.disk_mb, plan.reps, plan.bw_seconds))
+    if "preview" in only:
+        from benchmarks.preview import run_preview, shipped_stacks
+
+        stacks = plan.stacks or shipped_stacks()
+        log(f"preview: {stacks}")
+        sections.append(run_preview(stacks, plan.reps))
+    machine["load average at end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    preamble.append(f"Total harness wall time: {time.monotonic() - t0:.0f} s"
+                    + (" (quick mode: smoke-test sizes, not a benchmark)." if args.quick else "."))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(sections, machine, preamble))
+    json_path = args.json or args.out.with_suffix(".json")
+    json_path.write_text(to_json(sections, machine))
+    log(f"wrote {args.out} and {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
