@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.report import Row, Section, Target, fmt
 from benchmarks.stats import Series, ratios
-from tests.support.netns import DelayProxy, NetnsTransport, NsFleet, build_fleet, tbf_args
+from tests.support.netns import DelayProxy, NetnsTransport, NetnsUnavailable, NsFleet, build_fleet, tbf_args
 from validators.network import NetOptions, Pair, measure_pair
 from validators.network.pairwise import NODE_TOOL
 from validators.probe import NODE_SCRIPT
@@ -48,7 +48,7 @@ def _iperf3_mbps(fleet: NsFleet, server: int, client: int, port: int, seconds: i
         while True:
             out = subprocess.run(fleet.exec_argv(client, ["iperf3", "-c", fleet.host(server).address, "-p", str(port),
                                                           "-t", str(seconds), "-J"]),
-                                 capture_output=True, text=True, timeout=seconds + 20)
+                                 capture_output=True, text=True, check=False, timeout=seconds + 20)
             doc = json.loads(out.stdout or "{}")
             if "unable to connect" in str(doc.get("error", "")) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the listener is still starting
@@ -93,7 +93,7 @@ def _wait_listening(fleet: NsFleet, index: int, port: int, timeout_s: float = 10
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         out = subprocess.run(fleet.exec_argv(index, ["ss", "-Hltn", f"sport = :{port}"]), capture_output=True,
-                             text=True, timeout=10).stdout
+                             text=True, check=False, timeout=10).stdout
         if out.strip():
             return
         time.sleep(0.02)
@@ -106,10 +106,11 @@ def bandwidth_rows(fleet: NsFleet, rates_mbit: list[int], reps: int, seconds: in
         _shape(fleet, 0, f"{rate}mbit")
         builtin, iperf = Series(), Series()
         for rep in range(reps):
-            pair = [lambda: builtin.add(_builtin_mbps(fleet, 0, 1, port, seconds)),
-                    lambda: iperf.add(_iperf3_mbps(fleet, 0, 1, port + 2, seconds))]
-            for step in (pair if rep % 2 == 0 else pair[::-1]):  # alternate who goes first
-                step()
+            for tool in (("builtin", "iperf3") if rep % 2 == 0 else ("iperf3", "builtin")):  # alternate who goes first
+                if tool == "builtin":
+                    builtin.add(_builtin_mbps(fleet, 0, 1, port, seconds))
+                else:
+                    iperf.add(_iperf3_mbps(fleet, 0, 1, port + 2, seconds))
         shaped = Series([float(rate)] * builtin.n)
         section.rows.append(Row("bandwidth, iperf3 -c -J", f"tbf {rate} Mbit/s, {seconds} s", "Mbit/s", iperf,
                                 ratios(iperf, shaped), "shaped rate"))
@@ -160,7 +161,7 @@ def latency_rows(fleet: NsFleet, delays_ms: list[float], reps: int, pings: int, 
 def _probe_disk(directory: Path, mb: int) -> tuple[float, float]:
     opts = {"disk_path": str(directory), "disk_test_mb": mb, "use_fio": False, "step_timeout_s": 120}
     with open(NODE_SCRIPT, "rb") as script:
-        out = subprocess.run([PY, "-", json.dumps(opts)], stdin=script, capture_output=True, timeout=300)
+        out = subprocess.run([PY, "-", json.dumps(opts)], stdin=script, capture_output=True, check=False, timeout=300)
     disk = json.loads(out.stdout)["disk"]
     if disk.get("error") or disk.get("write_mb_s") is None or disk.get("read_mb_s") is None:
         raise RuntimeError(f"probe disk test: {disk.get('error')}")
@@ -170,7 +171,7 @@ def _probe_disk(directory: Path, mb: int) -> tuple[float, float]:
 
 
 def _fio_json(argv: list[str]) -> dict:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"fio: {out.stderr.strip()[:200]}")
     return json.loads(out.stdout[out.stdout.find("{"):])
@@ -192,10 +193,10 @@ def _fio_disk(directory: Path, mb: int) -> tuple[float, float]:
 def disk_rows(directory: Path, mb: int, reps: int, section: Section) -> None:
     bw, br, fw, fr = Series(), Series(), Series(), Series()
     for rep in range(reps):
-        steps = [lambda: [s.add(v) for s, v in zip((bw, br), _probe_disk(directory, mb))],
-                 lambda: [s.add(v) for s, v in zip((fw, fr), _fio_disk(directory, mb))]]
-        for step in (steps if rep % 2 == 0 else steps[::-1]):
-            step()
+        for tool in (("builtin", "fio") if rep % 2 == 0 else ("fio", "builtin")):
+            write, read = _probe_disk(directory, mb) if tool == "builtin" else _fio_disk(directory, mb)
+            (bw if tool == "builtin" else fw).add(write)
+            (br if tool == "builtin" else fr).add(read)
     where = f"{mb} MiB file, 1 MiB blocks, O_DIRECT, {directory.parent}"
     for mode, mine, ref in (("write", bw, fw), ("read", br, fr)):
         section.rows.append(Row(f"disk sequential {mode}, fio", where, "MB/s", ref))
@@ -211,7 +212,7 @@ def run_accuracy(rates_mbit: list[int], delays_ms: list[float], disk_mb: int, re
     t0 = time.monotonic()
     try:
         fleet = build_fleet(2)
-    except Exception as exc:  # not root, no `ip netns`: the disk part still runs
+    except (NetnsUnavailable, RuntimeError, OSError) as exc:  # not root, no `ip netns`: the disk part still runs
         fleet = None
         section.notes.append(f"network accuracy not measured: {exc}")
     if fleet is not None:
@@ -223,11 +224,11 @@ def run_accuracy(rates_mbit: list[int], delays_ms: list[float], disk_mb: int, re
     with tempfile.TemporaryDirectory(prefix=f"plinth-bench-disk-{os.getpid()}-", dir="/var/tmp") as d:
         disk_rows(Path(d), disk_mb, reps, section)
     section.notes += [
-        "tbf shapes both directions of one host's veth; MTU 9000 on the bridge. iperf3 figure: "
-        "end.sum_received (what the receiver got). The shaped rate counts every byte on the wire, "
-        "headers included, so a payload figure a little under it is expected from any tool.",
-        "Latency reference is the configured proxy delay: each direction holds a chunk D/2, so the "
-        "round trip gains D. The 0 ms proxy row is what the proxy itself adds.",
+        ("tbf shapes both directions of one host's veth; MTU 9000 on the bridge. iperf3 figure: "
+         "end.sum_received (what the receiver got). The shaped rate counts every byte on the wire, "
+         "headers included, so a payload figure a little under it is expected from any tool."),
+        ("Latency reference is the configured proxy delay: each direction holds a chunk D/2, so the "
+         "round trip gains D. The 0 ms proxy row is what the proxy itself adds."),
         "Disk: /var/tmp (a real filesystem; /tmp can be tmpfs on other machines, where O_DIRECT fails).",
     ]
     section.wall_s = time.monotonic() - t0

@@ -14,10 +14,11 @@ Tools (a missing one becomes a row that says why, not a silent gap):
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from benchmarks import tools
 from benchmarks.hosts import LoopbackFleet
@@ -104,12 +105,12 @@ def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[s
     _targets(section, per_n, node_medians)
     ti_workers = tools.testinfra_workers(max(sizes))
     section.notes += [
-        f"Each figure is the wall time of the whole command (start-up included), {reps} runs; N entries on "
-        f"{len(fleet.servers)} sshd servers on 127.0.0.1, login user with /bin/sh (no ~/.bashrc cost).",
-        "Controller and every 'node' share this machine's CPUs: per-host work on the node side (the probe, "
-        "Ansible's setup module) competes with the controller, which real fleets do not.",
-        "Ansible: ansible-core from PyPI in its own venv, forks = N, default ControlPersist, a fresh control "
-        "directory per run (no reuse across runs); host keys checked (StrictHostKeyChecking yes).",
+        (f"Each figure is the wall time of the whole command (start-up included), {reps} runs; N entries on "
+         f"{len(fleet.servers)} sshd servers on 127.0.0.1, login user with /bin/sh (no ~/.bashrc cost)."),
+        ("Controller and every 'node' share this machine's CPUs: per-host work on the node side (the probe, "
+         "Ansible's setup module) competes with the controller, which real fleets do not."),
+        ("Ansible: ansible-core from PyPI in its own venv, forks = N, default ControlPersist, a fresh control "
+         "directory per run (no reuse across runs); host keys checked (StrictHostKeyChecking yes)."),
         "pdsh: -R ssh with fanout N over OpenSSH; host keys checked.",
         ("testinfra: paramiko backend, pytest-xdist with "
          f"{ti_workers} workers (its documented parallelism; more workers than CPUs only add start-up). "
@@ -126,11 +127,11 @@ def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[s
 
 
 def _clean(s: Series) -> Series:
-    return Series([x for x in s.samples if x == x])  # drop failed runs (NaN)
+    return Series([x for x in s.samples if not math.isnan(x)])  # drop failed runs (NaN)
 
 
 def _paired(a: Series, b: Series) -> Series:
-    pairs = [(x, y) for x, y in zip(a.samples, b.samples) if x == x and y == y]
+    pairs = [(x, y) for x, y in zip(a.samples, b.samples) if not (math.isnan(x) or math.isnan(y))]
     return ratios(Series([x for x, _ in pairs]), Series([y for _, y in pairs]))
 
 

@@ -41,8 +41,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(tmp: Path = Path(tempfile.gettempdir())) -> list[str]:
+def remove_stale(tmp: Path | None = None) -> list[str]:
     """Stop sshd servers and remove directories left by a harness run that died (by PID)."""
+    tmp = tmp or Path(tempfile.gettempdir())
     removed: list[str] = []
     for d in tmp.glob(f"{BENCH_PREFIX}*"):
         m = re.fullmatch(rf"{BENCH_PREFIX}(\d+)", d.name)

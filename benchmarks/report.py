@@ -144,13 +144,13 @@ def machine_info() -> dict[str, str]:
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), platform.processor())
     mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal:")), 0)
     try:
-        disk = subprocess.run(["df", "-hT", "/tmp"], capture_output=True, text=True, timeout=5).stdout.splitlines()[-1]
+        disk = subprocess.run(["df", "-hT", "/tmp"], capture_output=True, text=True, check=False, timeout=5).stdout.splitlines()[-1]
     except (OSError, subprocess.SubprocessError, IndexError):
         disk = "?"
     tools = []
     for argv in (["ssh", "-V"], ["pdsh", "-V"], ["iperf3", "--version"], ["fio", "--version"]):
         try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+            p = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=5)
             first = (p.stdout.strip() or p.stderr.strip()).splitlines()[0]
             tools.append(first)
         except (OSError, subprocess.SubprocessError, IndexError):

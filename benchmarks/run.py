@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks import tools
@@ -62,13 +62,13 @@ def _busy_note() -> str | None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description="Run the plinth benchmarks, write docs/BENCHMARKS.md.")
     ap.add_argument("--quick", action="store_true", help="smoke-test size: N=2, 2 repetitions, one stack")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--tools", default="plinth,plinth-cli,ansible,pdsh,testinfra", help="fan-out tools")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per figure (default 5; quick 2)")
     ap.add_argument("--out", type=Path, default=tools.REPO / "docs" / "BENCHMARKS.md")
-    ap.add_argument("--json", type=Path, default=None, help="raw samples (default: --out with .json)")
+    ap.add_argument("--json", type=Path, default=None, help="also write every sample as JSON here")
     ap.add_argument("--no-install", action="store_true", help="do not install ansible-core into benchmarks/.venv-ansible")
     return ap.parse_args(argv)
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     plan = QUICK if args.quick else FULL
     if args.reps:
-        plan.reps = args.reps
+        plan = replace(plan, reps=args.reps)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                     + (" (quick mode: smoke-test sizes, not a benchmark)." if args.quick else "."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(sections, machine, preamble))
-    json_path = args.json or args.out.with_suffix(".json")
-    json_path.write_text(to_json(sections, machine))
-    log(f"wrote {args.out} and {json_path}")
+    if args.json is not None:
+        args.json.write_text(to_json(sections, machine))
+    log(f"wrote {args.out}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 

@@ -13,9 +13,9 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 
 @dataclass
@@ -80,18 +80,18 @@ class _FdSampler(threading.Thread):
         self.pid = pid
         self.interval_s = interval_s
         self.peak = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             n = _count_fds(self.pid)
             if n is None:
                 return
             self.peak = max(self.peak, n)
-            self._stop.wait(self.interval_s)
+            self._halt.wait(self.interval_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=2)
 
 

@@ -80,7 +80,7 @@ def make_workspace(fleet: LoopbackFleet, n: int) -> Workspace:
 def quick_cli_flag() -> str | None:
     """The CLI's own quick-probe option, if this version of plinth has one."""
     try:
-        text = subprocess.run([str(PLINTH), "validate", "--help"], capture_output=True, text=True, timeout=60,
+        text = subprocess.run([str(PLINTH), "validate", "--help"], capture_output=True, text=True, check=False, timeout=60,
                               env={**os.environ, "COLUMNS": "200"}).stdout
     except (OSError, subprocess.SubprocessError):
         return None
@@ -146,7 +146,7 @@ def ensure_ansible(log: Path) -> str | None:
         steps = [[sys.executable, "-m", "venv", str(ANSIBLE_VENV)],
                  [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "ansible-core"]]
         for argv in steps:
-            if subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, timeout=600).returncode != 0:
+            if subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, check=False, timeout=600).returncode != 0:
                 return f"`{' '.join(argv[:3])} …` failed (see {log})"
     return None if ansible_available() else "ansible-core install produced no ansible binary"
 
@@ -161,7 +161,7 @@ def ansible_setup(ws: Workspace, rep: int) -> ToolRun:
     argv = [str(ANSIBLE), "all", "-i", str(ws.ansible_inventory), "-m", "setup", "--forks", str(ws.n)]
     proc = run_measured(argv, env=env, cwd=ws.dir, timeout_s=900)
     _close_control_masters(control, ws.ssh_config)
-    ok_hosts = len(re.findall(r"^\S+ \| SUCCESS =>", proc.stdout, flags=re.M))
+    ok_hosts = len(re.findall(r"^\S+ \| SUCCESS =>", proc.stdout, flags=re.MULTILINE))
     run = ToolRun(proc.wall_s, proc.returncode == 0 and ok_hosts == ws.n, maxrss_kb=proc.maxrss_kb)
     if not run.ok:
         run.detail = f"exit {proc.returncode}, {ok_hosts}/{ws.n} SUCCESS: {proc.tail()}"
@@ -173,7 +173,7 @@ def _close_control_masters(control: Path, ssh_config: Path) -> None:
     next run nor eat its CPU."""
     for sock in control.iterdir():
         subprocess.run(["ssh", "-F", str(ssh_config), "-S", str(sock), "-O", "exit", "bench"],
-                       capture_output=True, timeout=10)
+                       capture_output=True, check=False, timeout=10)
     shutil.rmtree(control, ignore_errors=True)
 
 

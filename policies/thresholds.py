@@ -7,7 +7,7 @@ CrossGuard rules, so "distributed training needs 100 Gbps" is written exactly on
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def load_profile_file(path: Path) -> Profile:
         raise ConfigError(f"{path}: {first_error(exc)}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_profiles() -> dict[str, Profile]:
     profiles = {}
     for path in sorted(PROFILES_DIR.glob("*.yaml")):

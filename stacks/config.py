@@ -94,7 +94,7 @@ class GpuPoolConfig(_Model):
         return v
 
     @model_validator(mode="after")
-    def _sizes(self) -> "GpuPoolConfig":
+    def _sizes(self) -> GpuPoolConfig:
         if not self.min_size <= self.desired_size <= self.max_size:
             raise ValueError(
                 f"sizes must satisfy minSize <= desiredSize <= maxSize (got {self.min_size} <= {self.desired_size} <= {self.max_size})"
@@ -129,7 +129,7 @@ class LifecycleConfig(_Model):
     noncurrent_expiry_days: int = Field(default=90, ge=1)
 
     @model_validator(mode="after")
-    def _ascending(self) -> "LifecycleConfig":
+    def _ascending(self) -> LifecycleConfig:
         if not self.standard_ia_days < self.glacier_ir_days < self.deep_archive_days:
             raise ValueError("tier days must ascend: standardIaDays < glacierIrDays < deepArchiveDays")
         return self
@@ -200,7 +200,7 @@ class StackConfig(_Model):
         return v
 
     @model_validator(mode="after")
-    def _per_strategy(self) -> "StackConfig":
+    def _per_strategy(self) -> StackConfig:
         if self.strategy == "hybrid":
             if self.kubernetes is None:
                 raise ValueError("strategy hybrid needs plinth:kubernetes (the existing cluster to enable GPUs on)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,11 +25,11 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 ProfileOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--profile", "-p", help="Workload profile name (see `plinth profiles`) or a profile .yaml path."),
 ]
-JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.")]
-JunitOpt = Annotated[Optional[Path], typer.Option("--junit", help="Write a JUnit XML report here (one testcase per node x check).")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
+JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here (one testcase per node x check).")]
 
 
 def _bad_input(message: str) -> typer.Exit:
@@ -42,7 +42,7 @@ def audit(
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
 ) -> None:
     """Validate THIS machine (no SSH): GPU, network, storage and system readiness, with a 0-100 score.
 
@@ -61,14 +61,14 @@ def audit(
 
 @app.command()
 def validate(
-    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
-    stack: Annotated[Optional[str], typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
-    stack_outputs: Annotated[Optional[Path], typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
+    inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
+    stack_outputs: Annotated[Path | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).")] = None,
-    prometheus: Annotated[Optional[Path], typer.Option("--prometheus", help="Write a Prometheus textfile-collector file.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).")] = None,
+    prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Write a Prometheus textfile-collector file.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes probed at once.")] = 32,
     timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, help="Seconds allowed per node.")] = 120.0,
     accept_new_host_keys: Annotated[bool, typer.Option("--accept-new-host-keys", help="Trust (and record) host keys not yet in known_hosts. Off by default.")] = False,
@@ -100,7 +100,7 @@ def validate(
 def preview(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml) or a stack file path.")],
     json_path: JsonOpt = None,
-    policy_config: Annotated[Optional[Path], typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
 ) -> None:
     """Run a stack's program offline (Pulumi SDK mocks, no cloud account, no Pulumi CLI) and
     evaluate the policy pack on it: resource tree, violations by enforcement, estimated hourly cost.
@@ -120,8 +120,8 @@ def preview(
 def strategy(
     data_sensitivity: Annotated[str, typer.Option(help="high | normal: must data stay on your own hardware?")] = "normal",
     workload_pattern: Annotated[str, typer.Option(help="bursty | steady: how does GPU demand arrive?")] = "steady",
-    latency_ms: Annotated[Optional[float], typer.Option(help="End-to-end inference latency requirement in ms.")] = None,
-    write_stack: Annotated[Optional[str], typer.Option(help="Write a starter stacks/Pulumi.<NAME>.yaml for the chosen strategy.")] = None,
+    latency_ms: Annotated[float | None, typer.Option(help="End-to-end inference latency requirement in ms.")] = None,
+    write_stack: Annotated[str | None, typer.Option(help="Write a starter stacks/Pulumi.<NAME>.yaml for the chosen strategy.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
 ) -> None:
     """Choose a strategy with the seed's decision matrix and say why:

@@ -28,7 +28,7 @@ class CheckResult(BaseModel):
     remediation: str | None = None
 
     @classmethod
-    def make(cls, check_id: str, status: Status, message: str, **kw: object) -> "CheckResult":
+    def make(cls, check_id: str, status: Status, message: str, **kw: object) -> CheckResult:
         """Build a result; the pillar is the part of the id before the dot."""
         return cls(id=check_id, pillar=check_id.split(".", 1)[0], status=status, message=message, **kw)  # type: ignore[arg-type]
 

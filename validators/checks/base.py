@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from policies.catalogue import InstanceType
 from policies.thresholds import Profile, Threshold
@@ -94,7 +95,7 @@ def judge_node(facts: Facts, ctx: CheckContext) -> list[CheckResult]:
             continue
         try:
             results.append(reg.fn(facts, threshold, ctx))
-        except Exception as exc:  # a judge bug must not lose the node's other results
+        except Exception as exc:  # noqa: BLE001 — a judge bug must not lose the node's other results
             results.append(CheckResult.make(check_id, "error", f"judge crashed: {exc.__class__.__name__}: {exc}"))
     return results
 
@@ -107,6 +108,6 @@ def judge_fleet(facts_by_node: Mapping[str, Facts], controller: Facts, profile: 
         if reg is not None and reg.scope == "fleet":
             try:
                 results.extend(reg.fn(facts_by_node, controller, threshold, profile))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 — as above, for fleet judges
                 results.append(CheckResult.make(check_id, "error", f"judge crashed: {exc.__class__.__name__}: {exc}"))
     return results

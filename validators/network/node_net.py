@@ -166,17 +166,31 @@ def _connect(host: str, port: int, timeout_s: float, io_timeout_s: float) -> soc
 
 
 def _ping(host: str, port: int, count: int, connect_timeout: float, io_timeout: float) -> list:
-    sock = _connect(host, port, connect_timeout, io_timeout)
+    msg = b"x" * PING_SIZE
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        sock = _connect(host, port, max(0.2, deadline - time.monotonic()), io_timeout)
+        try:
+            # The first echo doubles as a handshake: a proxy or NAT in the path may accept the TCP
+            # connection and then drop it because the listener behind it is not up yet. Retry that
+            # within the connect window, like a refused connection.
+            sock.sendall(b"P")
+            sock.sendall(msg)
+            _recv_exact(sock, PING_SIZE)
+            break
+        except (OSError, ConnectionError):
+            sock.close()
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
     try:
-        sock.sendall(b"P")
-        msg = b"x" * PING_SIZE
         rtts = []
-        for _ in range(count + 1):
+        for _ in range(count):
             t0 = time.perf_counter()
             sock.sendall(msg)
             _recv_exact(sock, PING_SIZE)
             rtts.append((time.perf_counter() - t0) * 1000.0)
-        return rtts[1:]  # the first round trip pays for slow start / ARP: not a steady-state sample
+        return rtts  # the handshake echo above paid for slow start / ARP: not a steady-state sample
     finally:
         sock.close()
 

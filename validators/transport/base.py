@@ -7,8 +7,9 @@ Commands are argv lists. A transport that needs a shell string (SSH exec) joins 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 class TransportError(Exception):
