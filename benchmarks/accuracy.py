@@ -40,14 +40,14 @@ def _shape(fleet: NsFleet, index: int, rate: str) -> None:
         subprocess.run(argv, check=True, capture_output=True, timeout=15)
 
 
-def _iperf3_mbps(fleet: NsFleet, server: int, client: int, port: int, seconds: int) -> float:
+def _iperf3_mbps(fleet: NsFleet, server: int, client: int, port: int, seconds: int, streams: int = 1) -> float:
     srv = subprocess.Popen(fleet.exec_argv(server, ["timeout", str(seconds + 20), "iperf3", "-s", "-1", "-p", str(port)]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while True:
             out = subprocess.run(fleet.exec_argv(client, ["iperf3", "-c", fleet.host(server).address, "-p", str(port),
-                                                          "-t", str(seconds), "-J"]),
+                                                          "-t", str(seconds), "-P", str(streams), "-J"]),
                                  capture_output=True, text=True, check=False, timeout=seconds + 20)
             doc = json.loads(out.stdout or "{}")
             if "unable to connect" in str(doc.get("error", "")) and time.monotonic() < deadline:

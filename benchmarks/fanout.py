@@ -5,25 +5,31 @@ repetition: tool_time(rep i) / plinth_time(rep i).
 Tools (a missing one becomes a row that says why, not a silent gap):
   plinth       plinth validate --no-network with the quick probe (the CLI's quick flag if it has
                one, else benchmarks/plinth_quick.py: the same runner with a 1 MiB builtin disk test)
-  plinth-cli   plinth validate --no-network as shipped (64 MiB fio write+read per node), at the
-               sizes in ``cli_sizes`` only, and only when the CLI has no quick flag
+  plinth-cli   plinth validate --no-network as shipped (64 MiB fio write+read per node), only when
+               the CLI has no quick flag
   ansible      ansible all -m setup, forks = N
   pdsh         pdsh -R ssh -f N -w … true: one handshake and one exec per host, the floor
   testinfra    8 equivalent checks, paramiko backend, xdist workers = CPUs
+
+``limited`` keeps a slow tool to some sizes (the full run must fit in ~15 minutes on 2 cores);
+the document says which sizes each tool ran at.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks import tools
 from benchmarks.hosts import LoopbackFleet
 from benchmarks.report import Row, Section, Target, fmt
-from benchmarks.stats import Series, ratios
+from benchmarks.stats import Series, ratios, run_measured
 
 ALL_TOOLS = ("plinth", "plinth-cli", "ansible", "pdsh", "testinfra")
 TARGET_N = 32
@@ -68,6 +74,34 @@ def available_tools(wanted: list[str], quick_flag: str | None, notes: list[str])
     return out
 
 
+def startup_series(reps: int) -> Series:
+    """Python start-up + the imports `plinth validate` needs, with no host: the fixed cost in every
+    plinth row."""
+    out = Series()
+    for _ in range(reps):
+        out.add(run_measured([sys.executable, "-c", "import validators.cli, validators.commands"], cwd=tools.REPO).wall_s)
+    return out
+
+
+def render_series(report_json: Path, reps: int) -> Series:
+    """In-process time to render the console report of a real run's JSON report (the table per
+    node that `plinth validate` prints): it runs after the last node answered, so it is all on the
+    critical path."""
+    from rich.console import Console
+
+    from validators.reports import console
+    from validators.results import Report
+
+    report = Report.model_validate_json(report_json.read_text())
+    out = Series()
+    for _ in range(reps):
+        sink = Console(file=io.StringIO(), width=160)
+        t0 = time.perf_counter()
+        console.render(report, sink)
+        out.add(time.perf_counter() - t0)
+    return out
+
+
 def _warm_up(fleet: LoopbackFleet, chosen: list[Tool]) -> None:
     """One untimed run of each tool on 2 hosts: page cache, .pyc files, ansible's first-run setup."""
     ws = tools.make_workspace(fleet, min(2, len(fleet.servers)))
@@ -76,17 +110,21 @@ def _warm_up(fleet: LoopbackFleet, chosen: list[Tool]) -> None:
 
 
 def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[str], quick_flag: str | None,
-               cli_sizes: tuple[int, ...] = (8, 32)) -> Section:
+               limited: dict[str, tuple[int, ...]] | None = None) -> Section:
+    limited = limited or {}
     section = Section("fanout", "Fan-out: N hosts, no active network test")
     t0 = time.monotonic()
     chosen = available_tools(wanted, quick_flag, section.notes)
     _warm_up(fleet, chosen)
+    if any(t.key == "plinth" for t in chosen):
+        section.rows.append(Row("plinth start-up: python + imports, no host", "-", "s", startup_series(reps),
+                                note="`python -c 'import validators.cli, validators.commands'`"))
     failures: list[str] = []
     per_n: dict[int, dict[str, Series]] = {}
     node_medians: dict[int, Series] = {}
     for n in sizes:
         ws = tools.make_workspace(fleet, n)
-        here = [t for t in chosen if t.key != "plinth-cli" or n in cli_sizes]
+        here = [t for t in chosen if t.key not in limited or n in limited[t.key]]
         series = {t.key: Series() for t in here}
         node_medians[n] = Series()
         for rep in range(reps):
@@ -102,21 +140,37 @@ def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[s
                     node_medians[n].add(statistics.median(run.node_durations))
         per_n[n] = series
         _rows(section, n, here, series, node_medians[n])
+        last_report = ws.dir / "plinth-quick.json"
+        if not last_report.exists():
+            last_report = ws.dir / "plinth.json"
+        if any(t.key == "plinth" for t in here) and last_report.exists():
+            section.rows.append(Row("  of which: console report rendering", f"N={n}", "s", render_series(last_report, reps),
+                                    note="in-process, from this N's JSON report (rich table per node)"))
     _targets(section, per_n, node_medians)
+    section.notes += _breakdown(section, per_n)
     ti_workers = tools.testinfra_workers(max(sizes))
+    keys = {t.key for t in chosen}
     section.notes += [
         (f"Each figure is the wall time of the whole command (start-up included), {reps} runs; N entries on "
          f"{len(fleet.servers)} sshd servers on 127.0.0.1, login user with /bin/sh (no ~/.bashrc cost)."),
         ("Controller and every 'node' share this machine's CPUs: per-host work on the node side (the probe, "
          "Ansible's setup module) competes with the controller, which real fleets do not."),
-        ("Ansible: ansible-core from PyPI in its own venv, forks = N, default ControlPersist, a fresh control "
-         "directory per run (no reuse across runs); host keys checked (StrictHostKeyChecking yes)."),
-        "pdsh: -R ssh with fanout N over OpenSSH; host keys checked.",
-        ("testinfra: paramiko backend, pytest-xdist with "
-         f"{ti_workers} workers (its documented parallelism; more workers than CPUs only add start-up). "
-         if ti_workers else "testinfra: paramiko backend, sequential (pytest-xdist not installed). ")
-        + "testinfra's paramiko backend does not read known_hosts (WarningPolicy): host keys unchecked.",
     ]
+    if "ansible" in keys:
+        section.notes.append("Ansible: ansible-core from PyPI in its own venv, forks = N, default ControlPersist, a fresh "
+                             "control directory per run (no reuse across runs); host keys checked (StrictHostKeyChecking yes).")
+    if "pdsh" in keys:
+        section.notes.append("pdsh: -R ssh with fanout N over OpenSSH; host keys checked.")
+    if "testinfra" in keys:
+        section.notes.append(
+            (f"testinfra: paramiko backend, pytest-xdist with {ti_workers} workers (its documented parallelism; "
+             "more workers than CPUs only add start-up). " if ti_workers
+             else "testinfra: paramiko backend, sequential (pytest-xdist not installed). ")
+            + "testinfra's paramiko backend does not read known_hosts (WarningPolicy): host keys unchecked.")
+    for key, only in limited.items():
+        if any(t.key == key for t in chosen) and set(sizes) - set(only):
+            section.notes.append(f"{key} ran at N={', '.join(map(str, sorted(set(sizes) & set(only))))} only "
+                                 "(time budget of the whole run).")
     if quick_flag is None:
         section.notes.append("plinth's CLI has no quick-probe option yet: the 'quick probe' rows run "
                              "benchmarks/plinth_quick.py (same inventory loading, runner and reports as "
@@ -151,6 +205,29 @@ def _rows(section: Section, n: int, here: list[Tool], series: dict[str, Series],
     if node_median.n:
         section.rows.append(Row("plinth per-node connect + probe (median over nodes)", f"N={n}", "s", node_median,
                                 note="from the JSON report's duration_s"))
+
+
+def _median_of(section: Section, what: str, params: str) -> float | None:
+    row = next((r for r in section.rows if r.what == what and r.params == params), None)
+    return row.series.median if row is not None and row.series is not None and row.series.n else None
+
+
+def _breakdown(section: Section, per_n: dict[int, dict[str, Series]]) -> list[str]:
+    """Where plinth's wall time goes at each N: fixed start-up, the fleet, the console report —
+    the numbers behind a missed ratio."""
+    startup = _median_of(section, "plinth start-up: python + imports, no host", "-")
+    out = []
+    for n, series in per_n.items():
+        plinth, pdsh = series.get("plinth"), series.get("pdsh")
+        render = _median_of(section, "  of which: console report rendering", f"N={n}")
+        if plinth is None or not _clean(plinth).n or startup is None or render is None:
+            continue
+        total = _clean(plinth).median
+        fleet = total - startup - render
+        floor = f"; pdsh, the floor, took {fmt(_clean(pdsh).median)} s" if pdsh is not None and _clean(pdsh).n else ""
+        out.append(f"Breakdown at N={n}: plinth {fmt(total)} s = start-up {fmt(startup)} s + console report "
+                   f"{fmt(render)} s + fleet (connect, probe, judge, JSON) {fmt(fleet)} s{floor}.")
+    return out
 
 
 def _targets(section: Section, per_n: dict[int, dict[str, Series]], node_medians: dict[int, Series]) -> None:

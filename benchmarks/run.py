@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ SECTIONS = ("fanout", "accuracy", "scale", "preview")
 class Plan:
     reps: int
     sizes: list[int]
-    cli_sizes: tuple[int, ...]
+    limited: dict[str, tuple[int, ...]]  # fan-out tool -> the only sizes it runs at
     rates_mbit: list[int]
     delays_ms: list[float]
     disk_mb: int
@@ -36,13 +37,14 @@ class Plan:
     scale_hosts: int
     scale_servers: int
     scale_concurrency: int
+    scale_floor: bool  # also time pdsh at the scale size (costs ~as much again)
     stacks: list[str] | None  # None: every shipped stack
 
 
-FULL = Plan(reps=5, sizes=[8, 32, 64], cli_sizes=(8, 32), rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20],
-            disk_mb=64, bw_seconds=3, scale_hosts=256, scale_servers=16, scale_concurrency=64, stacks=None)
-QUICK = Plan(reps=2, sizes=[2], cli_sizes=(2,), rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
-             scale_hosts=8, scale_servers=2, scale_concurrency=4, stacks=["edge"])
+FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (8, 32), "testinfra": (8, 32)},
+            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None)
+QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
+             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"])
 
 
 def _busy_note() -> str | None:
@@ -69,7 +71,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--reps", type=int, default=None, help="repetitions per figure (default 5; quick 2)")
     ap.add_argument("--out", type=Path, default=tools.REPO / "docs" / "BENCHMARKS.md")
     ap.add_argument("--json", type=Path, default=None, help="also write every sample as JSON here")
-    ap.add_argument("--no-install", action="store_true", help="do not install ansible-core into benchmarks/.venv-ansible")
+    ap.add_argument("--no-install", action="store_true", help="install nothing (ansible-core into benchmarks/.venv-ansible, pdsh with apt-get)")
     return ap.parse_args(argv)
 
 
@@ -87,9 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the benchmarks need root (sshd, network namespaces, tc)", file=sys.stderr)
         return 2
     wanted = [t.strip() for t in args.tools.split(",") if t.strip()]
+    # SIGTERM (a CI timeout, `kill`) must still run the finally blocks that stop sshd and delete namespaces
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     t0 = time.monotonic()
     machine = machine_info()
-    preamble: list[str] = []
+    preamble: list[str] = [
+        (f"Each figure: the median of {plan.reps} runs, with min–max. A ratio is taken repetition by repetition "
+        "(this tool's time / the reference's time in the same repetition), then its median and min–max are shown, "
+        "so noise that hits one repetition hits both sides of its ratio. Targets are issue 5's."),
+        "",
+        ("Hosts are real OpenSSH servers (127.0.0.1, one port each; the login user's shell is /bin/sh, so no rc file "
+        "runs) and, for the network accuracy, two Linux network namespaces on a bridge with tc tbf. The controller "
+        "and the hosts share this machine's CPUs: what a real fleet spreads over N machines runs here on these cores."),
+        "",
+    ]
     busy = _busy_note()
     if busy:
         preamble.append(f"**Note:** {busy}.")
@@ -97,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         reason = tools.ensure_ansible(Path("/tmp") / f"plinth-bench-ansible-install-{os.getpid()}.log")
         if reason:
             preamble.append(f"**Note:** ansible-core could not be installed: {reason}.")
+    if "pdsh" in wanted and not args.no_install:
+        reason = tools.ensure_pdsh()
+        if reason:
+            preamble.append(f"**Note:** {reason}: no pdsh floor.")
     quick_flag = tools.quick_cli_flag()
     sections: list[Section] = []
 
@@ -115,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "fanout" in only:
                 log(f"fan-out N={plan.sizes}, {plan.reps} runs, tools {wanted}")
-                sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, quick_flag, plan.cli_sizes))
+                sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, quick_flag, plan.limited))
             if "scale" in only:
                 log(f"scale: {plan.scale_hosts} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
                 scale_fleet = fleet
@@ -123,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     scale_fleet = type(fleet)(fleet.workdir, fleet.client_key, fleet.known_hosts, fleet.user,
                                               fleet.servers[:plan.scale_servers])
                 sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps, quick_flag,
-                                          use_pdsh="pdsh" in wanted))
+                                          use_pdsh=plan.scale_floor and "pdsh" in wanted))
         finally:
             fleet.close()
     if "accuracy" in only:

@@ -183,6 +183,21 @@ def pdsh_available() -> bool:
     return shutil.which("pdsh") is not None
 
 
+def ensure_pdsh() -> str | None:
+    """apt-get install pdsh when it is missing (Debian's pdsh, with its ssh rcmd module). None when
+    ready, else why not."""
+    if pdsh_available():
+        return None
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return "pdsh is missing and cannot be installed here (needs root and apt-get)"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "pdsh"]):
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=600)
+        if proc.returncode != 0:
+            return f"`{' '.join(argv)}` failed: {proc.stderr.strip()[-200:]}"
+    return None if pdsh_available() else "pdsh still missing after apt-get install"
+
+
 def pdsh_true(ws: Workspace, fanout: int | None = None) -> ToolRun:
     # -x: no X11; no -l%u, so the config's User applies
     env = {**os.environ, "PDSH_SSH_ARGS": f"-F {ws.ssh_config} -x %h", "PDSH_RCMD_TYPE": "ssh"}
@@ -222,7 +237,7 @@ def testinfra_checks(ws: Workspace, workers: int) -> ToolRun:
 
 
 __all__ = [
-    "ANSIBLE", "PLINTH", "ToolRun", "Workspace", "ansible_available", "ansible_setup", "ensure_ansible",
+    "ANSIBLE", "PLINTH", "ToolRun", "Workspace", "ansible_available", "ansible_setup", "ensure_ansible", "ensure_pdsh",
     "make_workspace", "pdsh_available", "pdsh_true", "plinth_cli", "plinth_quick", "quick_cli_flag",
     "testinfra_checks", "testinfra_workers", "xdist_available",
 ]

@@ -17,7 +17,10 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            part = str(part)
+            if not part.isprintable() or not part:  # a user's key with a newline must not break the one line
+                part = repr(part)
+            out += f".{part}" if out else part
     return out or "(top level)"
 
 

@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from policies.errors import ConfigError, first_error
+from policies.errors import ConfigError, field_path, first_error
 
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 ENFORCEMENTS: tuple[str, ...] = ("mandatory", "advisory", "disabled")
@@ -172,7 +172,7 @@ def parse_policy_config(raw: Any, where: str, policy_names: Iterable[str]) -> Po
         raise ConfigError(f"{where}: {first_error(exc)}") from None
     unknown = sorted(set(cfg.enforcement) - names)
     if unknown:
-        raise ConfigError(f"{where}: enforcement.{unknown[0]}: unknown policy (known: {', '.join(sorted(names))})")
+        raise ConfigError(f"{where}: {field_path(('enforcement', unknown[0]))}: unknown policy (known: {', '.join(sorted(names))})")
     return cfg
 
 
@@ -185,7 +185,7 @@ def load_policy_config(path: Path | None, policy_names: Iterable[str]) -> Policy
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: policy config file not found") from None
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"{path}: cannot read policy config: {' '.join(str(exc).split())}") from None
     return parse_policy_config(raw, str(path), policy_names)
 

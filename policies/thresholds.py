@@ -50,8 +50,8 @@ class Profile(BaseModel):
 def load_profile_file(path: Path) -> Profile:
     try:
         raw: Any = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read profile: {exc.__class__.__name__}: {exc}") from None
+    except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, a bad date
+        raise ConfigError(f"{path}: cannot read profile: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:

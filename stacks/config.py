@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from policies.errors import ConfigError, first_error
+from policies.errors import ConfigError, field_path, first_error
 
 STACKS_DIR = Path(__file__).parent
 NAMESPACE = "plinth"
@@ -239,7 +239,7 @@ def config_from_mapping(config: dict[str, Any], where: str) -> StackConfig:
     data: dict[str, Any] = {}
     for key, value in config.items():
         if not isinstance(key, str) or ":" not in key:
-            raise ConfigError(f"{where}: config.{key}: keys must be namespaced (plinth:<key> or aws:region)")
+            raise ConfigError(f"{where}: {field_path(('config', key))}: keys must be namespaced (plinth:<key> or aws:region)")
         ns, name = key.split(":", 1)
         if ns == NAMESPACE:
             data[name] = value
@@ -254,7 +254,7 @@ def stack_config_mapping(path: Path) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: stack file not found") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, a bad date
         raise ConfigError(f"{path}: cannot read stack file: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
         raise ConfigError(f"{path}: config: a stack file needs a 'config:' mapping")

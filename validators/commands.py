@@ -9,6 +9,7 @@ nodes' checks as ``error: interrupted``.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from policies.errors import ConfigError
 from policies.thresholds import get_profile
 from validators.inventory import Inventory, NodeSpec, load_inventory
 from validators.reports import check_report_paths, console, write_reports
@@ -79,6 +81,8 @@ def run_validate(
     """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
     inventory's ``profile:``, else distributed_training."""
     paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
+    if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
+        raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
     check_report_paths(paths)
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE

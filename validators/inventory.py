@@ -204,5 +204,8 @@ def load_inventory(path: Path) -> Inventory:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())  # a ReaderError's str is two lines
+        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, an impossible date (2001-13-45), nesting too deep
+        raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
     return parse_inventory(data, str(path))

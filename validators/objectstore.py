@@ -83,7 +83,9 @@ def make_client(endpoint: str | None, region: str | None, connect_timeout_s: flo
     cfg = Config(
         connect_timeout=connect_timeout_s,
         read_timeout=read_timeout_s,
-        retries={"max_attempts": 1, "mode": "standard"},  # a retry storm would hide "endpoint down" for minutes
+        # one attempt, no retry: a retry storm would hide "endpoint down" for minutes ("max_attempts"
+        # counts retries, so 1 there meant two attempts and twice the read timeout on a stalled store)
+        retries={"total_max_attempts": 1, "mode": "standard"},
         region_name=region or session.region_name or "us-east-1",
     )
     return session.client("s3", endpoint_url=endpoint or None, config=cfg)

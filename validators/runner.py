@@ -289,6 +289,10 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
         done, pending = wait_futures(pending, timeout=0.25, return_when="FIRST_COMPLETED")
         for fut in done:
             state = futures[fut]
+            if state.transport is not None and (not opts.network or state.facts is None):
+                # no pairwise round will use this connection: close it now, so open connections (fds,
+                # sshd sessions) are bounded by --concurrency rather than by the size of the fleet
+                state.transport.close()
             progress.advance(f"{state.spec.name}: {'ok' if state.facts is not None else 'error'}")
         now = time.monotonic()
         for fut in list(pending):
@@ -333,15 +337,22 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                 interrupted = signal.SIGTERM
             if interrupted is not None:
                 stop.set()
+                # decide who was unfinished BEFORE closing connections: a node's thread woken by the
+                # close would otherwise report "connection lost" instead of "interrupted"
+                for s in states:
+                    if not s.done or (s.facts is None and s.error is None):
+                        s.abandoned = s.abandoned or INTERRUPTED
                 pool.shutdown(wait=False, cancel_futures=True)
                 for s in states:
                     if s.transport is not None:
                         s.transport.close()  # unblocks a node's command; its thread then ends
                 for s in states:
-                    if not s.done or (s.facts is None and s.error is None):
-                        s.abandoned = s.abandoned or INTERRUPTED
-                    elif s.facts is not None and "pairwise" not in s.facts:
+                    if s.abandoned is None and s.facts is not None and "pairwise" not in s.facts:
                         s.facts["pairwise"] = {"skipped": "pairwise network tests not run: interrupted"}
+                if not fleet:  # the fleet judges never ran: say so per check, so the report stays complete
+                    registry = load_all()
+                    fleet = [CheckResult.make(cid, "error", INTERRUPTED, unit=th.unit) for cid, th in profile.thresholds.items()
+                             if cid in registry and registry[cid].scope == "fleet"]
         report = _build_report(states, fleet, profile, started_at, t0)
     finally:
         stop.set()

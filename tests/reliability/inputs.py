@@ -87,10 +87,13 @@ def assert_one_line(message: str, source: str) -> str:
 
 
 def names_a_field(rest: str, fields: tuple[str, ...] = ()) -> bool:
-    """``nodes[0].host: ...``, ``(top level): ...``, ``not valid YAML (line 3): ...``,
-    ``cannot read ...``: the part before the first ': ' says where the problem is -- or, for a
-    cross-field rule, the message names one of ``fields`` (e.g. ``plinth:kubernetes``)."""
+    """The part before the first ': ' says where the problem is: a field path starting with one of
+    ``fields`` (the file's top-level keys: ``nodes[0].host: ...``), ``(top level)``, ``not valid
+    YAML (line 3)``, ``cannot read ...`` -- or, for a cross-field rule, the message names one of
+    ``fields`` (e.g. ``strategy hybrid needs plinth:kubernetes``)."""
     head = rest.split(": ", 1)[0]
-    if head and (re.match(r"^[\w:(][\w.\[\]:()\- ]*$", head) or "line" in head or head.startswith("cannot read")):
+    if rest.endswith(": unknown field") or ": unknown field (+" in rest:
+        return True  # names the user's own unknown key
+    if head.startswith(("(top level)", "not valid YAML", "cannot read", "config")) or "line" in head:
         return True
-    return any(f in rest for f in fields)
+    return any(head.startswith(f) for f in fields) or any(f in rest for f in fields if ":" in f)

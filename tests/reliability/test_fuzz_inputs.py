@@ -6,6 +6,8 @@ interpreter (the "rejected or passed safely" half of the security guarantee)."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from policies.errors import ConfigError
-from policies.policy_config import load_policy_config
+from policies.policy_config import PROPERTY_NAMES, load_policy_config
 from policies.rules import POLICY_NAMES
 from policies.thresholds import load_profile_file
 from stacks.config import config_from_mapping, load_stack_file
@@ -34,6 +36,7 @@ from tests.reliability.inputs import (
 from validators.inventory import load_inventory
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="plinth-fuzz-"))
+atexit.register(shutil.rmtree, WORKDIR, True)  # one throwaway directory per run, removed at exit
 
 
 def _file(name: str, content: bytes) -> Path:
@@ -114,6 +117,9 @@ inventory = st.fixed_dictionaries(
 )
 
 
+INVENTORY_KEYS = ("defaults", "profile", "jump", "nodes", "object_store")
+
+
 def _safe(value: str) -> bool:
     return not (set(value) & SHELL_CHARS) and not value.startswith("-")
 
@@ -125,7 +131,7 @@ def _safe(value: str) -> bool:
 @example(content=b"nodes:\n  - {name: a, host: -oProxyCommand=id}\n")
 def test_inventory_never_crashes_and_accepted_fields_are_shell_safe(content: bytes) -> None:
     CASES["inventory"] += 1
-    inv = _expect_config_error_or_ok(load_inventory, _file("inventory.yaml", content))
+    inv = _expect_config_error_or_ok(load_inventory, _file("inventory.yaml", content), INVENTORY_KEYS)
     if inv is None:
         return
     for n in inv.nodes:
@@ -151,7 +157,7 @@ profile = st.fixed_dictionaries(
 @given(content=yaml_bytes(st.one_of(profile, profile, values)))
 def test_profile_file_never_crashes(content: bytes) -> None:
     CASES["profile"] += 1
-    _expect_config_error_or_ok(load_profile_file, _file("profile.yaml", content))
+    _expect_config_error_or_ok(load_profile_file, _file("profile.yaml", content), ("name", "description", "thresholds"))
 
 
 # -- policy configs --------------------------------------------------------------------------
@@ -174,7 +180,8 @@ pulumi_shape = st.dictionaries(
 @given(content=yaml_bytes(st.one_of(flat, pulumi_shape, values)), suffix=st.sampled_from([".yaml", ".json"]))
 def test_policy_config_never_crashes(content: bytes, suffix: str) -> None:
     CASES["policy config"] += 1
-    _expect_config_error_or_ok(lambda p: load_policy_config(p, POLICY_NAMES), _file(f"policy{suffix}", content))
+    _expect_config_error_or_ok(lambda p: load_policy_config(p, POLICY_NAMES), _file(f"policy{suffix}", content),
+                               ("enforcement", "all", *PROPERTY_NAMES, *POLICY_NAMES))
 
 
 # -- the case counts are real ----------------------------------------------------------------

@@ -79,8 +79,12 @@ def test_ctrl_c_marks_unfinished_nodes_interrupted_and_keeps_finished_ones() -> 
 
         def start(self, *a: Any, **k: Any) -> Any: ...
 
+        def __init__(self, node: str = "") -> None:
+            self.node = node
+
         def close(self) -> None:
-            release.set()  # the runner closes live transports on interrupt: that unblocks the node
+            if self.node == "hang":  # like a real connection: closing one node's unblocks only that node
+                release.set()  # the runner closes live transports on interrupt: that unblocks the node
 
     def gather(transport: Transport, node: NodeSpec, timeout: float, opts: RunOptions) -> dict[str, Any]:
         if node.name == "done":
@@ -93,7 +97,7 @@ def test_ctrl_c_marks_unfinished_nodes_interrupted_and_keeps_finished_ones() -> 
         return {}
 
     nodes = [NodeSpec(name=n, host="127.0.0.1", transport="local") for n in ("done", "trigger", "hang")]
-    opts = RunOptions(network=False, progress=False, gather=gather, transport_factory=lambda n, a: Idle())
+    opts = RunOptions(network=False, progress=False, gather=gather, transport_factory=lambda n, a: Idle(n.name))
     t0 = time.monotonic()
     with pytest.raises(FleetInterrupted) as info:
         run_fleet(nodes, PROFILE, opts)

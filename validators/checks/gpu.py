@@ -79,6 +79,11 @@ def gpu_count(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRes
     gpu = facts["gpu"]
     devices = gpu.get("devices") or []
     unit = threshold.unit or "GPUs"
+    if gpu.get("error") and "timed out" in str(gpu["error"]):
+        # a hung nvidia-smi says nothing about how many GPUs there are: could not run, not "0 visible"
+        return not_run("gpu.count", f"{gpu['error']}: GPU count unknown", threshold=threshold,
+                       remediation="A hung nvidia-smi often means a GPU fell off the bus: look for Xid 79 in dmesg, "
+                       "check `nvidia-smi` by hand, drain and reboot the node.")
     if gpu.get("error"):
         return CheckResult.make(
             "gpu.count", "fail", f"{gpu['error']}: 0 of {want} GPUs visible",

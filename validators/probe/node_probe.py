@@ -965,6 +965,8 @@ def _fio(path: str, mb: int, timeout: float) -> Dict[str, Any]:
             if rc == 0:
                 break
             failures.append(f"{engine}/direct={direct}: " + ((err or out).strip().splitlines() or [f"exit {rc}"])[-1][:120])
+            if rc is None:  # timed out: a hung disk won't answer another engine either (3 tries = 3x the budget)
+                raise RuntimeError("fio write failed: " + "; ".join(failures))
         else:
             raise RuntimeError("fio write failed: " + "; ".join(failures))
         if direct == "0":

@@ -306,7 +306,14 @@ class SshTransport:
         return cmd
 
     def run(self, argv: Sequence[str], stdin: bytes | None = None, timeout: float = 60.0) -> CommandResult:
-        return self._open(argv, stdin).wait(timeout)
+        result = self._open(argv, stdin).wait(timeout)
+        client = self._client
+        transport = client.get_transport() if client is not None else None
+        if result.exit_code == -1 and (transport is None or not transport.is_active()):
+            # paramiko's -1: the channel closed without an exit status; with the connection gone
+            # that is a lost connection (sshd killed, node rebooted, link cut), not a command result
+            raise TransportError(f"{self.target.host}:{self.target.port}: SSH connection lost while running {argv[0]}")
+        return result
 
     def start(self, argv: Sequence[str], stdin: bytes | None = None) -> SshCommand:
         return self._open(argv, stdin)
