@@ -41,7 +41,7 @@ class Plan:
     stacks: list[str] | None  # None: every shipped stack
 
 
-FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (8, 32), "testinfra": (8, 32)},
+FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
             rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
              scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"])
