@@ -27,7 +27,7 @@ test: $(STAMP) system-deps
 	@$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
-	@$(VENV)/bin/ruff check stacks components validators policies tests __main__.py
+	@$(VENV)/bin/ruff check stacks components validators policies tests benchmarks __main__.py
 	@$(VENV)/bin/pyright
 
 bench: $(STAMP) system-deps

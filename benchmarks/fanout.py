@@ -3,10 +3,10 @@
 repetition: tool_time(rep i) / plinth_time(rep i).
 
 Tools (a missing one becomes a row that says why, not a silent gap):
-  plinth       plinth validate --no-network with the quick probe (the CLI's quick flag if it has
-               one, else benchmarks/plinth_quick.py: the same runner with a 1 MiB builtin disk test)
+  plinth       plinth validate --no-network --quick: the real CLI, fact gathering only (no pairwise
+               rounds, no disk test)
   plinth-cli   plinth validate --no-network as shipped (64 MiB fio write+read per node), only when
-               the CLI has no quick flag
+               the CLI has no quick flag (an older plinth)
   ansible      ansible all -m setup, forks = N
   pdsh         pdsh -R ssh -f N -w … true: one handshake and one exec per host, the floor
   testinfra    8 equivalent checks, paramiko backend, xdist workers = CPUs
@@ -45,20 +45,14 @@ class Tool:
     run: Callable[[tools.Workspace, int], tools.ToolRun]
 
 
-def available_tools(wanted: list[str], quick_flag: str | None, notes: list[str]) -> list[Tool]:
+def available_tools(wanted: list[str], notes: list[str]) -> list[Tool]:
     out: list[Tool] = []
     for key in wanted:
         if key == "plinth":
-            if quick_flag:
-                out.append(Tool(key, f"plinth validate --no-network {quick_flag}",
-                                lambda ws, rep: tools.plinth_cli(ws, quick_flag)))
-            else:
-                out.append(Tool(key, "plinth validate --no-network, quick probe",
-                                lambda ws, rep: tools.plinth_quick(ws)))
+            out.append(Tool(key, "plinth validate --quick", lambda ws, rep: tools.plinth_cli(ws, quick=True)))
         elif key == "plinth-cli":
-            if quick_flag is None:
-                out.append(Tool(key, "plinth validate --no-network, as shipped (64 MiB fio disk test)",
-                                lambda ws, rep: tools.plinth_cli(ws)))
+            out.append(Tool(key, "plinth validate --no-network, default disk test (64 MiB fio)",
+                            lambda ws, rep: tools.plinth_cli(ws)))
         elif key == "ansible":
             if tools.ansible_available():
                 out.append(Tool(key, "ansible all -m setup", tools.ansible_setup))
@@ -84,8 +78,8 @@ def startup_series(reps: int) -> Series:
 
 
 def render_series(report_json: Path, reps: int) -> Series:
-    """In-process time to render the console report of a real run's JSON report (the table per
-    node that `plinth validate` prints): it runs after the last node answered, so it is all on the
+    """In-process time to render the console report of a real run's JSON report (what
+    `plinth validate` prints): it runs after the last node answered, so it is all on the
     critical path."""
     from rich.console import Console
 
@@ -109,12 +103,12 @@ def _warm_up(fleet: LoopbackFleet, chosen: list[Tool]) -> None:
         t.run(ws, -1)
 
 
-def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[str], quick_flag: str | None,
+def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[str],
                limited: dict[str, tuple[int, ...]] | None = None) -> Section:
     limited = limited or {}
     section = Section("fanout", "Fan-out: N hosts, no active network test")
     t0 = time.monotonic()
-    chosen = available_tools(wanted, quick_flag, section.notes)
+    chosen = available_tools(wanted, section.notes)
     _warm_up(fleet, chosen)
     if any(t.key == "plinth" for t in chosen):
         section.rows.append(Row("plinth start-up: python + imports, no host", "-", "s", startup_series(reps),
@@ -140,12 +134,10 @@ def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[s
                     node_medians[n].add(statistics.median(run.node_durations))
         per_n[n] = series
         _rows(section, n, here, series, node_medians[n])
-        last_report = ws.dir / "plinth-quick.json"
-        if not last_report.exists():
-            last_report = ws.dir / "plinth.json"
+        last_report = ws.dir / "plinth.json"
         if any(t.key == "plinth" for t in here) and last_report.exists():
             section.rows.append(Row("  of which: console report rendering", f"N={n}", "s", render_series(last_report, reps),
-                                    note="in-process, from this N's JSON report (rich table per node)"))
+                                    note="in-process, from this N's JSON report (table per node up to 8 nodes, by-check table above)"))
     _targets(section, per_n, node_medians)
     section.notes += _breakdown(section, per_n)
     ti_workers = tools.testinfra_workers(max(sizes))
@@ -171,10 +163,8 @@ def run_fanout(fleet: LoopbackFleet, sizes: list[int], reps: int, wanted: list[s
         if any(t.key == key for t in chosen) and set(sizes) - set(only):
             section.notes.append(f"{key} ran at N={', '.join(map(str, sorted(set(sizes) & set(only))))} only "
                                  "(time budget of the whole run).")
-    if quick_flag is None:
-        section.notes.append("plinth's CLI has no quick-probe option yet: the 'quick probe' rows run "
-                             "benchmarks/plinth_quick.py (same inventory loading, runner and reports as "
-                             "`plinth validate`, disk test cut to 1 MiB builtin).")
+    section.notes.append("plinth rows: `plinth validate --quick` (no pairwise rounds, no disk test); for N > 8 the "
+                         "console prints the compact by-check table.")
     section.notes += failures
     section.wall_s = time.monotonic() - t0
     return section

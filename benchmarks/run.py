@@ -114,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         reason = tools.ensure_pdsh()
         if reason:
             preamble.append(f"**Note:** {reason}: no pdsh floor.")
-    quick_flag = tools.quick_cli_flag()
     sections: list[Section] = []
 
     def log(msg: str) -> None:
@@ -132,14 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "fanout" in only:
                 log(f"fan-out N={plan.sizes}, {plan.reps} runs, tools {wanted}")
-                sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, quick_flag, plan.limited))
+                sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, plan.limited))
             if "scale" in only:
                 log(f"scale: {plan.scale_hosts} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
                 scale_fleet = fleet
                 if len(fleet.servers) != plan.scale_servers:
                     scale_fleet = type(fleet)(fleet.workdir, fleet.client_key, fleet.known_hosts, fleet.user,
                                               fleet.servers[:plan.scale_servers])
-                sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps, quick_flag,
+                sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps,
                                           use_pdsh=plan.scale_floor and "pdsh" in wanted))
         finally:
             fleet.close()

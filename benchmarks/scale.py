@@ -19,8 +19,7 @@ from benchmarks.stats import Series, ratios
 RSS_LIMIT_MB = 500.0
 
 
-def run_scale(fleet: LoopbackFleet, hosts: int, concurrency: int, reps: int, quick_flag: str | None,
-              use_pdsh: bool = True) -> Section:
+def run_scale(fleet: LoopbackFleet, hosts: int, concurrency: int, reps: int, use_pdsh: bool = True) -> Section:
     section = Section("scale", f"Scale: {hosts} hosts at concurrency {concurrency}")
     t0 = time.monotonic()
     ws = tools.make_workspace(fleet, hosts)
@@ -28,10 +27,7 @@ def run_scale(fleet: LoopbackFleet, hosts: int, concurrency: int, reps: int, qui
     failures: list[str] = []
     pdsh_ok = use_pdsh and tools.pdsh_available()
     for rep in range(reps):
-        if quick_flag is not None:
-            run = tools.plinth_cli(ws, quick_flag, sample_fds=True, concurrency=concurrency)
-        else:
-            run = tools.plinth_quick(ws, concurrency=concurrency, sample_fds=True)
+        run = tools.plinth_cli(ws, quick=True, sample_fds=True, concurrency=concurrency)
         wall.add(run.wall_s)
         rss.add(run.maxrss_kb / 1024)
         fds.add(float(run.peak_fds or 0))
@@ -44,7 +40,7 @@ def run_scale(fleet: LoopbackFleet, hosts: int, concurrency: int, reps: int, qui
             if not p.ok:
                 failures.append(f"pdsh run {rep + 1}: {p.detail}")
     params = f"{hosts} entries → {len(fleet.servers)} sshd, -c {concurrency}"
-    label = f"plinth validate --no-network {quick_flag}" if quick_flag else "plinth validate --no-network (quick probe)"
+    label = "plinth validate --quick"
     section.rows.append(Row(f"{label}: wall time", params, "s", wall, ratios(wall, floor) if floor.n else None,
                             "pdsh" if floor.n else None))
     if floor.n:

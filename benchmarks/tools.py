@@ -77,19 +77,6 @@ def make_workspace(fleet: LoopbackFleet, n: int) -> Workspace:
 
 # --- plinth ----------------------------------------------------------------------------------
 
-def quick_cli_flag() -> str | None:
-    """The CLI's own quick-probe option, if this version of plinth has one."""
-    try:
-        text = subprocess.run([str(PLINTH), "validate", "--help"], capture_output=True, text=True, check=False, timeout=60,
-                              env={**os.environ, "COLUMNS": "200"}).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for flag in ("--quick", "--no-disk-test", "--fast"):
-        if re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text):
-            return flag
-    return None
-
-
 def _plinth_result(proc: ProcResult, report: Path, n: int) -> ToolRun:
     run = ToolRun(proc.wall_s, False, maxrss_kb=proc.maxrss_kb, peak_fds=proc.peak_fds)
     if proc.returncode not in (0, 1):  # 1: the loopback "nodes" fail GPU checks, as they should
@@ -111,22 +98,13 @@ def _plinth_result(proc: ProcResult, report: Path, n: int) -> ToolRun:
     return run
 
 
-def plinth_cli(ws: Workspace, quick_flag: str | None = None, sample_fds: bool = False,
+def plinth_cli(ws: Workspace, quick: bool = False, sample_fds: bool = False,
                concurrency: int | None = None) -> ToolRun:
     report = ws.dir / "plinth.json"
     report.unlink(missing_ok=True)
-    argv = [str(PLINTH), "validate", "-i", str(ws.inventory), "--no-network", "--json", str(report),
-            "--concurrency", str(concurrency or ws.n)]
-    if quick_flag:
-        argv.append(quick_flag)
-    proc = run_measured(argv, env={**os.environ, "CI": "1"}, cwd=REPO, sample_fds=sample_fds, timeout_s=600)
-    return _plinth_result(proc, report, ws.n)
-
-
-def plinth_quick(ws: Workspace, concurrency: int | None = None, sample_fds: bool = False) -> ToolRun:
-    report = ws.dir / "plinth-quick.json"
-    report.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "benchmarks.plinth_quick", str(ws.inventory), str(report), str(concurrency or ws.n)]
+    # --quick: no pairwise rounds and no disk test; otherwise the default disk test, rounds off
+    argv = [str(PLINTH), "validate", "-i", str(ws.inventory), "--quick" if quick else "--no-network",
+            "--json", str(report), "--concurrency", str(concurrency or ws.n)]
     proc = run_measured(argv, env={**os.environ, "CI": "1"}, cwd=REPO, sample_fds=sample_fds, timeout_s=600)
     return _plinth_result(proc, report, ws.n)
 
@@ -238,6 +216,6 @@ def testinfra_checks(ws: Workspace, workers: int) -> ToolRun:
 
 __all__ = [
     "ANSIBLE", "PLINTH", "ToolRun", "Workspace", "ansible_available", "ansible_setup", "ensure_ansible", "ensure_pdsh",
-    "make_workspace", "pdsh_available", "pdsh_true", "plinth_cli", "plinth_quick", "quick_cli_flag",
+    "make_workspace", "pdsh_available", "pdsh_true", "plinth_cli",
     "testinfra_checks", "testinfra_workers", "xdist_available",
 ]

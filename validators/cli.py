@@ -30,6 +30,13 @@ ProfileOpt = Annotated[
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
 JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here (one testcase per node x check).")]
+DiskTestOpt = Annotated[int | None, typer.Option(
+    "--disk-test-mb", min=0, max=65536, metavar="MIB",
+    help="Size of the sequential disk write+read test per node, in MiB (default 64; 0 = no disk test: "
+         "storage.disk_throughput is skipped). Runs only when the profile checks disk throughput.")]
+QuickOpt = Annotated[bool, typer.Option(
+    "--quick", help="Fact gathering only: no pairwise network rounds and no disk test "
+                    "(same as --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
 
 
 def _bad_input(message: str) -> typer.Exit:
@@ -43,6 +50,8 @@ def audit(
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    disk_test_mb: DiskTestOpt = None,
+    quick: QuickOpt = False,
 ) -> None:
     """Validate THIS machine (no SSH): GPU, network, storage and system readiness, with a 0-100 score.
 
@@ -53,7 +62,8 @@ def audit(
     from validators.commands import run_audit
 
     try:
-        code = run_audit(profile=profile, json_path=json_path, junit_path=junit, markdown_path=markdown)
+        code = run_audit(profile=profile, json_path=json_path, junit_path=junit, markdown_path=markdown,
+                         disk_test_mb=disk_test_mb, quick=quick)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
@@ -72,7 +82,10 @@ def validate(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes probed at once.")] = 32,
     timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, help="Seconds allowed per node.")] = 120.0,
     accept_new_host_keys: Annotated[bool, typer.Option("--accept-new-host-keys", help="Trust (and record) host keys not yet in known_hosts. Off by default.")] = False,
-    network: Annotated[bool, typer.Option("--network/--no-network", help="Run the pairwise bandwidth/latency rounds.")] = True,
+    network: Annotated[bool | None, typer.Option("--network/--no-network", help="Run the pairwise bandwidth/latency rounds (default: on; off with --quick).")] = None,
+    disk_test_mb: DiskTestOpt = None,
+    quick: QuickOpt = False,
+    details: Annotated[bool, typer.Option("--details", help="Print a table per node even for fleets of more than 8 nodes (default there: one table grouped by check).")] = False,
 ) -> None:
     """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
 
@@ -80,6 +93,8 @@ def validate(
     O(1) rounds. Exit 0 nothing failed, 1 a check failed or errored, 2 bad input.
 
     Example:  plinth validate -i inventory.yaml -p distributed_training --json r.json --junit r.xml
+
+    Quick look (fact gathering speed, no active tests):  plinth validate -i inventory.yaml --quick
     """
     from validators.commands import run_validate
 
@@ -90,6 +105,7 @@ def validate(
             inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
             json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
+            disk_test_mb=disk_test_mb, quick=quick, details=details,
         )
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None

@@ -15,6 +15,7 @@ import shutil
 import socket
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 
@@ -27,10 +28,35 @@ from validators.runner import FleetInterrupted, RunOptions, run_fleet
 
 AUDIT_DEFAULT_PROFILE = "single_gpu"  # a workstation or lone server is most often a one-GPU box
 VALIDATE_DEFAULT_PROFILE = "distributed_training"  # a fleet of GPU nodes is most often for training
+DEFAULT_DISK_TEST_MB = 64
+MAX_DISK_TEST_MB = 65536
 
 
-def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, title: str) -> int:
-    console.render(report)
+class ActiveTests(NamedTuple):
+    network: bool
+    disk_test_mb: int
+    network_off_reason: str
+    disk_off_reason: str
+
+
+def active_tests(quick: bool, network: bool | None, disk_test_mb: int | None) -> ActiveTests:
+    """Which active tests run, and the reason a skipped one reports, from --quick / --[no-]network /
+    --disk-test-mb (None: not given). --quick is shorthand for --no-network --disk-test-mb 0; asking for a test it
+    turns off is a contradiction, so bad input rather than a silent winner."""
+    if disk_test_mb is not None and not 0 <= disk_test_mb <= MAX_DISK_TEST_MB:
+        raise ConfigError(f"--disk-test-mb: expected 0 (no disk test) to {MAX_DISK_TEST_MB} MiB, got {disk_test_mb}")
+    if quick:
+        if network:
+            raise ConfigError("--quick: it turns the pairwise network rounds off; drop --network or --quick")
+        if disk_test_mb:
+            raise ConfigError(f"--quick: it turns the disk test off; drop --disk-test-mb {disk_test_mb} or --quick")
+        return ActiveTests(False, 0, "pairwise network tests not run (--quick)", "disk test disabled (--quick)")
+    return ActiveTests(network is not False, DEFAULT_DISK_TEST_MB if disk_test_mb is None else disk_test_mb,
+                       "pairwise network tests not run (--no-network)", "disk test disabled (--disk-test-mb 0)")
+
+
+def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, title: str, details: bool = False) -> int:
+    console.render(report, details=details)
     err = Console(stderr=True)
     if signum is not None:
         err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)
@@ -42,17 +68,20 @@ def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, t
     return 1 if problems else report.exit_code  # a report CI expects but cannot read fails the run
 
 
-def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict[str, Path | None], title: str) -> int:
+def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict[str, Path | None], title: str,
+         details: bool = False) -> int:
     profile = get_profile(profile_name)
     try:
         report = run_fleet(nodes, profile, opts)
     except FleetInterrupted as exc:
-        return _finish(exc.report, paths, exc.signum, title)
-    return _finish(report, paths, None, title)
+        return _finish(exc.report, paths, exc.signum, title, details)
+    return _finish(report, paths, None, title, details)
 
 
-def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | None, markdown_path: Path | None) -> int:
+def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | None, markdown_path: Path | None,
+              disk_test_mb: int | None = None, quick: bool = False) -> int:
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
+    tests = active_tests(quick, None, disk_test_mb)
     paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path}
     check_report_paths(paths)
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
@@ -60,7 +89,7 @@ def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | No
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
     python = "python3" if shutil.which("python3") else sys.executable
     node = NodeSpec(name=hostname, host="localhost", transport="local", python=python)
-    opts = RunOptions(concurrency=1, network=False,
+    opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
                       network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
     return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, paths, "plinth audit")
 
@@ -76,10 +105,12 @@ def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | 
 def run_validate(
     inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
     json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
-    concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool = True,
+    concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool | None = None,
+    disk_test_mb: int | None = None, quick: bool = False, details: bool = False,
 ) -> int:
     """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
-    inventory's ``profile:``, else distributed_training."""
+    inventory's ``profile:``, else distributed_training. ``network`` None: on unless ``quick``."""
+    tests = active_tests(quick, network, disk_test_mb)
     paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
@@ -88,8 +119,9 @@ def run_validate(
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
-                      network=network, object_store=inv.object_store)
-    return _run(inv.nodes, profile_name, opts, paths, "plinth validate")
+                      network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
+                      disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason)
+    return _run(inv.nodes, profile_name, opts, paths, "plinth validate", details)
 
 
-__all__ = ["AUDIT_DEFAULT_PROFILE", "VALIDATE_DEFAULT_PROFILE", "run_audit", "run_validate"]
+__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "ActiveTests", "VALIDATE_DEFAULT_PROFILE", "active_tests", "run_audit", "run_validate"]

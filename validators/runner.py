@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
@@ -39,6 +39,7 @@ from validators.transport import Transport, TransportError, make_transport
 
 INTERRUPTED = "interrupted"
 PAIRWISE_CHECKS = ("network.bandwidth", "network.latency")
+DISK_CHECKS = ("storage.disk_throughput", "storage.disk_outlier")  # the only readers of the disk test
 
 FactsGatherer = Callable[[Transport, NodeSpec, float, "RunOptions"], dict[str, Any]]
 
@@ -70,7 +71,9 @@ class RunOptions:
     network_off_reason: str = "pairwise network tests not run (--no-network)"
     net_options: Any = None  # validators.network.NetOptions; None: its defaults
     object_store: ObjectStore | None = None
-    probe_options: Any = None  # validators.probe.ProbeOptions; None: built from object_store
+    disk_test_mb: int = 64  # MiB per node; 0 = no disk test (only used when probe_options is None)
+    disk_off_reason: str = "disk test disabled (--disk-test-mb 0)"
+    probe_options: Any = None  # validators.probe.ProbeOptions; None: built from object_store and disk_test_mb
     progress: bool | None = None  # None: on when stderr is a TTY and not in CI
     transport_factory: Callable[[NodeSpec, bool], Transport] = make_transport
     gather: FactsGatherer | None = None  # None: the probe (validators.probe)
@@ -103,7 +106,8 @@ def probe_facts(transport: Transport, node: NodeSpec, timeout: float, opts: RunO
     """The default gatherer: stream the probe, one round trip, parse its JSON."""
     from validators.probe import ProbeError, ProbeOptions, parse_probe_output, probe_command
 
-    probe_opts = opts.probe_options or ProbeOptions(object_store_endpoint=_s3_endpoint(opts.object_store))
+    probe_opts = opts.probe_options or ProbeOptions(object_store_endpoint=_s3_endpoint(opts.object_store),
+                                                    disk_test_mb=opts.disk_test_mb)
     argv, stdin = probe_command(probe_opts)
     if node.python != "python3" and argv and argv[0].startswith("python"):
         argv = [node.python, *argv[1:]]  # the inventory names this node's interpreter
@@ -114,6 +118,22 @@ def probe_facts(transport: Transport, node: NodeSpec, timeout: float, opts: RunO
         return parse_probe_output(result)
     except ProbeError as exc:
         raise NodeFailed(f"probe failed: {exc}") from None
+
+
+def _resolve_probe_options(opts: RunOptions, profile: Profile) -> Any:
+    """The probe options this run sends: the disk test (64 MiB fio write + read, ~1 s per node, the
+    bulk of a quick probe's time) runs only when asked for AND the profile has a check that reads it;
+    otherwise facts["disk"]["skipped"] says why."""
+    from validators.probe import ProbeOptions
+
+    base = opts.probe_options or ProbeOptions(object_store_endpoint=_s3_endpoint(opts.object_store),
+                                              disk_test_mb=opts.disk_test_mb)
+    if base.disk_test_mb <= 0:
+        return replace(base, disk_test_mb=0, disk_skip_reason=base.disk_skip_reason or opts.disk_off_reason)
+    if not any(cid in profile.thresholds for cid in DISK_CHECKS):
+        return replace(base, disk_test_mb=0, disk_skip_reason=(
+            f"disk test not run: profile {profile.name} has no {' or '.join(DISK_CHECKS)} line"))
+    return base
 
 
 def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> None:
@@ -309,6 +329,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
     """Validate ``nodes`` against ``profile``. Raises :class:`FleetInterrupted` (with the partial
     report) on SIGINT/SIGTERM; never raises for a node's own failures."""
     opts = opts or RunOptions()
+    opts = replace(opts, probe_options=_resolve_probe_options(opts, profile))
     t0 = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     states = [_NodeState(n) for n in nodes]

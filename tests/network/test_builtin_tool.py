@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns import NetnsTransport
-from validators.network import NetOptions, measure_pairs
+from validators.network import NetOptions, measure_pairs, node_net
 from validators.network.pairwise import NODE_TOOL
 
 TOOL = NODE_TOOL.read_bytes()
@@ -45,11 +45,13 @@ def test_loopback_ping_and_receiver_counted_bandwidth() -> None:
         assert 0 < out["latency_ms"] < 5  # loopback: well under a millisecond unless the box is swamped
         assert out["bandwidth_gbps"] > 0.5
         done = [json.loads(line) for line in server.communicate(timeout=10)[0].splitlines()]
-        # the bandwidth the client reports is exactly the server's own count over its own clock
+        # the bandwidth the client reports is the server's own count over the sender's 0.5 s window
         served = done[-1]["served"]
         assert [s["kind"] for s in served] == ["ping", "bandwidth"]
-        assert served[1]["bytes"] == out["bytes"]
-        assert out["bandwidth_gbps"] == pytest.approx(served[1]["bytes"] * 8 / served[1]["seconds"] / 1e9)
+        assert served[1]["bytes"] == out["total_bytes"] == sum(served[1]["counts"])
+        assert out["window"] == "sender" and 0 < out["bytes"] <= out["total_bytes"]
+        assert 0.5 - node_net.BUCKET_S <= out["seconds"] <= 0.5
+        assert out["bandwidth_gbps"] == pytest.approx(out["bytes"] * 8 / out["seconds"] / 1e9)
         assert server.returncode == 0  # exited by itself after its two clients
     finally:
         server.kill()
@@ -63,11 +65,54 @@ def test_parallel_streams_are_summed_from_the_servers_counts() -> None:
         served = json.loads(server.communicate(timeout=10)[0].splitlines()[-1])["served"]
         streams = [s for s in served if s["kind"] == "bandwidth"]
         assert len(streams) == 3 and all(s["bytes"] > 0 for s in streams)
-        assert out["bytes"] == sum(s["bytes"] for s in streams)
-        span = max(s["last"] for s in streams) - min(s["first"] for s in streams)
-        assert out["bandwidth_gbps"] == pytest.approx(out["bytes"] * 8 / span / 1e9)
+        assert out["total_bytes"] == sum(s["bytes"] for s in streams)
+        # the streams start together (all connected first) and share the server's clock
+        assert max(s["first"] for s in streams) - min(s["first"] for s in streams) < 0.25
+        assert out["bytes"] == node_net.window_rate(streams, 0.5)["bytes"]
+        assert out["bandwidth_gbps"] == pytest.approx(out["bytes"] * 8 / out["seconds"] / 1e9)
     finally:
         server.kill()
+
+
+def _ack(first_bucket: int, counts: list[int], b: float = 0.01) -> dict:
+    """A server ack as node_net sends it: bytes per bucket from ``first_bucket`` on."""
+    nonzero = [i for i, c in enumerate(counts) if c]
+    return {"bytes": sum(counts), "first": (first_bucket + nonzero[0]) * b, "last": (first_bucket + nonzero[-1]) * b + b / 2,
+            "bucket_s": b, "bucket0": first_bucket, "counts": counts}
+
+
+def test_window_rate_ignores_a_stream_stalled_after_the_senders_window() -> None:
+    # 4 streams, 1 s window from bucket 100: each delivers 3125 bytes per 10 ms (10 Mbit/s together);
+    # one stream's last segment is retransmitted 2 s later (RTO) on an otherwise idle link
+    steady = [3125] * 100
+    acks = [_ack(100, steady + [3125] * 30) for _ in range(3)] + [_ack(100, steady + [0] * 200 + [1448])]
+    res = node_net.window_rate(acks, 1.0)
+    assert res["window"] == "sender"
+    assert res["seconds"] == pytest.approx(1.0)
+    assert res["bytes"] * 8 / res["seconds"] / 1e6 == pytest.approx(10.0)
+    assert res["total_bytes"] == sum(a["bytes"] for a in acks)
+    # the old figure (everything over first-to-last byte) reads the idle tail as a slow link
+    span = max(a["last"] for a in acks) - min(a["first"] for a in acks)
+    assert res["total_bytes"] * 8 / span / 1e6 < 6
+
+
+def test_window_rate_counts_a_stall_inside_the_window() -> None:
+    # every stream stops for half the window: the link really delivered half the rate
+    stalled = [3125] * 50 + [0] * 50 + [3125] * 10
+    res = node_net.window_rate([_ack(0, stalled) for _ in range(4)], 1.0)
+    assert res["bytes"] * 8 / res["seconds"] / 1e6 == pytest.approx(5.0)
+
+
+def test_window_rate_never_stretches_past_the_last_byte_and_falls_back_without_buckets() -> None:
+    # traffic ended after 0.5 s of a 2 s window: the rate is over the 0.5 s, not diluted over 2 s
+    res = node_net.window_rate([_ack(0, [1000] * 50)], 2.0)
+    assert res["seconds"] == pytest.approx(0.49)  # whole buckets up to the last byte's
+    assert res["bytes"] / res["seconds"] == pytest.approx(100_000)
+    # an ack without buckets (or a window under MIN_WINDOW_BUCKETS): the conservative whole span
+    old = {"bytes": 1000, "first": 1.0, "last": 3.0}
+    assert node_net.window_rate([old], 1.0) == {"bytes": 1000, "seconds": 2.0, "total_bytes": 1000, "window": "span"}
+    short = node_net.window_rate([_ack(0, [1000] * 5)], 1.0)
+    assert short["window"] == "span" and short["bytes"] == 5000
 
 
 def test_server_exits_at_its_deadline_when_no_client_comes() -> None:

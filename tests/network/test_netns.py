@@ -11,9 +11,9 @@ import time
 import pytest
 
 from policies.thresholds import Profile, Threshold, get_profile
-from tests.support.netns import SLOW, DelayProxy, NetnsTransport, NsFleet, remove_stale
+from tests.support.netns import JUMBO_MTU, SLOW, DelayProxy, NetnsTransport, NsFleet, remove_stale, tbf_args
 from validators.checks.base import CheckContext, judge_fleet, judge_node
-from validators.network import NetOptions, measure_pairs
+from validators.network import NetOptions, Pair, measure_pair, measure_pairs
 
 pytestmark = pytest.mark.root
 
@@ -60,6 +60,31 @@ def test_shaped_node_measures_100_mbit_and_alone_fails_a_1_gbps_floor(ns_fleet: 
     results = {n: next(r for r in rs if r.id == "network.bandwidth") for n, rs in bw.items()}
     assert all(r.status == "fail" for r in results.values())
     assert min(results, key=lambda n: results[n].measured or 0) == slow  # type: ignore[arg-type, return-value]
+
+
+def test_builtin_reads_a_dropping_10_mbit_link_at_its_rate(ns_fleet: NsFleet) -> None:
+    """At 10 Mbit/s tbf's 50 ms queue holds ~7 jumbo frames and 4 streams overflow it (heavy drops):
+    a stream whose last segment is lost idles out its retransmission timeout after the others end.
+    That tail is not the link's rate (it read 0.4-0.9x before the sender-window fix)."""
+    slow = ns_fleet.hosts[SLOW]
+    argvs = [["tc", "qdisc", "replace", "dev", slow.veth_root, *tbf_args("{rate}", JUMBO_MTU)],
+             ["ip", "netns", "exec", slow.netns, "tc", "qdisc", "replace", "dev", "eth0", *tbf_args("{rate}", slow.mtu)]]
+
+    def shape(rate: str) -> None:
+        for argv in argvs:
+            subprocess.run([a.replace("{rate}", rate) for a in argv], check=True, capture_output=True, timeout=15)
+
+    transports, addresses = _fleet_io(ns_fleet, [0, SLOW])
+    names = list(transports)
+    shape("10mbit")
+    try:
+        res = measure_pair(Pair(client=names[0], server=names[1]), transports, addresses, 0, False,
+                           NetOptions(duration_s=1.5, use_iperf3=False, timeout_s=20, pings=2))
+    finally:
+        shape(slow.shaped or "100mbit")
+    assert res.error is None, res
+    assert res.bandwidth_gbps is not None
+    assert res.bandwidth_gbps * 1000 == pytest.approx(10, rel=0.15)
 
 
 def test_latency_through_a_delaying_proxy(ns_fleet: NsFleet) -> None:

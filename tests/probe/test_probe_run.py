@@ -54,6 +54,23 @@ def test_this_machine_no_gpu(tmp_path: Path) -> None:
     assert facts["duration_s"] < 3.0, facts["duration_s"]  # ~0.1 s here without fio
 
 
+def test_disk_test_mb_0_writes_nothing_and_says_why(tmp_path: Path) -> None:
+    """The controller turns the disk test off (--quick, --disk-test-mb 0, no disk check in the
+    profile): the facts keep their shape and carry the reason the judges report."""
+    fake_fio = tmp_path / "bin" / "fio"  # a fio that leaves a mark if anything runs it
+    fake_fio.parent.mkdir()
+    fake_fio.write_text(f"#!/bin/sh\ntouch {tmp_path / 'fio-ran'}\nexit 1\n")
+    fake_fio.chmod(0o755)
+    opts = quiet_options(tmp_path, disk_test_mb=0, use_fio=True, disk_skip_reason="disk test disabled (--quick)")
+    facts = run_probe(opts, probe_env(tmp_path / "bin"))
+    disk = facts["disk"]
+    assert disk["skipped"] == "disk test disabled (--quick)"
+    assert (disk["tool"], disk["write_mb_s"], disk["read_mb_s"], disk["bytes"], disk["error"]) == (None, None, None, 0, None)
+    assert "disk" not in facts["errors"] and not (tmp_path / "fio-ran").exists()
+    assert list(tmp_path.glob(".plinth-*")) == []
+    assert "skipped" not in run_probe(quiet_options(tmp_path), probe_env(tmp_path / "bin"))["disk"]  # 8 MiB: runs
+
+
 @pytest.mark.skipif(not PY38.exists(), reason="python 3.8 not installed under pyenv")
 def test_runs_on_python38(tmp_path: Path) -> None:
     facts = run_probe(quiet_options(tmp_path), probe_env(tmp_path / "bin", python=PY38))

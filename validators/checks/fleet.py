@@ -101,6 +101,11 @@ def bandwidth_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, thr
 @check("storage.disk_outlier", scope="fleet")
 def disk_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     fix = "Check the volume type/provisioned throughput, a degraded RAID or NVMe, and noisy neighbours on this node."
+    disks = [f.get("disk") for f in facts_by_node.values()]
+    skipped = [d["skipped"] for d in disks if isinstance(d, dict) and d.get("skipped")]
+    if skipped and len(skipped) == len(disks):  # the test was turned off everywhere: name why, not "0 nodes"
+        pct = threshold.max if threshold.max is not None else DEFAULT_PCT
+        return [CheckResult.make("storage.disk_outlier", "skip", str(skipped[0]), threshold=pct, unit="%")]
     results: list[CheckResult] = []
     for key, label in (("write_mb_s", "sequential disk write"), ("read_mb_s", "sequential disk read")):
         results.extend(outliers("storage.disk_outlier", facts_by_node, threshold, _disk(key), label, "MB/s", fix))

@@ -34,6 +34,8 @@ def disk_throughput(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Ch
     if problem:
         return not_run("storage.disk_throughput", problem, threshold=threshold)
     disk = facts["disk"]
+    if disk.get("skipped"):  # turned off on purpose (--disk-test-mb 0, --quick): say so, don't fail the node
+        return not_applicable("storage.disk_throughput", str(disk["skipped"]), threshold=threshold)
     if disk.get("error"):
         return not_run("storage.disk_throughput", f"disk test on {disk.get('path')} failed: {disk['error']}", threshold=threshold)
     write, read = disk.get("write_mb_s"), disk.get("read_mb_s")

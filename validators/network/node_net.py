@@ -8,17 +8,20 @@ stdin), so nothing is installed on the node. Two modes:
     then serve K connections (each in its own thread: parallel streams arrive together) and exit
     (or exit at the deadline, so nothing lingers on the node). The first byte of a connection says what it wants:
     ``P`` ping: echo every message back (latency); ``B`` bandwidth: count bytes until the client
-    half-closes, then answer one JSON line ``{"bytes": n, "seconds": s}`` -- the RECEIVER's count
-    and the time from its first to its last byte, so data still sitting in socket buffers when
-    the sender stops is never counted as delivered. Ends with ``{"event": "done", ...}``.
+    half-closes, then answer one JSON line ``{"bytes": n, "seconds": s, "first": t, "last": t,
+    "bucket_s": b, "bucket0": k, "counts": [...]}`` -- the RECEIVER's count, its first and last
+    byte on the server's clock (shared by all streams) and the bytes received in each ``b``-second
+    bucket from bucket ``k`` on, so data still sitting in socket buffers when the sender stops is
+    never counted as delivered. Ends with ``{"event": "done", ...}``.
 
 ``{"mode": "client", "host": H, "port": P, "pings": 20, "duration_s": D, "streams": S,
 "connect_timeout_s": C, "io_timeout_s": I}``
     Connect (retrying until C: the server may still be starting), send ``pings`` small messages
     with TCP_NODELAY and report the median round trip; then, if D > 0, stream large buffers over S
-    parallel connections for D seconds and report the bandwidth the server acknowledges (its
-    total bytes over its own span from first to last byte). Prints one JSON object:
-    ``{"latency_ms": m, "rtts_ms": [...], "bandwidth_gbps": g, "bytes": n, "seconds": s,
+    parallel connections for D seconds and report the bandwidth the server acknowledges: the
+    bytes all streams delivered during the sender's D-second window, over that window (see
+    :func:`window_rate`). Prints one JSON object: ``{"latency_ms": m, "rtts_ms": [...],
+    "bandwidth_gbps": g, "bytes": n, "seconds": s, "total_bytes": n, "window": "sender"|"span",
     "error": reason|null}``.
 
 Every socket operation has a timeout (``io_timeout_s``, default 10 s: a link that dies mid-stream
@@ -29,6 +32,7 @@ bad invocation exits 2.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import statistics
 import sys
@@ -38,6 +42,11 @@ import time
 PING_SIZE = 64
 CHUNK = 1 << 20  # 1 MiB sendall buffers keep per-call overhead negligible even at 100 Gbps
 IO_TIMEOUT_S = 10.0
+# The server counts bytes per bucket of this length so the client can take the rate over the
+# window in which every stream was in flight (one jumbo frame is ~7 ms at 10 Mbit/s)
+BUCKET_S = 0.01
+# a sender window shorter than this many buckets: fall back to the whole span (conservative)
+MIN_WINDOW_BUCKETS = 20
 
 
 def _emit(obj: dict) -> None:
@@ -64,27 +73,37 @@ def _serve_ping(conn: socket.socket) -> None:
         conn.sendall(msg)
 
 
-def _serve_bandwidth(conn: socket.socket) -> dict:
+def _serve_bandwidth(conn: socket.socket, origin: float) -> dict:
     total = 0
     first = last = None
+    bucket0 = 0
+    counts: list = []
     view = bytearray(CHUNK)
     while True:
         n = conn.recv_into(view)
         if n == 0:
             break
-        now = time.perf_counter()
+        now = time.perf_counter() - origin
+        k = int(now / BUCKET_S)
         if first is None:
             first = now
+            bucket0 = k
         last = now
         total += n
-    # first/last are this process's perf_counter: the client combines parallel streams with them
+        i = k - bucket0
+        if i >= len(counts):
+            counts.extend([0] * (i + 1 - len(counts)))
+        counts[i] += n
+    # times are seconds since the listener started, one clock for every stream: the client lines
+    # parallel streams up with them (see window_rate)
     result = {"bytes": total, "first": first, "last": last,
-              "seconds": (last - first) if first is not None and last is not None else 0.0}
+              "seconds": (last - first) if first is not None and last is not None else 0.0,
+              "bucket_s": BUCKET_S, "bucket0": bucket0, "counts": counts}
     conn.sendall((json.dumps(result) + "\n").encode())
     return result
 
 
-def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threading.Lock) -> None:
+def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threading.Lock, origin: float) -> None:
     with conn:
         conn.settimeout(io_timeout)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -95,7 +114,7 @@ def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threadin
                 _serve_ping(conn)
                 entry = {"kind": "ping"}
             elif kind == b"B":
-                entry = dict(_serve_bandwidth(conn), kind="bandwidth")
+                entry = dict(_serve_bandwidth(conn, origin), kind="bandwidth")
             else:
                 return  # a port scanner, an empty connect: not a client
         except (OSError, ConnectionError) as exc:
@@ -123,6 +142,7 @@ def serve(args: dict) -> int:
     served: list = []
     lock = threading.Lock()
     handlers = []
+    origin = time.perf_counter()
     # one thread per connection: parallel bandwidth streams arrive at once
     while True:
         with lock:
@@ -135,7 +155,7 @@ def serve(args: dict) -> int:
             conn, _ = srv.accept()
         except socket.timeout:  # noqa: UP041 - python3.8 on the node: socket.timeout is not yet TimeoutError
             continue
-        t = threading.Thread(target=_handle, args=(conn, max(0.1, min(io_timeout, deadline - time.monotonic())), served, lock))
+        t = threading.Thread(target=_handle, args=(conn, max(0.1, min(io_timeout, deadline - time.monotonic())), served, lock, origin))
         t.daemon = True
         t.start()
         handlers.append(t)
@@ -195,16 +215,38 @@ def _ping(host: str, port: int, count: int, connect_timeout: float, io_timeout: 
         sock.close()
 
 
-def _bandwidth(host: str, port: int, duration_s: float, connect_timeout: float, io_timeout: float) -> dict:
-    sock = _connect(host, port, connect_timeout, io_timeout)
+def _bandwidth(host: str, port: int, duration_s: float, connect_timeout: float, io_timeout: float,
+               start: threading.Barrier) -> dict:
+    try:
+        sock = _connect(host, port, connect_timeout, io_timeout)
+    except BaseException:
+        start.abort()  # the other streams must not wait for this one
+        raise
     try:
         # no SO_SNDBUF: the kernel's autotuning sizes the buffer to the path, so a slow link does not
         # queue megabytes that take longer to drain than the ack wait below
         sock.sendall(b"B")
-        payload = b"\0" * CHUNK
+        # every stream is connected before any sends: a SYN dropped behind another stream's data
+        # (1 s retransmit) would otherwise start that stream late
+        start.wait(connect_timeout)
+        payload = memoryview(b"\0" * CHUNK)
         end = time.monotonic() + duration_s
-        while time.monotonic() < end:
-            sock.sendall(payload)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            # send() (not sendall) writes what fits and waits at most until the window ends: one
+            # 1 MiB sendall takes seconds on a slow link and would stretch the run past duration_s.
+            # The receiver counts what arrived, not this. No room for io_timeout: the link is dead.
+            stalled = left > io_timeout
+            sock.settimeout(min(left, io_timeout))
+            try:
+                sock.send(payload)
+            except socket.timeout:  # noqa: UP041 - python3.8 on the node
+                if stalled:
+                    raise
+                break
+        sock.settimeout(io_timeout)
         sock.shutdown(socket.SHUT_WR)
         # the server answers once it has drained everything: allow time for buffered data
         sock.settimeout(io_timeout + duration_s)
@@ -222,33 +264,74 @@ def _bandwidth(host: str, port: int, duration_s: float, connect_timeout: float, 
         sock.close()
 
 
+def _bytes_before(ack: dict, k_end: int) -> int:
+    """Bytes this stream's server counted in the buckets before bucket ``k_end``."""
+    counts = ack.get("counts") or []
+    return sum(int(c) for c in counts[:max(0, k_end - int(ack.get("bucket0") or 0))])
+
+
+def window_rate(acks: list, duration_s: float) -> dict:
+    """Combine the parallel streams' server acks into ``{"bytes", "seconds", "total_bytes", "window"}``.
+
+    The rate is what the receiver got during the sender's window: from the first byte of any
+    stream to ``duration_s`` later (the streams start together and the senders stop writing at
+    ``duration_s``), bucket-aligned at the end. What arrives after that is excluded: the drain of
+    the socket buffers and, above all, the tail of a stream whose last segment was lost and which
+    waits out its retransmission timeout (200 ms and more, doubling) alone on an idle link.
+    Dividing the total by the first-to-last-byte span counted those idle seconds as if the link
+    were slow (0.68x at 10 Mbit/s behind a dropping tbf). iperf3 likewise times a fixed window.
+    Stalls INSIDE the window still count: a link that stalls is slow. Without buckets (or with a
+    window under MIN_WINDOW_BUCKETS) the whole span is used: conservative, never flattering.
+    """
+    total = sum(int(a.get("bytes") or 0) for a in acks)
+    firsts = [float(a["first"]) for a in acks if a.get("first") is not None]
+    lasts = [float(a["last"]) for a in acks if a.get("last") is not None]
+    if not firsts or not lasts:
+        return {"bytes": total, "seconds": 0.0, "total_bytes": total, "window": "span"}
+    span = {"bytes": total, "seconds": max(lasts) - min(firsts), "total_bytes": total, "window": "span"}
+    sizes = {float(a.get("bucket_s") or 0) for a in acks}
+    b = sizes.pop() if len(sizes) == 1 else 0.0
+    if b <= 0 or not all("counts" in a for a in acks):
+        return span
+    t0 = min(firsts)
+    # never past the last byte: a window longer than the traffic would dilute the rate
+    k_end = math.floor(min(t0 + duration_s, max(lasts)) / b)
+    seconds = k_end * b - t0  # exact at the start: nothing arrived before the first byte
+    if seconds < MIN_WINDOW_BUCKETS * b:
+        return span
+    inside = sum(_bytes_before(a, k_end) for a in acks)
+    return {"bytes": inside, "seconds": seconds, "total_bytes": total, "window": "sender"}
+
+
 def _parallel_bandwidth(host: str, port: int, streams: int, duration_s: float, connect_timeout: float,
                         io_timeout: float) -> dict:
-    """``streams`` TCP streams at once (one stream cannot fill a 100 Gbps link); the rate is the
-    server's total received bytes over its span from the first stream's first byte to the last
-    stream's last byte."""
+    """``streams`` TCP streams at once (one stream cannot fill a 100 Gbps link), started together
+    once all are connected; the rate is :func:`window_rate` of the server's acks."""
     acks: list = []
     errors: list = []
+    count = max(1, streams)
+    start = threading.Barrier(count)
 
     def one() -> None:
         try:
-            acks.append(_bandwidth(host, port, duration_s, connect_timeout, io_timeout))
+            acks.append(_bandwidth(host, port, duration_s, connect_timeout, io_timeout, start))
+        except threading.BrokenBarrierError:
+            errors.append("a parallel stream could not connect")
         except (OSError, ConnectionError, ValueError) as exc:
+            start.abort()
             errors.append(f"{exc.__class__.__name__}: {exc}")
 
-    threads = [threading.Thread(target=one) for _ in range(max(1, streams))]
+    threads = [threading.Thread(target=one) for _ in range(count)]
     for t in threads:
         t.daemon = True
         t.start()
     for t in threads:
         t.join(connect_timeout + duration_s + 2 * io_timeout + 5)
     if errors or len(acks) < len(threads):
+        # the root cause first: "could not connect" only echoes another stream's failure
+        errors.sort(key=lambda e: e == "a parallel stream could not connect")
         raise ConnectionError(errors[0] if errors else "a bandwidth stream did not finish")
-    firsts = [a["first"] for a in acks if a.get("first") is not None]
-    lasts = [a["last"] for a in acks if a.get("last") is not None]
-    total = sum(int(a.get("bytes") or 0) for a in acks)
-    span = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
-    return {"bytes": total, "seconds": span}
+    return window_rate(acks, duration_s)
 
 
 def client(args: dict) -> int:
@@ -269,6 +352,8 @@ def client(args: dict) -> int:
             ack = _parallel_bandwidth(host, port, out["streams"], duration, connect_timeout, io_timeout)
             out["bytes"] = ack["bytes"]
             out["seconds"] = ack["seconds"]
+            out["total_bytes"] = ack["total_bytes"]
+            out["window"] = ack["window"]
             if out["bytes"] and out["seconds"]:
                 out["bandwidth_gbps"] = out["bytes"] * 8 / out["seconds"] / 1e9
             else:

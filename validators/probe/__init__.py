@@ -37,7 +37,8 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
               "efa": {"present": bool, "providers": int, "domains": [str], "source": "fi_info"|"sysfs"|null}},
      "mounts": [{"path", "fs", "device", "remote": bool, "total_gib", "free_gib", "read_only": bool}],
      "disk": {"path", "tool": "fio"|"builtin"|null, "write_mb_s": float|null, "read_mb_s": float|null (MB = 10^6 B),
-              "bytes": int, "direct": bool, "error": str|null, "notes": [str]},
+              "bytes": int, "direct": bool, "error": str|null, "notes": [str],
+              "skipped"?: str (present only when the test was not run on purpose: disk_test_mb 0; why)},
      "object_store": {"endpoint", "reachable": bool, "connect_ms": float|null, "latency_ms": float|null,
                       "http_status": int|null, "error": str|null} | null (no endpoint given),
      "errors": {"<section>": "<reason>"}   # a section that could not be gathered; its judges say error
@@ -67,7 +68,8 @@ class ProbeError(Exception):
 class ProbeOptions:
     object_store_endpoint: str | None = None
     disk_path: str = "/tmp"
-    disk_test_mb: int = 64
+    disk_test_mb: int = 64  # 0: no disk test; facts["disk"]["skipped"] says disk_skip_reason
+    disk_skip_reason: str | None = None
     use_fio: bool = True
     step_timeout_s: float = 20.0
     # below: not needed by the runner; tests use them to make the node's environment deterministic

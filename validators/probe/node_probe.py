@@ -46,6 +46,7 @@ DEFAULT_OPTIONS = {
     "object_store_endpoint": None,
     "disk_path": "/tmp",
     "disk_test_mb": 64,
+    "disk_skip_reason": None,
     "use_fio": True,
     "step_timeout_s": 20.0,
     "use_pynvml": True,
@@ -1067,8 +1068,11 @@ def _remove_stale_test_files(path: str) -> None:
 
 def gather_disk(opts: Dict[str, Any]) -> Dict[str, Any]:
     path = opts["disk_path"]
-    mb = max(1, int(opts["disk_test_mb"]))
+    mb = int(opts["disk_test_mb"])
     result = {"path": path, "tool": None, "write_mb_s": None, "read_mb_s": None, "bytes": 0, "error": None, "notes": []}  # type: Dict[str, Any]
+    if mb <= 0:  # the controller turned the test off (--disk-test-mb 0, --quick, no disk check in the profile)
+        result["skipped"] = str(opts.get("disk_skip_reason") or "disk test not run (disk_test_mb 0)")
+        return result
     if not os.path.isdir(path) or not os.access(path, os.W_OK):
         result["error"] = f"{path} is not a writable directory"
         return result
