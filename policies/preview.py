@@ -15,8 +15,6 @@ Exit 1 on a mandatory violation, 0 otherwise.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,16 +85,20 @@ def report_data(stack: str, strategy: str, resources: Sequence[CapturedResource]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: readers never see half a report."""
+    """The JSON report, written like every plinth report (temp file + fsync + rename, mode 0644):
+    readers never see half a report, and a failed write leaves no temp file behind."""
+    from validators.reports.atomic import write_atomic
+
     path = path.expanduser()
     directory = path.parent if str(path.parent) else Path(".")
+
+    def render(fh: Any) -> None:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
+        write_atomic(path, render)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the JSON report: {exc.strerror or exc}") from None
 

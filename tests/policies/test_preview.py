@@ -119,6 +119,7 @@ def test_bad_stack_exits_1_and_names_each_violated_rule(bad_stack: Path, tmp_pat
     assert on["eks-spot-interruptible-only"] >= {"bad-spot-ng"}
     assert on["cost-within-budget"] == {None}  # a stack-level violation
     assert not list(tmp_path.glob(".p.json.*"))  # written atomically: no temporary file left behind
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o644  # readable by CI like every plinth report
 
 
 def test_policy_config_changes_enforcement(bad_stack: Path, tmp_path: Path) -> None:
