@@ -124,4 +124,4 @@ def run_validate(
     return _run(inv.nodes, profile_name, opts, paths, "plinth validate", details)
 
 
-__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "ActiveTests", "VALIDATE_DEFAULT_PROFILE", "active_tests", "run_audit", "run_validate"]
+__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests", "run_audit", "run_validate"]
