@@ -50,7 +50,9 @@ def test_loopback_ping_and_receiver_counted_bandwidth() -> None:
         assert [s["kind"] for s in served] == ["ping", "bandwidth"]
         assert served[1]["bytes"] == out["total_bytes"] == sum(served[1]["counts"])
         assert out["window"] == "sender" and 0 < out["bytes"] <= out["total_bytes"]
-        assert 0.5 - node_net.BUCKET_S <= out["seconds"] <= 0.5
+        # the window ends at the sender's stop or the last byte, whichever is first, so the server's
+        # late first byte on a busy machine may shorten it a little, never lengthen it
+        assert 0.4 <= out["seconds"] <= 0.5
         assert out["bandwidth_gbps"] == pytest.approx(out["bytes"] * 8 / out["seconds"] / 1e9)
         assert server.returncode == 0  # exited by itself after its two clients
     finally:
