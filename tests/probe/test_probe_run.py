@@ -51,7 +51,7 @@ def test_this_machine_no_gpu(tmp_path: Path) -> None:
     assert disk["tool"] == "builtin" and disk["write_mb_s"] > 0 and disk["read_mb_s"] > 0 and disk["bytes"] == 8 * 2**20
     assert list(tmp_path.glob(".plinth-*")) == []  # test file removed
     assert facts["object_store"] is None
-    assert facts["duration_s"] < 3.0, facts["duration_s"]  # ~0.1 s here without fio
+    assert facts["duration_s"] < 10, facts["duration_s"]  # a hang guard, not a benchmark (~0.1 s here without fio)
 
 
 def test_disk_test_mb_0_writes_nothing_and_says_why(tmp_path: Path) -> None:
