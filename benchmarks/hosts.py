@@ -26,19 +26,10 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.netns import pid_alive
 from tests.support.sshd import SshdHandle, generate_client_key, start_sshd
 
 BENCH_PREFIX = "plinth-bench-"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale(tmp: Path | None = None) -> list[str]:
@@ -47,7 +38,7 @@ def remove_stale(tmp: Path | None = None) -> list[str]:
     removed: list[str] = []
     for d in tmp.glob(f"{BENCH_PREFIX}*"):
         m = re.fullmatch(rf"{BENCH_PREFIX}(\d+)", d.name)
-        if not m or not d.is_dir() or _pid_alive(int(m.group(1))):
+        if not m or not d.is_dir() or pid_alive(int(m.group(1))):
             continue
         for pid_file in d.glob("*/sshd.pid"):
             try:

@@ -57,7 +57,8 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (stale test resources are named after their pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -83,7 +84,7 @@ def remove_stale() -> list[str]:
     for line in _ip("netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
         m = re.fullmatch(rf"{NS_PREFIX}(\d+)-\d+", name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             _ip("netns", "del", name, check=False)
             removed.append(name)
     for line in _ip("-o", "link", "show", check=False).stdout.splitlines():
@@ -93,7 +94,7 @@ def remove_stale() -> list[str]:
         pm = re.fullmatch(rf"(?:{BRIDGE_PREFIX}(\d+)|(?:{VETH_PREFIX}|plp)(\d+)x\d+)", name)
         if pm:
             pid = int(pm.group(1) or pm.group(2))
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 _ip("link", "del", name, check=False)
                 removed.append(name)
     return removed
