@@ -39,6 +39,7 @@ from validators.fabric.toolout import (
     check_positive,
     check_word,
     first_line,
+    first_remedy,
     number,
     snippet,
 )
