@@ -7,7 +7,14 @@ import json
 import pytest
 
 from policies.thresholds import Threshold
-from tests.fabric.helpers import DIAG_BLACKWELL_R3, DIAG_FAIL_EARLY, DIAG_JSON_L1, DIAG_P4DE_R2, NO_BOUND, real
+from tests.fabric.helpers import (
+    DIAG_BLACKWELL_R3,
+    DIAG_FAIL_EARLY,
+    DIAG_JSON_L1,
+    DIAG_P4DE_R2,
+    NO_BOUND,
+    real,
+)
 from validators.fabric.dcgm import diag_argv, evaluate, parse_diag_json, parse_diag_text
 
 CHECK = "gpu.dcgm_diag"
@@ -186,8 +193,8 @@ def test_dcgm4_text_per_entity_rows() -> None:
     (parse_diag_json, "", "no output"),
     (parse_diag_json, "Error: unable to establish a connection to the specified host: localhost", "printed no JSON"),
     (parse_diag_json, '{"DCGM Diagnostic": {"test_categories": [', "truncated or invalid JSON"),
-    (parse_diag_json, '{"DCGM Diagnostic": {"version": "4.2.3", "runtime_error": "Unable to complete diagnostic for group '
-                      '2. Return: (-1) Generic unspecified error."}}', "Unable to complete diagnostic"),
+    (parse_diag_json, ('{"DCGM Diagnostic": {"version": "4.2.3", "runtime_error": "Unable to complete diagnostic for group '
+                      '2. Return: (-1) Generic unspecified error."}}'), "Unable to complete diagnostic"),
     (parse_diag_json, "[1, 2, 3]", "no JSON"),
     (parse_diag_json, '{"something": "else"}', "no \"DCGM Diagnostic\" section"),
     (parse_diag_text, "Error: Unable to connect to host engine. Host engine connection invalid/disconnected.",
@@ -195,7 +202,7 @@ def test_dcgm4_text_per_entity_rows() -> None:
     (parse_diag_text, "\x00\xff random bytes | not | a table |", "no dcgmi diag result table"),
     (parse_diag_text, "bash: dcgmi: command not found", "dcgmi: command not found"),
 ])
-def test_unusable_output_is_an_error_with_dcgms_words(parse, text: str, reason: str) -> None:  # noqa: ANN001
+def test_unusable_output_is_an_error_with_dcgms_words(parse, text: str, reason: str) -> None:
     diag = parse(text)
     assert not diag["ok"] and reason in diag["error"]
     res = evaluate(CHECK, diag, NO_BOUND)

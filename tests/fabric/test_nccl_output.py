@@ -181,10 +181,10 @@ def test_table_cut_mid_row_keeps_the_rows_and_says_the_run_was_cut() -> None:
     (None, "no output"),
     ("\x00\xff garbage \x1b[31m\nSegmentation fault (core dumped)\n", "no nccl-tests result table"),
     (b"\xff\xfe\x00binary", "no nccl-tests result table"),
-    ("node1: Test NCCL failure common.cu:1279 'unhandled system error (run with NCCL_DEBUG=INFO for details) / '\n"
-     " .. node1 pid 7: Test failure common.cu:1100\n", "Test NCCL failure"),
-    ("No ED25519 host key is known for 10.0.0.2 and you have requested strict checking.\nHost key verification failed.\n"
-     "ORTE was unable to reliably start one or more daemons.\n", "host key is known"),
+    (("node1: Test NCCL failure common.cu:1279 'unhandled system error (run with NCCL_DEBUG=INFO for details) / '\n"
+     " .. node1 pid 7: Test failure common.cu:1100\n"), "Test NCCL failure"),
+    (("No ED25519 host key is known for 10.0.0.2 and you have requested strict checking.\nHost key verification failed.\n"
+     "ORTE was unable to reliably start one or more daemons.\n"), "host key is known"),
     ("bash: line 1: all_reduce_perf: command not found\n", "all_reduce_perf: command not found"),
 ])
 def test_broken_runs_are_errors_with_the_tools_own_reason(text: str | bytes | None, reason: str) -> None:

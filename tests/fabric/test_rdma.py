@@ -78,14 +78,14 @@ def test_fi_pingpong_rows_and_sizes() -> None:
      "provider efa is not available", "fi_info -p efa"),
     (parse_fi_pingpong, "[error] util/pingpong.c:408 : failed to connect: Connection refused\n",
      "Connection refused", "listener"),
-    (parse_fi_pingpong, "fi_av_insert(): prov/efa/src/efa_av.c:123, ret=-22 (Invalid argument)\nibv_create_ah failed with "
-     "EINVAL: the remote is in a different availability zone\n", "ibv_create_ah", "one availability zone"),
+    (parse_fi_pingpong, ("fi_av_insert(): prov/efa/src/efa_av.c:123, ret=-22 (Invalid argument)\nibv_create_ah failed with "
+     "EINVAL: the remote is in a different availability zone\n"), "ibv_create_ah", "one availability zone"),
     (parse_ib_write_bw, " Couldn't connect to 10.0.0.2:18515\n Unable to open file descriptor for socket connection",
      "Couldn't connect", "control port"),
     (parse_ib_write_bw, "\x1b[0m\x00garbage\n", "no ib_write_bw result table", "by hand"),
     (parse_fi_pingpong, "", "no fi_pingpong result", "by hand"),
 ])
-def test_failed_runs_are_errors_with_a_remedy_that_fits(parse, text: str, reason: str, remedy: str) -> None:  # noqa: ANN001
+def test_failed_runs_are_errors_with_a_remedy_that_fits(parse, text: str, reason: str, remedy: str) -> None:
     run = parse(text, provider="efa") if parse is parse_fi_pingpong else parse(text)
     assert not run["ok"] and reason in run["error"]
     res = evaluate_bandwidth(CHECK, run, NO_BOUND, 100.0, "fabric")

@@ -62,6 +62,7 @@ _REMEDIES = (
      "(`systemctl status nvidia-fabricmanager`; same version as the driver), then rerun the diagnostic")),
     ("persistence mode", "Enable persistence mode (`nvidia-smi -pm 1`, or the nvidia-persistenced service)"),
     ("connect", "Start the DCGM host engine (`systemctl start nvidia-dcgm` or nv-hostengine), then rerun"),
+    ("time bound", "Give the diagnostic more time (level 3 takes tens of minutes), or look for the GPU it hung on"),
     ("not found", "Install DCGM (datacenter-gpu-manager) on the node, or run it from the nvidia/dcgm container"),
 )
 _FAIL_REMEDY = ("Drain the node: DCGM found a GPU fault. Act on DCGM's reason per GPU (reset the GPU, check Xid errors, "

@@ -108,14 +108,16 @@ def _entity_key(result: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def parse_diag_json(text: str | bytes | None, *, level: int | None = None) -> dict[str, Any]:
-    """Parse ``dcgmi diag -j`` output of DCGM 3.x or 4.x (see the module docstring). Never raises."""
+_TIMED_OUT = "dcgmi diag did not finish in its time bound (a test hung, or the bound is too short for this level)"
+
+
+def parse_diag_json(text: str | bytes | None, *, level: int | None = None, exit_code: int | None = None) -> dict[str, Any]:
+    """Parse ``dcgmi diag -j`` output of DCGM 3.x or 4.x (see the module docstring). Never raises.
+    ``exit_code`` 124/137 (killed by ``timeout``) turns "no result" into "did not finish in time"."""
     body, _ = bounded_text(text)
-    if not body.strip():
-        return _result(False, "no output from dcgmi", level=level)
-    doc, error = _json_doc(body)
+    doc, error = _json_doc(body) if body.strip() else (None, "no output from dcgmi")
     if doc is None:
-        return _result(False, error, level=level)
+        return _result(False, _TIMED_OUT if exit_code in (124, 137) else error, level=level)
     root = doc.get("DCGM Diagnostic", doc.get("DCGM GPU Diagnostic"))
     if not isinstance(root, Mapping):
         return _result(False, "dcgmi JSON has no \"DCGM Diagnostic\" section", level=level)
@@ -216,12 +218,12 @@ def _cells(line: str, sep: int) -> tuple[str, str] | None:
     return line[1:sep].strip(), line[sep + 2:max(sep + 2, end - 2)]
 
 
-def parse_diag_text(text: str | bytes | None, *, level: int | None = None) -> dict[str, Any]:
+def parse_diag_text(text: str | bytes | None, *, level: int | None = None, exit_code: int | None = None) -> dict[str, Any]:
     """Parse the ``dcgmi diag -r N`` table (DCGM 3.x ``Pass - All`` style and 4.x per-entity rows; a
     box printed twice, as srun with two tasks does, counts once). Never raises."""
     body, _ = bounded_text(text)
     if not body.strip():
-        return _result(False, "no output from dcgmi", level=level)
+        return _result(False, _TIMED_OUT if exit_code in (124, 137) else "no output from dcgmi", level=level)
     tables: list[_Table] = []
     sep = 28
     current: _Table | None = None
@@ -252,7 +254,8 @@ def parse_diag_text(text: str | bytes | None, *, level: int | None = None) -> di
             distinct.append(table)
     if not distinct or not any(t.tests for t in distinct):
         m = _TEXT_ERRORS.search(body)
-        reason = snippet(m.group(0)) if m else f"no dcgmi diag result table in the output (first line: {first_line(body)})"
+        reason = snippet(m.group(0)) if m else (
+            _TIMED_OUT if exit_code in (124, 137) else f"no dcgmi diag result table in the output (first line: {first_line(body)})")
         return _result(False, reason, level=level)
     tests = [t for table in distinct for t in table.tests]
     meta = distinct[0].meta
