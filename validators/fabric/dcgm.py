@@ -25,7 +25,7 @@ from typing import Any
 from policies.thresholds import Threshold
 from validators.checks.compare import fmt, not_run
 from validators.fabric.dcgm_output import parse_diag_json, parse_diag_text
-from validators.fabric.toolout import bounded, check_positive, first_remedy
+from validators.fabric.toolout import bounded, check_positive, first_remedy, snippet
 from validators.results import CheckResult
 
 __all__ = ["diag_argv", "evaluate", "parse_diag_json", "parse_diag_text"]
@@ -79,7 +79,7 @@ def _failure_text(test: Mapping[str, Any]) -> str:
     verb = "failed" if test["status"] == "fail" else "warned"
     bad = {k: g for k, g in test["gpus"].items() if g["status"] == test["status"]}
     fallback = (test["warnings"] or ["DCGM gave no reason"])[0]
-    reasons = {k: re.sub(r"^\s*GPU \d+\s*", "", (g["warnings"] or [fallback])[0]) for k, g in bad.items()}
+    reasons = {k: snippet(re.sub(r"^\s*GPU \d+\s*", "", (g["warnings"] or [fallback])[0]), 300) for k, g in bad.items()}
     where = f" on GPU{'s' if len(bad) != 1 else ''} {_ranges(bad)}" if bad else ""
     if len(set(reasons.values())) <= 1:
         return f"{test['name']} {verb}{where}: {next(iter(reasons.values()), fallback)}"
@@ -131,7 +131,7 @@ def evaluate(check_id: str, diag: Mapping[str, Any] | None, threshold: Threshold
     if warned:
         notes.append("warnings: " + " | ".join(_failure_text(t) for t in warned))
     if skipped:
-        notes.append(f"{len(skipped)} test{'s' if len(skipped) != 1 else ''} skipped by DCGM, not verified: "
+        notes.append(f"{len(skipped)} test{'s' if len(skipped) != 1 else ''} skipped or not run by DCGM, not verified: "
                      + ", ".join(skipped))
     passed = sum(1 for t in tests if t["status"] == "pass")
     summary = f"{label} ({version}{passed} of {len(tests)} tests passed on {len(diag.get('gpus') or [])} GPUs)"

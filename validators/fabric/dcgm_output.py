@@ -78,19 +78,25 @@ def _infer_level(tests: Sequence[Mapping[str, Any]]) -> int | None:
 # --- JSON ------------------------------------------------------------------------------------
 
 def _json_doc(text: str) -> tuple[dict[str, Any] | None, str | None]:
-    start = text.find("{")
-    if start < 0:
+    """The JSON document in dcgmi's output: the first object that parses, starting at a line that
+    opens one (a banner before it is skipped)."""
+    starts = [m.end() - 1 for m in re.finditer(r"(?m)^\s*\{", text)][:5] or [text.find("{")]
+    if starts[0] < 0:
         return None, f"dcgmi printed no JSON: {first_line(text)}"
-    try:
-        doc, _ = json.JSONDecoder().raw_decode(text[start:])
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return None, f"dcgmi printed truncated or invalid JSON ({getattr(exc, 'msg', 'too deep')})"
-    if not isinstance(doc, dict):
-        return None, "dcgmi JSON is not an object"
-    iterations = doc.get("iterations")
-    if isinstance(iterations, list) and iterations and isinstance(iterations[-1], dict):
-        doc = iterations[-1]  # -c N: every iteration's document; the last one is the final state
-    return doc, None
+    error = "dcgmi printed no JSON object"
+    for start in starts:
+        try:
+            doc, _ = json.JSONDecoder().raw_decode(text[start:])
+        except (json.JSONDecodeError, RecursionError) as exc:
+            error = f"dcgmi printed truncated or invalid JSON ({getattr(exc, 'msg', 'too deep')})"
+            continue
+        if not isinstance(doc, dict):
+            return None, "dcgmi JSON is not an object"
+        iterations = doc.get("iterations")
+        if isinstance(iterations, list) and iterations and isinstance(iterations[-1], dict):
+            doc = iterations[-1]  # -c N: one document per iteration; they stop at the first failure
+        return doc, None
+    return None, error
 
 
 def _entity_key(result: Mapping[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""nccl-tests (NVIDIA/nccl-tests): command lines, the output parser and the judge.
+"""nccl-tests (NVIDIA/nccl-tests): command lines, NCCL's environment per fabric, and the judge
+(the parser is in ``nccl_output``, re-exported here).
 
 ``all_reduce_perf`` is what every fleet health check runs to prove GPUs can train together (AzHC
 ``azure_nccl_allreduce.nhc``, awsome-distributed-training ``micro-benchmarks/nccl-tests``, GCM):
@@ -149,23 +150,27 @@ def network_matches(kind: str, network: str | None) -> bool | None:
 # --- the judge --------------------------------------------------------------------------------
 
 # a failure line → what to do (first match wins); the sources say why
+_FABRIC_MANAGER = (
+    "CUDA cannot start on this NVSwitch system: nvidia-fabricmanager is not running or does not match the driver "
+    "(`systemctl status nvidia-fabricmanager`; start it, same version as the driver — AWS EFA/NCCL guide, "
+    "NVIDIA/nccl-tests issue 264)")
+_NOT_INSTALLED = ("nccl-tests is not installed at that path on every node (build NVIDIA/nccl-tests with MPI=1, or use "
+                  "the DLAMI / nccl-tests container image)")
 _REMEDIES: tuple[tuple[str, str], ...] = (
-    ("system not yet initialized",
-     ("CUDA cannot start on this NVSwitch system: nvidia-fabricmanager is not running or does not match the driver "
-     "(`systemctl status nvidia-fabricmanager`; start it, same version as the driver — AWS EFA/NCCL guide, "
-     "NVIDIA/nccl-tests issue 264)")),
+    ("system not yet initialized", _FABRIC_MANAGER),
     ("no CUDA-capable device", "No GPU visible to CUDA: check `nvidia-smi`, the driver and CUDA_VISIBLE_DEVICES"),
-    ("CUDA driver version is insufficient", "The driver is older than the CUDA runtime nccl-tests was built with: update the driver"),
+    ("CUDA driver version is insufficient", "The driver is older than the CUDA runtime of nccl-tests: update the driver"),
     ("out of memory", "The GPUs have no room for the buffers: stop other GPU processes or lower the largest size (-e)"),
     ("Invalid number of GPUs", "Fewer GPUs than requested are visible: check gpu.count and CUDA_VISIBLE_DEVICES"),
-    ("_perf", ("nccl-tests is not installed at that path on every node (build NVIDIA/nccl-tests with MPI=1, or use the "
-              "DLAMI / nccl-tests container image)")),
-    ("NCCL WARN", ("NCCL could not set up the fabric: check the NICs (EFA/IB devices; an EFA security group must allow all "
-                  "traffic within itself; an IB subnet manager), then the NCCL and net-plugin versions")),
-    ("Test NCCL failure", ("NCCL failed between the ranks: check the fabric (EFA security group, IB links), then the NCCL "
-                          "and net-plugin versions")),
-    ("time bound", ("The run did not finish in its time bound: a rank hung (fabric, GPU or a peer node); rerun by hand "
-                   "with NCCL_DEBUG=INFO")),
+    ("_perf: command not found", _NOT_INSTALLED),
+    ("_perf: not found", _NOT_INSTALLED),
+    ("No such file or directory", _NOT_INSTALLED),
+    ("NCCL WARN", ("NCCL could not set up the fabric: check the NICs (EFA/IB devices; an EFA security group must allow "
+                  "all traffic within itself; an IB subnet manager), then the NCCL and net-plugin versions")),
+    ("Test NCCL failure", ("NCCL failed between the ranks: check the fabric (EFA security group, IB links), then the "
+                          "NCCL and net-plugin versions")),
+    ("time bound", ("The run did not finish in its time bound: a rank hung (fabric, GPU or a peer node); rerun by "
+                   "hand with NCCL_DEBUG=INFO")),
     ("killed or hung", "The run stopped before its summary: a rank hung or was killed; rerun by hand with NCCL_DEBUG=INFO"),
     ("no output", "nccl-tests printed nothing: is it installed, and did the launcher start it?"),
 )
@@ -177,7 +182,8 @@ def remedy(error: str | None) -> str | None:
     """What to do about a failed nccl-tests run, from its failure line."""
     if not error:
         return None
-    return first_remedy(error, _REMEDIES) or launch_remedy(error) or "Rerun nccl-tests by hand on the node with NCCL_DEBUG=INFO and read the first error"
+    return (first_remedy(error, _REMEDIES) or launch_remedy(error)
+            or "Rerun nccl-tests by hand on the node with NCCL_DEBUG=INFO and read the first error")
 
 
 def evaluate(check_id: str, run: Mapping[str, Any] | None, threshold: Threshold, expected_busbw_gbs: float | None, what: str,
@@ -222,9 +228,9 @@ def evaluate(check_id: str, run: Mapping[str, Any] | None, threshold: Threshold,
     elif threshold.min is not None:
         result = at_least(check_id, busbw, threshold, what=label, unit="GB/s")
     else:
-        result = CheckResult.make(check_id, "pass", f"{label} {fmt(busbw)} GB/s, results verified; no busbw "
-                                  "expectation for this hardware (only completion and data are judged)",
-                                  measured=busbw, unit="GB/s")
+        judged = "completion and verified results" if run.get("data_checked") else "completion"
+        result = CheckResult.make(check_id, "pass", f"{label} {fmt(busbw)} GB/s; no busbw expectation for this "
+                                  f"hardware (only {judged} are judged)", measured=busbw, unit="GB/s")
     if not run.get("data_checked"):
         message = result.message + "; data NOT checked (run without -c 1): wrong results would go unseen"
         status = "warn" if result.status == "pass" else result.status
