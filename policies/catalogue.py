@@ -3,6 +3,9 @@
 Data lives in ``policies/data/instances.yaml`` with its public source beside every row. Components
 (EFA interface count, AMI type), policies (≥100 Gbps for training, hourly cost) and validators
 (8 GPUs expected on a p5.48xlarge) all read this one table.
+
+Fabric expectations (what healthy hardware measures with nccl-tests and perftest) are a second data
+file, ``policies/data/fabric.yaml``, read by :func:`fabric_catalogue` and its accessors below.
 """
 
 from __future__ import annotations
