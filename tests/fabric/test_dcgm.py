@@ -162,15 +162,9 @@ def test_dcgm4_json_failure_names_each_gpu_with_its_own_reason() -> None:
     assert "GPU 6: Error using CUDA API cudaMalloc" in res.message
 
 
-def test_dcgm4_text_per_entity_rows() -> None:
-    """Synthesized following NVIDIA/DCGM dcgmi/Diag.cpp HelperDisplayGlobalResult/HelperDisplayEntityResults
-    @ 72fa3fe (4.x): a test row, then one "GPUn: status" row per entity and "Warning: GPUn" slices."""
-    rows = [
-        ("Diagnostic", "Result"), None, ("DCGM Version", "4.2.3"), ("Driver Version Detected", "580.82.09"),
-        ("GPU Device IDs Detected", "2330, 2330"), "Deployment", ("software", "Pass"), ("", "GPU0: Pass"), ("", "GPU1: Pass"),
-        "Hardware", ("memory", "Fail"), ("", "GPU0: Pass"), ("", "GPU1: Fail"),
-        ("Warning: GPU1", "GPU 1 had uncorrectable memory errors and row r"), ("", "emapping failed."),
-    ]
+def _box(rows: list) -> str:
+    """A dcgmi result box as Diag.cpp's stencil prints it: 78 columns, 25-character names, 45-character
+    value slices; a str row is a category line, None the header rule."""
     lines = ["+---------------------------+------------------------------------------------+"]
     for row in rows:
         if row is None:
@@ -179,13 +173,39 @@ def test_dcgm4_text_per_entity_rows() -> None:
             lines.append(f"+-----  {row}  ".ljust(28, "-") + "+" + "-" * 48 + "+")
         else:
             lines.append(f"| {row[0]:<25} | {row[1]:<45}  |")
-    diag = parse_diag_text("Successfully ran diagnostic for group.\n" + "\n".join(lines) + "\n")
+    return "Successfully ran diagnostic for group.\n" + "\n".join(lines) + "\n"
+
+
+def test_dcgm4_text_per_entity_rows() -> None:
+    """Synthesized following NVIDIA/DCGM dcgmi/Diag.cpp HelperDisplayGlobalResult/HelperDisplayEntityResults
+    @ 72fa3fe (4.x): a test row, then one "GPUn: status" row per entity and "Warning: GPUn" slices."""
+    diag = parse_diag_text(_box([
+        ("Diagnostic", "Result"), None, ("DCGM Version", "4.2.3"), ("Driver Version Detected", "580.82.09"),
+        ("GPU Device IDs Detected", "2330, 2330"), "Deployment", ("software", "Pass"), ("", "GPU0: Pass"), ("", "GPU1: Pass"),
+        "Hardware", ("memory", "Fail"), ("", "GPU0: Pass"), ("", "GPU1: Fail"),
+        ("Warning: GPU1", "GPU 1 had uncorrectable memory errors and row r"), ("", "emapping failed."),
+    ]))
     assert diag["ok"] and diag["dcgm_version"] == "4.2.3" and diag["gpus"] == [0, 1]
     memory = _test(diag, "memory")
     assert memory["status"] == "fail" and memory["gpus"]["0"]["status"] == "pass"
     assert memory["gpus"]["1"]["warnings"] == ["GPU 1 had uncorrectable memory errors and row remapping failed."]
     assert "memory failed on GPU 1: had uncorrectable memory errors and row remapping failed." in evaluate(
         CHECK, diag, NO_BOUND).message
+
+
+def test_dcgm3_text_one_bad_gpu_among_eight() -> None:
+    """Synthesized following NVIDIA/DCGM dcgmi/Diag.cpp HelperDisplayGpuResults @ b0ec3c6 (DCGM 3.3.9):
+    mixed results print "Pass - GPUs: 0, 1, ..." then "Fail - GPU: 5" on the next row."""
+    diag = parse_diag_text(_box([
+        ("Diagnostic", "Result"), None, ("DCGM Version", "3.3.9"), ("GPU Device IDs Detected", ",".join(["2330"] * 8)),
+        "Hardware", ("GPU Memory", "Pass - GPUs: 0, 1, 2, 3, 4, 6, 7"), ("", "Fail - GPU: 5"),
+        ("Warning", "GPU 5 Uncorrectable memory errors found. Drai"), ("", "n and reset the GPU."),
+    ]))
+    memory = _test(diag, "GPU Memory")
+    assert memory["status"] == "fail" and memory["gpus"]["5"]["status"] == "fail" and memory["gpus"]["0"]["status"] == "pass"
+    assert memory["gpus"]["5"]["warnings"] == ["GPU 5 Uncorrectable memory errors found. Drain and reset the GPU."]
+    res = evaluate(CHECK, diag, NO_BOUND)
+    assert res.status == "fail" and "GPU Memory failed on GPU 5: Uncorrectable memory errors found." in res.message
 
 
 # --- breakages ---------------------------------------------------------------------------------

@@ -354,8 +354,9 @@ def _finish(table: _Table) -> None:
         for entry in test["gpus"].values():
             entry["warnings"] = _split(entry["warnings"])
             entry["info"] = _split(entry["info"])
-        if test["gpus"] and test["status"] == "not run":
-            test["status"] = _worst(g["status"] for g in test["gpus"].values())
+        if test["gpus"]:  # 3.x "Pass - GPUs: 0, 1" then "Fail - GPU: 2": the worst GPU decides
+            own = [] if test["status"] == "not run" else [test["status"]]
+            test["status"] = _worst([*own, *(g["status"] for g in test["gpus"].values())])
 
 
 def _split(messages: Sequence[str]) -> list[str]:
