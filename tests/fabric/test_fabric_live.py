@@ -40,6 +40,8 @@ pytestmark = pytest.mark.root
 
 # node-0 and node-2 of the session fleet (node-1 is shaped to 100 Mbit: slower than these tests need)
 FIRST, SECOND = 0, 2
+# both ends must agree on iterations and size, or the server waits for messages that never come
+PING_ITERATIONS, PING_SIZE = 20, 4096
 
 
 def _output(result: CommandResult) -> bytes:
@@ -97,12 +99,14 @@ def _pingpong(transports: dict[int, SshTransport], server: NsHost, provider: str
     """Server on SECOND, client on FIRST, on a free control port; the client retries while the server
     is not listening yet (a RunningCommand cannot say when it is)."""
     port = free_port()
-    listener = transports[SECOND].start(fi_pingpong_server_argv(provider, port, iterations=50, size=65536, timeout_s=20))
+    listener = transports[SECOND].start(fi_pingpong_server_argv(provider, port, iterations=PING_ITERATIONS,
+                                                                 size=PING_SIZE, timeout_s=20))
     client: dict = {}
     try:
         for _ in range(50):
-            r = transports[FIRST].run(fi_pingpong_client_argv(server.address, provider, port, iterations=50, size=65536,
-                                                              timeout_s=20), timeout=30)
+            argv = fi_pingpong_client_argv(server.address, provider, port, iterations=PING_ITERATIONS, size=PING_SIZE,
+                                           timeout_s=20)
+            r = transports[FIRST].run(argv, timeout=30)
             client = parse_fi_pingpong(_output(r), provider=provider, exit_code=r.exit_code)
             if client["ok"] or "Connection refused" not in (client["error"] or ""):
                 break
@@ -120,8 +124,8 @@ def test_fi_pingpong_tcp_provider_between_namespace_hosts_over_ssh(fabric_tools:
     assert client["ok"], client["error"]
     assert listener["ok"], listener["error"]  # both ends print the same table
     row = client["rows"][0]
-    assert (row["bytes"], row["iters"]) == (65536, 50)
-    assert row["total"] == pytest.approx(2 * 50 * 65536, rel=0.05)  # fabtests prints "6.2m": one decimal
+    assert (row["bytes"], row["iters"]) == (PING_SIZE, PING_ITERATIONS)
+    assert row["total"] == pytest.approx(2 * PING_ITERATIONS * PING_SIZE, rel=0.05)  # fabtests prints "160k"
     assert client["peak_mb_s"] > 0 and row["time_s"] is not None
     res = evaluate_bandwidth("fabric.pingpong", client, NO_BOUND, None, f"tcp path to {server.name}")
     assert res.status == "pass" and isinstance(res.measured, float) and res.measured > 0
