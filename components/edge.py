@@ -60,6 +60,8 @@ from stacks.config import EdgeConfig, EdgeDevice, EdgeWorkload
 
 EDGE_NAMESPACE = "plinth-edge"
 _IOT_NAME = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")
+# the group names a thing type, a thing group, IoT policies and role aliases: only what all four accept
+_GROUP = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -67,6 +69,11 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 def thing_name(prefix: str, device: EdgeDevice) -> str:
     return f"{prefix}-{device.name}"
+
+
+def check_group(group: str) -> None:
+    if not _GROUP.match(group):
+        raise ConfigError(f"plinth:edge.group: letters, digits, '_' and '-' only, at most 60 characters (got {group!r})")
 
 
 def check_devices(prefix: str, devices: list[EdgeDevice]) -> None:
@@ -206,6 +213,7 @@ class EdgeDeviceGroup(pulumi.ComponentResource):
         super().__init__("plinth:edge:EdgeDeviceGroup", name, None, opts)
         cfg, region, p = args.edge, args.region, args.prefix
         check_topic_prefix(cfg.topic_prefix)
+        check_group(cfg.group)
         check_devices(p, cfg.devices)
         csrs = load_fleet_csrs(certificate_sources(cfg.devices), args.csr_base_dir or Path.cwd())
         if args.lake is not None:

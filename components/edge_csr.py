@@ -5,9 +5,9 @@ IoT signs the certificate from it (``aws.iot.Certificate(csr=...)``, CreateCerti
 the private key never leaves the device and never lands in Pulumi state.
 
 A config file is input like any other: a path must name a regular file (not a FIFO that would hang
-the run, not a device, not a directory) of at most :data:`MAX_CSR_BYTES`, opened without following
-into something else between the check and the read (``O_NONBLOCK`` open, then ``fstat`` of the open
-descriptor). The text must hold exactly one PEM certificate request whose self-signature verifies and
+the run, not a device, not a directory) of at most :data:`MAX_CSR_BYTES`. The checks are made on the
+opened descriptor (``O_NONBLOCK`` open, then ``fstat``), so the file cannot be swapped between check
+and read, and a FIFO's open does not wait for a writer. The text must hold exactly one PEM certificate request whose self-signature verifies and
 whose key AWS IoT accepts: "an RSA key with a length of at least 2048 bits or an ECC key from NIST
 P-256, NIST P-384, or NIST P-521 curves", signed with SHA-256 or stronger (CreateCertificateFromCsr;
 "Certificate signing algorithms supported by AWS IoT").

@@ -287,3 +287,9 @@ def test_the_opt_in_warns_naming_the_device(caplog: pytest.LogCaptureFixture, cs
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and warnings[0].startswith("plinth:edge.devices[0].generateKeyPair: ")
     assert "cam's key pair" in warnings[0] and "Pulumi state" in warnings[0]
+
+
+@pytest.mark.parametrize("group", ["plant:3", "line 1", "a" * 61, ""])
+def test_group_names_every_iot_name_must_accept(group: str) -> None:
+    with pytest.raises(ConfigError, match=r"^plinth:edge\.group: "):
+        build({"group": group, "devices": [{"name": "a", "generateKeyPair": True}]})
