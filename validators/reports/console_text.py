@@ -1,0 +1,166 @@
+"""The console's building blocks, shared by the per-node view (console.py) and the fleet view
+(console_fleet.py): status labels, one check as a line with its message beneath, text wrapped at
+word boundaries with a hanging indent, which nodes were never checked, "What to do" grouped by
+check, the recap.
+
+Every line is wrapped here to the console's width (rich ``Text.wrap``: word boundaries; only a
+single word longer than the line is folded) and printed with no padding, so a log at 80 columns
+reads like a terminal at 80 columns and no line ends in spaces. Text from a node is ``Text``, never
+markup: it is shown, not parsed (:func:`~validators.reports.common.clean` first).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.text import Text
+
+from validators.reports.common import COLOUR, clean, measured_text, threshold_text
+from validators.results import CheckResult, NodeReport, Status
+
+# worst first: a fail is a verdict, an error is "not proven", a warn passes with no headroom
+SEVERITY: dict[Status, int] = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
+PROBLEMS: tuple[Status, ...] = ("fail", "error", "warn")
+LABEL: dict[Status, str] = {"fail": "FAIL", "error": "ERROR", "warn": "WARN", "skip": "SKIP", "pass": "PASS"}
+INDENT = 2  # a node's lines under its header
+MIN_WIDTH = 40  # narrower consoles still get a readable, if long, layout
+WORST_NAMED = 5  # nodes named per line before "+N more"
+UNREACHABLE_PREFIX = "unreachable: "
+
+
+def width(out: Console) -> int:
+    return max(MIN_WIDTH, out.width)
+
+
+def emit(out: Console, text: Text, indent: int = 0, first: Text | None = None) -> int:
+    """Print ``text`` wrapped at word boundaries to the console's width less ``indent``, every line
+    indented by ``indent`` spaces; ``first`` (at most as wide) replaces the first line's indent, for
+    a hanging indent. Returns the number of lines printed."""
+    lines = text.wrap(out, width(out) - indent, overflow="fold")
+    for i, line in enumerate(lines):
+        line.rstrip()
+        lead = first if i == 0 and first is not None else Text(" " * indent)
+        out.print(lead + line, no_wrap=True, overflow="ignore", crop=False, highlight=False)
+    return len(lines)
+
+
+def value_text(c: CheckResult) -> str:
+    """``2 cores, threshold 8 cores``; ``false, expected true`` for a yes/no or a named value."""
+    if c.measured is None:
+        return ""
+    measured = clean(measured_text(c), 80)
+    if c.threshold is None:
+        return measured
+    word = "expected" if isinstance(c.threshold, (bool, str)) else "threshold"
+    return f"{measured}, {word} {clean(threshold_text(c), 80)}"
+
+
+def check_lines(out: Console, c: CheckResult, indent: int = INDENT) -> int:
+    """``  FAIL   gpu.count: 0 GPUs, threshold 1 GPUs`` and the message beneath, both wrapped."""
+    label = Text(" " * indent) + Text(LABEL[c.status].ljust(5), style=COLOUR[c.status]) + Text("  ")
+    value = value_text(c)
+    head = Text(clean(c.id, 80), style="bold") + Text(f": {value}" if value else "")
+    body = indent + 7
+    n = emit(out, head, body, first=label)
+    message = clean(c.message, 1000)
+    if message and message != value:
+        n += emit(out, Text(message), body)
+    return n
+
+
+def unchecked_reason(n: NodeReport) -> str | None:
+    """Why a node has no judged results, or None when it has some: not reached, or reached with
+    every check ``error`` for one and the same reason (the probe failed, the node's budget ran out,
+    the run was interrupted) -- what the runner reports for a node it has no facts for."""
+    messages = {c.message for c in n.checks}
+    if not n.reachable:
+        reason = next(iter(messages)) if len(messages) == 1 else "unreachable"
+        return reason if reason.startswith(UNREACHABLE_PREFIX) else UNREACHABLE_PREFIX + reason
+    if n.checks and len(messages) == 1 and all(c.status == "error" for c in n.checks):
+        return next(iter(messages))
+    return None
+
+
+def unchecked_line(out: Console, n: NodeReport, reason: str, indent: int = 0) -> int:
+    """``gpu-2 (10.0.1.12) unreachable: 10.0.1.12:22: connection refused`` -- one line (wrapped),
+    instead of one error row per check the node was never checked for."""
+    word, _, rest = reason.partition(": ")
+    text = (Text(clean(n.name, 80), style="bold") + Text(f" ({clean(n.host, 260)}) ")
+            + Text(word if rest else "not checked", style="bold red") + Text(": " + clean(rest or reason, 1000)))
+    return emit(out, text, indent + 4, first=Text(" " * indent))
+
+
+def names(items: list[str], total: int | None = None) -> str:
+    total = len(items) if total is None else total
+    shown = [clean(n, 80) for n in items[:WORST_NAMED]]
+    more = total - len(shown)
+    return ", ".join(shown) + (f" +{more} more" if more > 0 else "")
+
+
+def count_words(statuses: Iterable[Status], order: tuple[Status, ...] = ("fail", "error", "warn", "pass", "skip")) -> str:
+    count = Counter(statuses)
+    words = {"fail": "failed", "error": "errors", "warn": "warnings", "pass": "passed", "skip": "skipped"}
+    return ", ".join(f"{count[s]} {words[s]}" for s in order if count[s])
+
+
+def what_to_do(out: Console, rows: list[tuple[str, CheckResult]]) -> int:
+    """One entry per check and remedy, naming the nodes it applies to (worst first, bounded):
+    the same fix for eight nodes is printed once."""
+    groups: dict[tuple[str, str], list[tuple[str, CheckResult]]] = {}
+    for node, c in rows:
+        if c.remediation and c.status in PROBLEMS:
+            groups.setdefault((c.id, c.remediation), []).append((node, c))
+    if not groups:
+        return 0
+    out.print(Text("What to do", style="bold"))
+    n = 1
+    for (check_id, fix), group in groups.items():
+        group.sort(key=lambda nc: SEVERITY[nc[1].status])
+        count = Counter(c.status for _, c in group)
+        counts = ", ".join(f"{count[s]} {s}" for s in PROBLEMS if count[s])
+        nodes = list(dict.fromkeys(node for node, _ in group))  # a fleet check can name "fleet" twice
+        head = Text(clean(check_id, 80), style=COLOUR[group[0][1].status]) + Text(f" ({counts}: {names(nodes)}):")
+        n += emit(out, head, INDENT + 2, first=Text(" " * INDENT))
+        n += emit(out, Text(clean(fix, 1000)), INDENT + 2)
+    return n
+
+
+def rest_line(out: Console, checks: list[CheckResult]) -> None:
+    rest = count_words((c.status for c in checks if c.status not in PROBLEMS), ("pass", "skip"))
+    if rest:
+        emit(out, Text(f"{rest} (--verbose lists them)", style="dim"), INDENT, first=Text(" " * INDENT))
+
+
+def check_list(out: Console, checks: list[CheckResult], verbose: bool, per_check: int | None = None) -> None:
+    """Problems worst first (at most ``per_check`` per check id, then a count), then the rest:
+    listed when ``verbose``, else counted on one line."""
+    shown: Counter[str] = Counter()
+    hidden: dict[str, list[CheckResult]] = {}
+    for c in sorted(checks, key=lambda c: SEVERITY[c.status]):  # stable: profile order among equals
+        if c.status not in PROBLEMS and not verbose:
+            continue
+        if per_check is not None and shown[c.id] >= per_check:
+            hidden.setdefault(c.id, []).append(c)
+            continue
+        shown[c.id] += 1
+        check_lines(out, c)
+    for check_id, more in hidden.items():
+        emit(out, Text(f"{clean(check_id, 80)}: +{len(more)} more ({count_words(c.status for c in more)}); "
+                       "every one is in the file reports", style="dim"), INDENT + 7, first=Text(" " * INDENT))
+    if not verbose:
+        rest_line(out, checks)
+
+
+def fleet_block(out: Console, fleet: list[CheckResult], verbose: bool) -> None:
+    """The cross-node results; nothing when all of them were skipped (one node, no object store) and
+    not ``verbose``: the recap still counts them."""
+    if fleet and (verbose or any(c.status != "skip" for c in fleet)):
+        out.print(Text("fleet", style="bold") + Text(" (cross-node)"))
+        # an outlier check names one node per result: thousands at 10,000 nodes
+        check_list(out, fleet, verbose, per_check=WORST_NAMED)
+
+
+__all__ = ["INDENT", "LABEL", "PROBLEMS", "SEVERITY", "WORST_NAMED", "check_lines", "check_list", "count_words", "emit",
+           "fleet_block", "names", "unchecked_line", "unchecked_reason", "value_text", "what_to_do", "width"]
