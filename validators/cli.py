@@ -95,13 +95,13 @@ def audit(
 
     Default profile: single_gpu (a workstation or lone server is most often a one-GPU box; pass -p to judge it for another workload).
 
-    Examples:
+    Examples (what failed, by how much and what to do; the same judged for training, facts only; the JSON report on stdout, the console view on stderr):
 
-      plinth audit                                  # the console view: what failed, by how much, what to do
+      plinth audit
 
-      plinth audit -p distributed_training --quick  # judged for training, facts only (no disk test)
+      plinth audit -p distributed_training --quick
 
-      plinth audit -o json | jq .summary.score       # the JSON report on stdout, the view on stderr
+      plinth audit -o json | jq .summary.score
     """
     from validators.commands import run_audit
 
@@ -137,19 +137,17 @@ def validate(
 ) -> None:
     """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
 
-    Each node gets one SSH connection and one probe round trip; pairwise network tests run in
-    O(1) rounds. Unreachable nodes are one line each in the console and every one of their checks is
-    `error` in the reports.
+    Each node gets one SSH connection and one probe round trip; pairwise network tests run in O(1) rounds. An unreachable node is one line in the console; each of its checks is `error` in the reports.
 
-    Examples:
+    Examples (a quick look, facts only; reports for CI; the nodes of a deployed stack; the JSON report alone on stdout):
 
-      plinth validate -i inventory.yaml --quick                 # a quick look: facts only, no active tests
+      plinth validate -i inventory.yaml --quick
 
-      plinth validate -i inventory.yaml -p distributed_training --json r.json --junit r.xml
+      plinth validate -i inventory.yaml --json r.json --junit r.xml
 
-      plinth validate -s prod --stack-outputs outputs.json --markdown "$GITHUB_STEP_SUMMARY"
+      plinth validate -s prod --stack-outputs o.json --markdown "$GITHUB_STEP_SUMMARY"
 
-      plinth validate -i inventory.yaml -o json > r.json        # stdout is the JSON report alone
+      plinth validate -i inventory.yaml -o json > r.json
     """
     from validators.commands import run_validate
 
@@ -177,16 +175,17 @@ def preview(
     verbose: VerboseOpt = False,
     policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
 ) -> None:
-    """Run a stack's program offline (Pulumi SDK mocks, no cloud account, no Pulumi CLI) and
-    evaluate the policy pack on it: resource tree, violations by enforcement, estimated hourly cost.
+    """Run a stack's program offline and evaluate the policy pack on it (Pulumi SDK mocks: no cloud account, no Pulumi CLI).
 
-    Examples:
+    Prints the resource tree, the violations by enforcement and the estimated hourly cost.
 
-      plinth preview -s cloud-first                         # the resource tree and the policy verdicts
+    Examples (the resource tree and the policy verdicts; with your enforcement levels and budget; each violation's enforcement, from the JSON on stdout):
 
-      plinth preview -s hybrid --policy-config policy.yaml  # your enforcement levels and budget
+      plinth preview -s cloud-first
 
-      plinth preview -s cloud-first -o json | jq '.violations[] | select(.enforcement == "mandatory")'
+      plinth preview -s hybrid --policy-config policy.yaml
+
+      plinth preview -s cloud-first -o json | jq '.violations[].enforcement'
     """
     from policies.preview import run_preview
 

@@ -81,6 +81,9 @@ def outputs(kinds: Sequence[str] = REPORT_KINDS, *, output: str | None = None, q
         raise ConfigError("--quiet and --verbose: choose one")
     if output is not None and output not in kinds:
         raise ConfigError(f"-o {output}: this command writes {', '.join(kinds)}")
+    for kind, t in targets.items():
+        if t is not None and "\x00" in t:  # no file system accepts it; os calls would raise ValueError
+            raise ConfigError(f"--{kind} {t!r}: a path cannot contain a NUL byte")
     to_stdout = [f"--{kind} -" for kind, t in targets.items() if is_stdout(t)] + ([f"-o {output}"] if output else [])
     if len(to_stdout) > 1:
         raise ConfigError(f"{' and '.join(to_stdout)}: stdout holds one report; write the others to files")

@@ -87,9 +87,9 @@ def test_40_nodes_get_one_line_per_check_with_counts_and_worst_nodes() -> None:
 
 def test_40_nodes_what_to_do_is_grouped_by_check_and_the_recap_by_outcome() -> None:
     text = rendered(fleet_report(40))
-    todo = text.split("What to do")[1].split("Recap")[0]
+    todo = " ".join(text.split("What to do")[1].split("Recap")[0].split())  # lines wrapped at 80 columns, joined
     assert todo.count(GPU_FIX) == 1  # once for the check, not once per failing node
-    assert "gpu.count (3 fail: gpu-03, gpu-11, gpu-30): " + GPU_FIX in " ".join(todo.split())
+    assert "gpu.count (3 fail: gpu-03, gpu-11, gpu-30): " + GPU_FIX in todo
     assert "network.nic_speed (7 warn: gpu-30, gpu-31, gpu-32, gpu-33, gpu-34 +2 more)" in todo
     assert "gpu.count_outlier (1 warn: fleet)" in todo
     recap = text.split("Recap")[1]

@@ -47,7 +47,7 @@ COMPACT_ABOVE = 8  # nodes; up to this many, a block per node
 RECAP_NAME = 24  # characters of a node name in the recap (the rest of the line is ~50)
 
 
-def _node(out: Console, n: NodeReport, verbose: bool) -> None:
+def _node(out: Console, n: NodeReport, verbose: bool, seen: dict[tuple[str, str, str], str]) -> None:
     reason = unchecked_reason(n)
     if reason is not None:
         unchecked_line(out, n, reason)
@@ -59,7 +59,7 @@ def _node(out: Console, n: NodeReport, verbose: bool) -> None:
     if named:
         head += Text("  gaps: " + ", ".join(named), style="red")
     emit(out, head, INDENT + 2, first=Text())
-    check_list(out, n.checks, verbose)
+    check_list(out, n.checks, verbose, seen=seen, node=n.name)
 
 
 def _recap(out: Console, report: Report) -> None:
@@ -97,8 +97,9 @@ def summary(out: Console, report: Report) -> None:
 
 
 def _render_per_node(report: Report, out: Console, verbose: bool) -> None:
+    seen: dict[tuple[str, str, str], str] = {}
     for n in report.nodes:
-        _node(out, n, verbose)
+        _node(out, n, verbose, seen)
     fleet_block(out, report.fleet, verbose)
     what_to_do(out, [(n.name, c) for n in report.nodes for c in n.checks] + [("fleet", c) for c in report.fleet])
     _recap(out, report)

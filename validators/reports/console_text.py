@@ -57,15 +57,18 @@ def value_text(c: CheckResult) -> str:
     return f"{measured}, {word} {clean(threshold_text(c), 80)}"
 
 
-def check_lines(out: Console, c: CheckResult, indent: int = INDENT) -> int:
-    """``  FAIL   gpu.count: 0 GPUs, threshold 1 GPUs`` and the message beneath, both wrapped."""
+def check_lines(out: Console, c: CheckResult, indent: int = INDENT, same_as: str | None = None) -> int:
+    """``  FAIL   gpu.count: 0 GPUs, threshold 1 GPUs`` and the message beneath, both wrapped.
+    ``same_as``: a node printed earlier with this very result; its message is not repeated."""
     label = Text(" " * indent) + Text(LABEL[c.status].ljust(5), style=COLOUR[c.status]) + Text("  ")
     value = value_text(c)
     head = Text(clean(c.id, 80), style="bold") + Text(f": {value}" if value else "")
+    if same_as is not None:
+        head += Text(f" (as on {clean(same_as, 80)})", style="dim")
     body = indent + 7
     n = emit(out, head, body, first=label)
     message = clean(c.message, 1000)
-    if message and message != value:
+    if message and message != value and same_as is None:
         n += emit(out, Text(message), body)
     return n
 
@@ -121,9 +124,8 @@ def what_to_do(out: Console, rows: list[tuple[str, CheckResult]]) -> int:
         count = Counter(c.status for _, c in group)
         counts = ", ".join(f"{count[s]} {s}" for s in PROBLEMS if count[s])
         nodes = list(dict.fromkeys(node for node, _ in group))  # a fleet check can name "fleet" twice
-        head = Text(clean(check_id, 80), style=COLOUR[group[0][1].status]) + Text(f" ({counts}: {names(nodes)}):")
-        n += emit(out, head, INDENT + 2, first=Text(" " * INDENT))
-        n += emit(out, Text(clean(fix, 1000)), INDENT + 2)
+        head = Text(clean(check_id, 80), style=COLOUR[group[0][1].status]) + Text(f" ({counts}: {names(nodes)}): ")
+        n += emit(out, head + Text(clean(fix, 1000)), INDENT + 2, first=Text(" " * INDENT))
     return n
 
 
@@ -133,9 +135,12 @@ def rest_line(out: Console, checks: list[CheckResult]) -> None:
         emit(out, Text(f"{rest} (--verbose lists them)", style="dim"), INDENT, first=Text(" " * INDENT))
 
 
-def check_list(out: Console, checks: list[CheckResult], verbose: bool, per_check: int | None = None) -> None:
+def check_list(out: Console, checks: list[CheckResult], verbose: bool, per_check: int | None = None,
+               seen: dict[tuple[str, str, str], str] | None = None, node: str = "") -> None:
     """Problems worst first (at most ``per_check`` per check id, then a count), then the rest:
-    listed when ``verbose``, else counted on one line."""
+    listed when ``verbose``, else counted on one line. ``seen`` maps (check, status, message) to the
+    first node shown with it: a result the same to the letter on a later ``node`` is one line (a
+    fleet built from one image fails the same way on every node)."""
     shown: Counter[str] = Counter()
     hidden: dict[str, list[CheckResult]] = {}
     for c in sorted(checks, key=lambda c: SEVERITY[c.status]):  # stable: profile order among equals
@@ -145,7 +150,11 @@ def check_list(out: Console, checks: list[CheckResult], verbose: bool, per_check
             hidden.setdefault(c.id, []).append(c)
             continue
         shown[c.id] += 1
-        check_lines(out, c)
+        same_as = None
+        if seen is not None:
+            same_as = seen.setdefault((c.id, c.status, c.message), node)
+            same_as = None if same_as == node else same_as
+        check_lines(out, c, same_as=same_as)
     for check_id, more in hidden.items():
         emit(out, Text(f"{clean(check_id, 80)}: +{len(more)} more ({count_words(c.status for c in more)}); "
                        "every one is in the file reports", style="dim"), INDENT + 7, first=Text(" " * INDENT))
