@@ -21,8 +21,8 @@ FAILS = {  # what the real judges say on a small VM judged for distributed train
     "system.memory": ("installed memory: 24 GiB, needs >= 64 GiB (40 short, 62% below)", 24, 64, "GiB"),
     "gpu.count": ("no NVIDIA driver (nvidia-smi not found on PATH): 0 of 8 GPUs visible", 0, 8, "GPUs"),
     "network.mtu": ("MTU of eth0: 1500 bytes, needs >= 9000 bytes (7500 short, 83% below)", 1500, 9000, "bytes"),
-    "storage.free_space": ("free space on / (ext4, largest writable of 1): 67.5 GiB, needs >= 200 GiB (133 short, "
-                           "66% below)", 67.5, 200, "GiB"),
+    "storage.free_space": (("free space on / (ext4, largest writable of 1): 67.5 GiB, needs >= 200 GiB (133 short, "
+                           "66% below)"), 67.5, 200, "GiB"),
 }
 FIX = "Install/load the NVIDIA driver (e.g. the EKS/DLAMI accelerated AMI or the GPU operator), check `nvidia-smi`."
 
@@ -97,8 +97,8 @@ def test_failures_come_first_then_warnings_and_passes_and_skips_are_counted() ->
 def test_verbose_lists_every_check_with_its_message() -> None:
     lines = rendered(three_nodes(), 80, verbose=True)
     text = "\n".join(lines)
-    assert re.search(r"^  PASS +system\.clock_sync: true, expected true$", text, re.M)
-    assert re.search(r"^  SKIP +network\.bandwidth$\n +pairwise network tests not run \(--quick\)$", text, re.M)
+    assert re.search(r"^  PASS +system\.clock_sync: true, expected true$", text, re.MULTILINE)
+    assert re.search(r"^  SKIP +network\.bandwidth$\n +pairwise network tests not run \(--quick\)$", text, re.MULTILINE)
     assert "--verbose lists them" not in text
 
 

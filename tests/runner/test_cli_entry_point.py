@@ -96,7 +96,7 @@ def test_validate_three_nodes_one_unreachable_reads_at_80_columns(sshd_server: S
         assert not gpu2["reachable"] and {c["status"] for c in gpu2["checks"]} == {"error"}
         assert run.stdout.count("connection refused") == 1  # not once per check it was never checked for
         assert re.search(rf"^  gpu-2 +ok=0 +warn=0 +failed=0 +error={len(gpu2['checks'])} +skipped=0 +unreachable=1$",
-                         run.stdout, re.M)  # the recap: every check counted, as in the JSON
+                         run.stdout, re.MULTILINE)  # the recap: every check counted, as in the JSON
         # progress: one line per node on stderr
         assert sorted(re.findall(r"\] (gpu-\d): (probed|unreachable)", run.stderr)) == [
             ("gpu-0", "probed"), ("gpu-1", "probed"), ("gpu-2", "unreachable")]
