@@ -179,17 +179,18 @@ def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str,
         return {name: {"error": f"pairwise rounds failed: {exc.__class__.__name__}: {exc}"} for name in transports}
 
 
-def _controller_facts(opts: RunOptions) -> dict[str, Any]:
-    if opts.object_store is None:
+def controller_facts(store: ObjectStore | None) -> dict[str, Any]:
+    """The controller's own facts: the object store's posture and throughput seen from here."""
+    if store is None:
         return {}
     try:
         from validators.objectstore import controller_store_facts
     except ImportError:
         return {}
     try:
-        return {"object_store": controller_store_facts(opts.object_store)}
+        return {"object_store": controller_store_facts(store)}
     except Exception as exc:  # noqa: BLE001  (a bug there must not lose the node results)
-        return {"object_store": {"endpoint": opts.object_store.endpoint, "bucket": opts.object_store.bucket,
+        return {"object_store": {"endpoint": store.endpoint, "bucket": store.bucket,
                                  "error": f"{exc.__class__.__name__}: {exc}"}}
 
 
@@ -314,7 +315,7 @@ def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | Non
     try:
         with _SignalGuard(), _Progress(_progress_enabled(opts), len(states)) as progress:
             try:
-                controller_future = side.submit(_controller_facts, opts)
+                controller_future = side.submit(controller_facts, opts.object_store)
                 futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
                 for _ in _wait_nodes(futures, opts, progress):
                     pass
@@ -367,5 +368,14 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
     return report
 
 
-__all__ = ["FleetInterrupted", "Gathered", "NodeFailed", "RunOptions", "gather_fleet", "probe_facts", "run_fleet",
-           "summarize"]
+__all__ = [
+    "FleetInterrupted",
+    "Gathered",
+    "NodeFailed",
+    "RunOptions",
+    "controller_facts",
+    "gather_fleet",
+    "probe_facts",
+    "run_fleet",
+    "summarize",
+]
