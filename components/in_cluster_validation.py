@@ -330,17 +330,17 @@ class InClusterValidation(pulumi.ComponentResource):
         bucket_out = pulumi.Output.from_input(args.bucket_name)
         created: list[str] = []
         namespace: pulumi.Resource | None = None
-        # the objects' shapes do not depend on the bucket name; only the workloads' args carry it
+        # only the agent's --upload argument carries the bucket name (unknown until the bucket exists): the
+        # rest of every object stays known at preview, where the policy pack and the diff can read it
+        agent = bucket_out.apply(lambda b: agent_args(cfg, b, args.profile, one_shot=cfg.mode == "jobs"))
         for obj in manifests(cfg, "<bucket>", args.profile, args.region, args.node_terms):
             res_name = _resource_name(name, obj)
-            kind, obj_name = obj["kind"], obj["metadata"]["name"]
-            full = bucket_out.apply(lambda b, k=kind, n=obj_name: next(
-                o for o in manifests(cfg, b, args.profile, args.region, args.node_terms)
-                if o["kind"] == k and o["metadata"]["name"] == n))
+            kind = obj["kind"]
             deps: list[pulumi.Resource] = [namespace] if namespace is not None and "namespace" in obj["metadata"] else []
             if kind in ("DaemonSet", "Job"):
+                obj["spec"]["template"]["spec"]["containers"][0]["args"] = agent
                 deps += [assoc, started]  # credentials first, run manifest first
-            res = self._k8s(res_name, obj, full, pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps))
+            res = self._k8s(res_name, obj, pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps))
             if kind == "Namespace":
                 namespace = res
             created.append(res_name)
@@ -350,7 +350,7 @@ class InClusterValidation(pulumi.ComponentResource):
         self.register_outputs({"facts_location": self.facts_location, "role_arn": self.role_arn, "objects": created})
 
     @staticmethod
-    def _k8s(res_name: str, obj: dict[str, Any], full: pulumi.Output[Any], o: pulumi.ResourceOptions) -> pulumi.Resource:
+    def _k8s(res_name: str, obj: dict[str, Any], o: pulumi.ResourceOptions) -> pulumi.Resource:
         kind, meta = obj["kind"], obj["metadata"]
         if kind == "Namespace":
             return k8s.core.v1.Namespace(res_name, metadata=meta, opts=o)
@@ -365,9 +365,9 @@ class InClusterValidation(pulumi.ComponentResource):
         if kind == "ValidatingAdmissionPolicyBinding":
             return k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(res_name, metadata=meta, spec=obj["spec"], opts=o)
         if kind == "DaemonSet":
-            return k8s.apps.v1.DaemonSet(res_name, metadata=meta, spec=full.apply(lambda f: f["spec"]), opts=o)
+            return k8s.apps.v1.DaemonSet(res_name, metadata=meta, spec=obj["spec"], opts=o)
         if kind == "Job":
-            return k8s.batch.v1.Job(res_name, metadata=meta, spec=full.apply(lambda f: f["spec"]), opts=o)
+            return k8s.batch.v1.Job(res_name, metadata=meta, spec=obj["spec"], opts=o)
         raise ValueError(f"unhandled kind {kind}")  # pragma: no cover - manifests() yields only the kinds above
 
 
