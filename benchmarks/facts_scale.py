@@ -173,6 +173,8 @@ def run_facts_scale(n: int, reps: int, concurrency: int = 64) -> Section:
                                   console_lines < CONSOLE_LINES_MAX))
     section.notes.append(f"{concurrency} fetch threads, one boto3 client. moto_server answers one request at a time per "
                          "core (Python); real S3 serves these GETs in parallel, so the S3 wall time here is an upper bound.")
+    section.notes.append(f"Load average at the end of this section: {' '.join(Path('/proc/loadavg').read_text().split()[:3])} "
+                         "(2 cores: above 2, every figure here is inflated by the other work on the machine).")
     section.notes += failures
     section.wall_s = time.monotonic() - t_section
     return section

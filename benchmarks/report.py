@@ -135,15 +135,17 @@ def merge(document: str, sections: list[Section], machine: dict[str, str]) -> st
         if key == "Targets at a glance":
             rows = [line for line in block.splitlines()
                     if not (line.startswith("| ") and _heading_key(line[2:].split(" | ", 1)[0]) in keys)]
-            rows = [line for line in rows if line.strip()]
+            rows = [line for line in rows[1:] if line.strip()]
             rows += [f"| {s.title} | {t.goal} | {t.measured} | {'n/a' if t.met is None else ('yes' if t.met else '**no**')} |"
                      for s in sections for t in s.targets]
-            out.append("\n".join(rows) + "\n\n")
+            out.append("## Targets at a glance\n\n" + "\n".join(rows) + "\n\n")
         elif key in keys:
             out.append(render_section(keys[key]) + "\n")
             placed.add(key)
         else:
             out.append(block)
+    if any(k not in placed for k in keys) and out and not out[-1].endswith("\n\n"):
+        out[-1] = out[-1].rstrip("\n") + "\n\n"
     out += [render_section(s) + "\n" for k, s in keys.items() if k not in placed]
     note = (f"**Partial re-run:** {', '.join(s.title for s in sections)} re-measured with `--only` "
             f"(load average at the end {machine.get('load average at end', '?')}); every other figure is from the full run.")

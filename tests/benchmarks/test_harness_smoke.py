@@ -57,6 +57,9 @@ def test_a_partial_run_replaces_only_its_own_sections() -> None:
     assert "| wall | 256 |" not in merged and "| Scale: 256 hosts | rss |" not in merged  # replaced
     assert "## Scale: 256 and 1,024 hosts" in merged and "| Scale: 256 and 1,024 hosts | fds bounded | 120 | yes |" in merged
     assert merged.count("**Partial re-run:**") == 1 and merge(merged, [new], {}).count("**Partial re-run:**") == 1
+    assert "## Targets at a glance\n\n| section |" in merged
+    added = merge(doc, [Section("facts", "Facts: 10 nodes", targets=[Target("t", "1", True)])], {})
+    assert "_Section wall time: 0 s._\n\n## Facts: 10 nodes" in added
 
 
 def test_run_measured_reads_the_childs_own_peak_rss_and_fds() -> None:
