@@ -5,8 +5,8 @@ proven ready". A script that wants to react differently can tell them apart:
 
 - 1 is a verdict: something that was checked failed (or could not run on a node that answered).
 - 3 is "not checked": every node plinth reached passed, but some could not be reached (connection
-  refused, timed out, authentication, host key). Retrying later, or fixing access, is the remedy;
-  draining a node is not. Ansible keeps the same distinction (``RUN_UNREACHABLE_HOSTS`` = 4 apart
+  refused, timed out, authentication, host key; with ``validate --facts``, no usable facts from the
+  node's agent). Retrying later, or fixing access, is the remedy; draining a node is not. Ansible keeps the same distinction (``RUN_UNREACHABLE_HOSTS`` = 4 apart
   from ``RUN_FAILED_HOSTS`` = 2); plinth gives a verdict precedence: a run where one node failed and
   another was unreachable exits 1, because the fleet is known not to be ready.
 - 2 is bad input, before any node is contacted; 128 + N is a run cut short by signal N (the shells'
@@ -29,7 +29,7 @@ TABLE: tuple[tuple[str, str], ...] = (
     ("0", "nothing failed (warnings allowed)"),
     ("1", "a check failed or could not run on a node that answered (or a report could not be written)"),
     ("2", "bad input: usage, an unreadable or invalid inventory, profile or report path; nothing contacted"),
-    ("3", "some nodes were unreachable and every node reached passed"),
+    ("3", "some nodes could not be checked (unreachable; with --facts, no facts from their agent) and every node checked passed"),
     ("130/143", "interrupted (Ctrl-C / SIGTERM): the reports written are partial"),
 )
 

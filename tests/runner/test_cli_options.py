@@ -38,7 +38,7 @@ def test_each_command_offers_the_formats_it_writes() -> None:
         for flag in ("--json", "--output", "--quiet", "--verbose"):
             assert flag in help_text, (command, flag)
         assert "Exit codes" in help_text and "Examples" in help_text
-    assert "3  some nodes were unreachable" in runner.invoke(app, ["validate", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "3  some nodes could not be checked" in runner.invoke(app, ["validate", "--help"], env={"COLUMNS": "200"}).stdout
 
 
 def test_outputs_split_files_from_stdout(tmp_path: Path) -> None:

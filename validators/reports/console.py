@@ -34,6 +34,8 @@ from rich.text import Text
 from validators.reports.common import COLOUR, clean, gaps, verdict
 from validators.reports.console_text import (
     INDENT,
+    WORST_NAMED,
+    bounded_fleet,
     check_list,
     emit,
     fleet_block,
@@ -118,4 +120,4 @@ def render(report: Report, console: Console | None = None, *, details: bool = Fa
     summary(out, report)
 
 
-__all__ = ["COMPACT_ABOVE", "render", "summary"]
+__all__ = ["COMPACT_ABOVE", "WORST_NAMED", "bounded_fleet", "render", "summary"]

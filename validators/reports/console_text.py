@@ -74,24 +74,26 @@ def check_lines(out: Console, c: CheckResult, indent: int = INDENT, same_as: str
 
 
 def unchecked_reason(n: NodeReport) -> str | None:
-    """Why a node has no judged results, or None when it has some: not reached, or reached with
-    every check ``error`` for one and the same reason (the probe failed, the node's budget ran out,
-    the run was interrupted) -- what the runner reports for a node it has no facts for."""
+    """Why a node has no judged results, or None when it has some: not reached (or, from a facts
+    store, no usable facts), or reached with every check ``error`` for one and the same reason (the
+    probe failed, the node's budget ran out, the run was interrupted) -- what the judging path
+    reports for a node it has no facts for."""
     messages = {c.message for c in n.checks}
     if not n.reachable:
-        reason = next(iter(messages)) if len(messages) == 1 else "unreachable"
-        return reason if reason.startswith(UNREACHABLE_PREFIX) else UNREACHABLE_PREFIX + reason
+        return next(iter(messages)) if len(messages) == 1 else "unreachable"
     if n.checks and len(messages) == 1 and all(c.status == "error" for c in n.checks):
         return next(iter(messages))
     return None
 
 
 def unchecked_line(out: Console, n: NodeReport, reason: str, indent: int = 0) -> int:
-    """``gpu-2 (10.0.1.12) unreachable: 10.0.1.12:22: connection refused`` -- one line (wrapped),
-    instead of one error row per check the node was never checked for."""
-    word, _, rest = reason.partition(": ")
+    """``gpu-2 (10.0.1.12) unreachable: 10.0.1.12:22: connection refused`` (or ``not checked:
+    probe failed: …``) -- one line (wrapped), instead of one error row per check the node was never
+    checked for."""
+    word, rest = ("unreachable", reason.removeprefix(UNREACHABLE_PREFIX)) if reason.startswith(UNREACHABLE_PREFIX) \
+        else ("not checked", reason)
     text = (Text(clean(n.name, 80), style="bold") + Text(f" ({clean(n.host, 260)}) ")
-            + Text(word if rest else "not checked", style="bold red") + Text(": " + clean(rest or reason, 1000)))
+            + Text(word, style="bold red") + Text(": " + clean(rest, 1000)))
     return emit(out, text, indent + 4, first=Text(" " * indent))
 
 
@@ -135,31 +137,41 @@ def rest_line(out: Console, checks: list[CheckResult]) -> None:
         emit(out, Text(f"{rest} (--verbose lists them)", style="dim"), INDENT, first=Text(" " * INDENT))
 
 
-def check_list(out: Console, checks: list[CheckResult], verbose: bool, per_check: int | None = None,
+def check_list(out: Console, checks: list[CheckResult], verbose: bool,
                seen: dict[tuple[str, str, str], str] | None = None, node: str = "") -> None:
-    """Problems worst first (at most ``per_check`` per check id, then a count), then the rest:
-    listed when ``verbose``, else counted on one line. ``seen`` maps (check, status, message) to the
-    first node shown with it: a result the same to the letter on a later ``node`` is one line (a
-    fleet built from one image fails the same way on every node)."""
-    shown: Counter[str] = Counter()
-    hidden: dict[str, list[CheckResult]] = {}
+    """Problems worst first, then the rest: listed when ``verbose``, else counted on one line.
+    ``seen`` maps (check, status, message) to the first node shown with it: a result the same to the
+    letter on a later ``node`` is one line (a fleet built from one image fails the same way on every
+    node)."""
     for c in sorted(checks, key=lambda c: SEVERITY[c.status]):  # stable: profile order among equals
         if c.status not in PROBLEMS and not verbose:
             continue
-        if per_check is not None and shown[c.id] >= per_check:
-            hidden.setdefault(c.id, []).append(c)
-            continue
-        shown[c.id] += 1
         same_as = None
         if seen is not None:
             same_as = seen.setdefault((c.id, c.status, c.message), node)
             same_as = None if same_as == node else same_as
         check_lines(out, c, same_as=same_as)
-    for check_id, more in hidden.items():
-        emit(out, Text(f"{clean(check_id, 80)}: +{len(more)} more ({count_words(c.status for c in more)}); "
-                       "every one is in the file reports", style="dim"), INDENT + 7, first=Text(" " * INDENT))
     if not verbose:
         rest_line(out, checks)
+
+
+def bounded_fleet(fleet: list[CheckResult]) -> list[CheckResult]:
+    """At most WORST_NAMED rows per fleet check (worst first), then one row saying how many more:
+    an outlier check names one node per result, which is thousands of rows at 10,000 nodes. The
+    JSON, JUnit and other file reports keep every result."""
+    by_check: dict[str, list[CheckResult]] = {}
+    for c in fleet:
+        by_check.setdefault(c.id, []).append(c)  # first-seen order = profile order
+    out: list[CheckResult] = []
+    for check_id, rows in by_check.items():
+        results = sorted(rows, key=lambda c: SEVERITY[c.status])
+        out += results[:WORST_NAMED]
+        rest = results[WORST_NAMED:]
+        if rest:
+            count = Counter(c.status for c in rest)
+            more = ", ".join(f"{count[st]} {st}" for st in ("pass", "warn", "fail", "error", "skip") if count[st])
+            out.append(CheckResult.make(check_id, rest[0].status, f"+{len(rest)} more ({more}): every one is in the file reports"))
+    return out
 
 
 def fleet_block(out: Console, fleet: list[CheckResult], verbose: bool) -> None:
@@ -168,8 +180,8 @@ def fleet_block(out: Console, fleet: list[CheckResult], verbose: bool) -> None:
     if fleet and (verbose or any(c.status != "skip" for c in fleet)):
         out.print(Text("fleet", style="bold") + Text(" (cross-node)"))
         # an outlier check names one node per result: thousands at 10,000 nodes
-        check_list(out, fleet, verbose, per_check=WORST_NAMED)
+        check_list(out, bounded_fleet(fleet), verbose)
 
 
-__all__ = ["INDENT", "LABEL", "PROBLEMS", "SEVERITY", "WORST_NAMED", "check_lines", "check_list", "count_words", "emit",
+__all__ = ["INDENT", "LABEL", "PROBLEMS", "SEVERITY", "WORST_NAMED", "bounded_fleet", "check_lines", "check_list", "count_words", "emit",
            "fleet_block", "names", "unchecked_line", "unchecked_reason", "value_text", "what_to_do", "width"]
