@@ -9,7 +9,8 @@ there (and costs seconds and megabytes at 256 nodes, all after the last node ans
       gpu-03 0 GPUs; gpu-11 4 GPUs; gpu-30 6 GPUs
 
 One line of counts per check over the nodes that were checked (the unreachable ones are named once
-above, not counted again under every check), the worst nodes beneath it -- up to WORST_NAMED, fails
+above, not counted again under every check; checks skipped on every node named together on one
+line unless ``verbose``), the worst nodes beneath it -- up to WORST_NAMED, fails
 first, the biggest miss first, with their value -- then the cross-node results, "What to do" grouped
 by check, and a recap by outcome. Every line fits 80 columns. Bounded whatever the fleet: the
 unreachable list and every name list end in "+N more"; the file reports keep everything.
@@ -111,11 +112,19 @@ def render_fleet(report: Report, out: Console, verbose: bool = False) -> None:
     if named:
         emit(out, Text("gaps: ", style="red") + Text(", ".join(f"{g} on {k} node(s)" for g, k in named.most_common())), INDENT, first=Text())
     out.print(Text("check".ljust(ID_WIDTH) + "".join(s.rjust(6) for s in COUNTED), style="bold"))
+    skipped_everywhere = []
     for check_id, rows in _by_check(checked).items():
-        out.print(_count_row(check_id, Counter(c.status for _, c in rows)), no_wrap=True, overflow="ellipsis")
+        count = Counter(c.status for _, c in rows)
+        if set(count) == {"skip"} and not verbose:  # a row of dots: named on one line below instead
+            skipped_everywhere.append(clean(check_id, 80))
+            continue
+        out.print(_count_row(check_id, count), no_wrap=True, overflow="ellipsis")
         worst = _worst(rows)
         if worst is not None:
             emit(out, worst, INDENT + 2, first=Text(" " * INDENT))
+    if skipped_everywhere:
+        emit(out, Text(f"skipped on every node: {', '.join(skipped_everywhere)}", style="dim"),
+             INDENT, first=Text())
     fleet_block(out, report.fleet, verbose)
     what_to_do(out, [(n.name, c) for n in checked for c in n.checks] + [("fleet", c) for c in report.fleet])
     _recap(out, checked, unchecked)
