@@ -160,7 +160,8 @@ def gpu_operator_values(driver_preinstalled: bool) -> dict[str, Any]:
 
 
 def manifests(config: KubernetesConfig, namespace: str = NAMESPACE,
-              node_selector_terms: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+              node_selector_terms: list[dict[str, Any]] | None = None,
+              device_plugin: bool = True) -> list[dict[str, Any]]:
     """Every raw object the component creates for ``config`` (the Helm release aside), in apply order."""
     seen = {namespace}
     for i, team in enumerate(config.teams):
@@ -171,7 +172,7 @@ def manifests(config: KubernetesConfig, namespace: str = NAMESPACE,
             raise ConfigError(f"plinth:kubernetes.teams[{i}].name: namespace {team.name!r} is used twice")
         seen.add(team.name)
     objs = [namespace_manifest(namespace, "privileged")]
-    if not config.gpu_operator:
+    if device_plugin and not config.gpu_operator:
         objs.append(device_plugin_daemonset_manifest(config.device_plugin_image, namespace, node_selector_terms))
     objs.append(runtime_class_manifest())
     objs += priority_class_manifests()
@@ -188,6 +189,9 @@ class KubernetesGpuEnablementArgs:
     driver_preinstalled: bool = False  # True on EKS accelerated AMIs
     node_selector_terms: list[dict[str, Any]] | None = None  # None: DEFAULT_GPU_NODE_TERMS
     operator_values: dict[str, Any] = field(default_factory=dict)  # merged over gpu_operator_values()
+    # False where the device plugin comes from elsewhere (on EKS: the pinned Helm chart of
+    # components.device_plugins); the GPU Operator, when on, still brings its own.
+    device_plugin: bool = True
 
 
 def _resource_name(prefix: str, obj: dict[str, Any]) -> str:
@@ -203,7 +207,7 @@ class KubernetesGpuEnablement(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubernetesGpuEnablementArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("plinth:k8s:GpuEnablement", name, None, opts)
         cfg = args.config
-        objs = manifests(cfg, args.namespace, args.node_selector_terms)
+        objs = manifests(cfg, args.namespace, args.node_selector_terms, args.device_plugin)
         created: dict[str, pulumi.Resource] = {}
         namespaces: dict[str, pulumi.Resource] = {}
 

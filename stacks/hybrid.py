@@ -4,8 +4,9 @@
   ``plinth:kubernetes.context`` / ``.kubeconfig`` (never the ambient default: a stray KUBECONFIG must
   not decide which cluster gets a GPU operator).
 - AiNetwork with the site-to-site VPN to ``plinth:network.onPremCidr``.
-- Burst capacity: an EKS cluster whose GPU pools scale from 0 (``minSize`` must be 0), with the device
-  plugin and the same team quotas, so a team's jobs run the same way on both sides.
+- Burst capacity: cloud-first's EKS platform (``cloud_first.eks_platform``: system nodes, add-ons,
+  device plugins, Cluster Autoscaler) whose GPU pools scale from 0 (``minSize`` must be 0) and back,
+  with the same team quotas, so a team's jobs run the same way on both sides.
 - Lakehouse with ``restrict_to_region``: every bucket and the (single-region) KMS key pinned to the
   stack's region, replication denied.
 """
@@ -51,25 +52,26 @@ def build(cfg: StackConfig) -> StackOutputs:
                         "(Direct Connect, Transit Gateway) or burst nodes cannot reach on-prem data")
     net = cloud_first.network(cfg)
 
+    lake = cloud_first.lakehouse(cfg, restrict_to_region=True)
     cluster_name: pulumi.Output[str] | None = None
     node_groups = []
     selector = None
     extras: dict[str, pulumi.Input[object]] = {"vpn_connection_id": net.vpn_connection_id,
                                                "onprem_context": kube.context}
     if cfg.gpu_pools:
-        eks = cloud_first.eks_cluster(cfg, net)
-        pools = cloud_first.gpu_pools(cfg, net, eks)
-        # The EKS AMI brings the driver: the burst side always runs the plain device plugin, with the
-        # same team namespaces and quotas as on-prem.
+        # The burst cluster is cloud-first's platform (system nodes, add-ons, device plugins, the
+        # autoscaler that takes the pools from 0 and back), with the plain device plugin: the EKS AMI
+        # brings the driver, and the same team namespaces and quotas as on-prem.
         burst_kube = kube.model_copy(update={"gpu_operator": False})
+        platform = cloud_first.eks_platform(cfg.model_copy(update={"kubernetes": burst_kube}), net, lake)
+        eks = platform.cluster
         cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True,
-                                   depends_on=list(pools))
+                                   depends_on=[platform.addons])
         cluster_name = eks.cluster_name
-        node_groups = cloud_first.pool_outputs(pools)
+        node_groups = cloud_first.pool_outputs(platform.pools)
         selector = cloud_first.gpu_node_selector(eks)
         extras["kubeconfig"] = eks.kubeconfig
 
-    lake = cloud_first.lakehouse(cfg, restrict_to_region=True)
     extras["kms_key_arn"] = lake.kms_key_arn
     return StackOutputs(
         strategy=cfg.strategy,
