@@ -101,21 +101,26 @@ def wants_placement_group(pool: GpuPoolConfig) -> bool:
     return pool.distributed if pool.placement_group is None else pool.placement_group
 
 
-def pool_subnets(subnet_ids: Sequence[str], zones: Sequence[str], pool: GpuPoolConfig) -> list[str]:
-    """The pool's subnets: the one in its ``availabilityZone`` (``zones[i]`` holds ``subnet_ids[i]``),
-    else every zone. A single-zone pool (placement group, reservation) must name its zone: the zone
-    with capacity is the user's knowledge, and guessing the first one is how p5 launches fail."""
-    ids = list(subnet_ids)
-    if not ids:
-        raise ConfigError("plinth:network: a GPU pool needs at least one private subnet")
+def pool_zone_index(zones: Sequence[str], pool: GpuPoolConfig) -> int | None:
+    """Which of the network's zones (``zones[i]`` holds the i-th private subnet) the pool launches in;
+    None: all of them. A single-zone pool (placement group, reservation) must name its zone: the zone
+    with capacity is the user's knowledge, and taking the first one is how p5 launches fail."""
     if pool.availability_zone is not None:
         if pool.availability_zone not in zones:
             raise ConfigError(f"plinth:gpuPools.{pool.name}.availabilityZone: {pool.availability_zone} is not one of "
-                              f"the network's zones ({', '.join(zones) or 'none known'})")
-        return [ids[list(zones).index(pool.availability_zone)]]
+                              f"the network's zones ({', '.join(zones) or 'none given'})")
+        return list(zones).index(pool.availability_zone)
     if pool.single_zone:
-        raise ConfigError(f"plinth:gpuPools.{pool.name}.availabilityZone: this pool runs in one zone; name it")
-    return ids
+        raise ConfigError(f"plinth:gpuPools.{pool.name}.availabilityZone: this pool runs in one zone (placement "
+                          "group or reservation); name the zone that has its capacity")
+    return None
+
+
+def pool_subnets(subnet_ids: Sequence[str], zone_index: int | None) -> list[str]:
+    ids = list(subnet_ids)
+    if not ids:
+        raise ConfigError("plinth:network: a GPU pool needs at least one private subnet")
+    return ids if zone_index is None else [ids[zone_index]]
 
 
 def capacity_reservation(pool: GpuPoolConfig) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs | None:
@@ -175,11 +180,11 @@ class GpuNodePool(pulumi.ComponentResource):
         # Judge the config before registering anything: bad input leaves no half-built component.
         itype = resolve_instance(pool)
         use_efa = efa_wanted(itype, pool.efa, pool.distributed, pool.name)
+        zone_index = pool_zone_index(args.availability_zones, pool)
         super().__init__("plinth:compute:GpuNodePool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, POOL_TAG: pool.name}
-        subnets = pulumi.Output.from_input(args.subnet_ids).apply(
-            lambda ids: pool_subnets(ids, args.availability_zones, pool))
+        subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: pool_subnets(ids, zone_index))
 
         role, attachments = node_role(name, self, tags, args.partition)
 

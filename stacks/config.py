@@ -224,7 +224,8 @@ class GpuPoolConfig(_Model):
         if self.capacity_type == "SPOT" and reservation is not None:
             return "capacityReservation: reservations hold on-demand capacity; a SPOT pool cannot use one"
         if self.single_zone and self.availability_zone is None:
-            why = "a reservation lives in one zone" if reservation is not None else "its placement group lives in one zone"
+            why = ("a reservation lives in one zone" if reservation is not None
+                   else "a pool that trains across nodes (or has a placement group) runs in one zone")
             return (f"availabilityZone: {why}; name the zone with capacity for {self.instance_type} "
                     "(aws ec2 describe-instance-type-offerings --location-type availability-zone)")
         return None
@@ -235,9 +236,9 @@ class GpuPoolConfig(_Model):
 
     @property
     def single_zone(self) -> bool:
-        """Runs in exactly one zone: a cluster placement group, or capacity reserved in one zone."""
-        placement = self.distributed if self.placement_group is None else self.placement_group
-        return placement or self.capacity_reservation is not None
+        """Runs in exactly one zone: it trains across nodes (all-reduce across zones pays latency and
+        transfer), sits in a cluster placement group, or uses capacity reserved in one zone."""
+        return self.distributed or bool(self.placement_group) or self.capacity_reservation is not None
 
 
 class TeamQuota(_Model):

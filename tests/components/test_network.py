@@ -45,7 +45,7 @@ def build(network: dict[str, Any], region: str = "us-east-1") -> Run[AiNetwork]:
 
 @pytest.fixture(scope="module")
 def cloud() -> Run[AiNetwork]:
-    return build({"cidr": "10.20.0.0/16", "azCount": 3})
+    return build({"cidr": "10.20.0.0/16", "azCount": 3, "singleNatGateway": True})
 
 
 @pytest.fixture(scope="module")
