@@ -201,6 +201,15 @@ class GpuPoolConfig(_Model):
             raise ValueError("must be lowercase letters, digits and '-' (at most 40 characters)")
         return v
 
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        from policies.catalogue import catalogue
+
+        if catalogue().get(v) is None:  # hardware, EFA count, AMI type and price all come from the catalogue
+            raise ValueError(f"unknown instance type {v!r} (known: {', '.join(sorted(catalogue().instances))})")
+        return v
+
     @field_validator("availability_zone")
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
