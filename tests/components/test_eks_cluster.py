@@ -7,7 +7,13 @@ import json
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from components.eks_cluster import EksCluster, EksClusterArgs, caller_role_arn, render_kubeconfig, same_principal
+from components.eks_cluster import (
+    EksCluster,
+    EksClusterArgs,
+    caller_role_arn,
+    render_kubeconfig,
+    same_principal,
+)
 from stacks.config import ClusterConfig
 from tests.components.mocks import Run, run_program
 

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from components.cluster_autoscaler import autoscaler_values
-from components.device_plugins import EFA_CHART, NEURON_CHART, NVIDIA_CHART, efa_values, neuron_values, nvidia_values
+from components.device_plugins import (
+    EFA_CHART,
+    NEURON_CHART,
+    NVIDIA_CHART,
+    efa_values,
+    neuron_values,
+    nvidia_values,
+)
 from policies.eks_pins import pins
 
 DATA = Path(__file__).parent / "data" / "helm"
