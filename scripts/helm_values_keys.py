@@ -30,7 +30,7 @@ def keys(values: Any, free_form: set[str], prefix: str = "") -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Print the documented values keys of a chart's values.yaml.")
     parser.add_argument("values", type=Path)
     parser.add_argument("--free-form", nargs="*", default=[])
     args = parser.parse_args()
