@@ -9,14 +9,14 @@ only source of truth — a hand edit with ``kubectl`` would otherwise survive si
 between clusters. (terraform-aws-eks defaults to the same pair.)
 
 Order: CoreDNS is a Deployment; created before any node it reports DEGRADED and the create times
-out, so the component is built after the system node group (``depends_on``). The DaemonSet add-ons
-roll onto nodes as they join.
+out, so the add-ons wait for the system node group (``EksAddonsArgs.depends_on``: a component's
+``depends_on`` does not reach its children). vpc-cni and kube-proxy then take over the copies EKS
+bootstrapped on those nodes; every later node joins with the managed versions.
 
 Usage::
 
     addons = EksAddons(f"{prefix}-addons", EksAddonsArgs(cluster_name=eks.cluster_name,
-                       kubernetes_version=cfg.cluster.version, tags=tags),
-                       opts=pulumi.ResourceOptions(depends_on=[system.node_group]))
+                       kubernetes_version=cfg.cluster.version, tags=tags, depends_on=[system.node_group]))
     addons.pod_identity_agent  # what a Pod Identity association's pods need running
 """
 
@@ -44,6 +44,7 @@ class EksAddonsArgs:
     cluster_name: pulumi.Input[str]
     kubernetes_version: str
     tags: dict[str, str] = field(default_factory=dict)
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # the system node group: CoreDNS needs a node
 
 
 class EksAddons(pulumi.ComponentResource):
@@ -57,7 +58,7 @@ class EksAddons(pulumi.ComponentResource):
             addon: aws.eks.Addon(
                 f"{name}-{addon}", cluster_name=args.cluster_name, addon_name=addon, addon_version=version,
                 resolve_conflicts_on_create=RESOLVE_ON_CREATE, resolve_conflicts_on_update=RESOLVE_ON_UPDATE,
-                tags=args.tags, opts=pulumi.ResourceOptions(parent=self))
+                tags=args.tags, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
             for addon, version in plan.items()
         }
         self.pod_identity_agent = self.addons["eks-pod-identity-agent"]

@@ -48,8 +48,7 @@ def eks_cluster(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksCluster
 
 
 def gpu_pools(cfg: StackConfig, net: AiNetwork, eks: EksCluster,
-              pools: list[GpuPoolConfig] | None = None, depends_on: list[pulumi.Resource] | None = None,
-              ) -> list[GpuNodePool]:
+              pools: list[GpuPoolConfig] | None = None) -> list[GpuNodePool]:
     """One managed node group per pool. Distributed-training pools share the network's cluster
     placement group (one spine for all-reduce); every pool gets the EFA security group (used only
     when the pool turns EFA on) and the cluster security group (EFA templates replace EKS's own)."""
@@ -66,7 +65,7 @@ def gpu_pools(cfg: StackConfig, net: AiNetwork, eks: EksCluster,
             tags=cfg.resource_tags(),
             placement_group_name=net.placement_group_name if pool.distributed else None,
             autoscaled=cfg.cluster.autoscaler,
-        ), opts=pulumi.ResourceOptions(depends_on=[eks, *(depends_on or [])])))
+        ), opts=pulumi.ResourceOptions(depends_on=[eks])))
     return built
 
 
@@ -94,20 +93,20 @@ def eks_platform(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksPlatfo
         tags=tags), opts=pulumi.ResourceOptions(depends_on=[eks]))
     # CoreDNS needs a node to become ACTIVE: the add-ons come after the system nodes.
     addons = EksAddons(f"{cfg.prefix}-addons", EksAddonsArgs(
-        cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, tags=tags),
-        opts=pulumi.ResourceOptions(depends_on=[system]))
+        cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, tags=tags,
+        depends_on=[system.node_group]))
     pools = gpu_pools(cfg, net, eks)
     plugins = DevicePlugins(f"{cfg.prefix}-plugins", DevicePluginsArgs(
         provider=eks.k8s_provider,
         # The GPU Operator brings its own NVIDIA device plugin: never two on one node.
         accelerators={p.accelerator for p in pools} - ({"nvidia"} if cfg.kubernetes and cfg.kubernetes.gpu_operator else set()),
-        efa=any(p.efa_interfaces for p in pools)), opts=pulumi.ResourceOptions(depends_on=[addons]))
+        efa=any(p.efa_interfaces for p in pools)))
     autoscaler = None
     if cfg.cluster.autoscaler:
         autoscaler = ClusterAutoscaler(f"{cfg.prefix}-autoscaler", ClusterAutoscalerArgs(
             cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, region=cfg.region,
             provider=eks.k8s_provider, node_selector=system_node_selector(), tags=tags,
-            depends_on=[addons]))
+            depends_on=[addons.pod_identity_agent, system.node_group]))
     access = None
     if cfg.lakehouse.access:
         access = LakehouseWorkloadAccess(f"{cfg.prefix}-lake-access", LakehouseAccessArgs(
@@ -155,7 +154,7 @@ def build(cfg: StackConfig) -> StackOutputs:
     lake = lakehouse(cfg)
     platform = eks_platform(cfg, net, lake)
     eks, pools = platform.cluster, platform.pools
-    gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True, depends_on=[platform.addons])
+    gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True)
     return StackOutputs(
         strategy=cfg.strategy,
         profile=cfg.profile,

@@ -128,6 +128,16 @@ class ClusterConfig(_Model):
     def _cidrs(cls, v: list[str]) -> list[str]:
         return [_cidr(c) for c in v]
 
+    @field_validator("version")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        from policies.eks_pins import pins
+
+        if v not in pins().addons:  # add-ons and the autoscaler image are pinned per minor
+            raise ValueError(f"no pinned EKS add-on versions for Kubernetes {v} (pinned: {', '.join(sorted(pins().addons))}; "
+                             "policies/data/eks_platform.yaml says how to add one)")
+        return v
+
     @field_validator("admin_role_arn")
     @classmethod
     def _admin(cls, v: str | None) -> str | None:

@@ -65,8 +65,7 @@ def build(cfg: StackConfig) -> StackOutputs:
         burst_kube = kube.model_copy(update={"gpu_operator": False})
         platform = cloud_first.eks_platform(cfg.model_copy(update={"kubernetes": burst_kube}), net, lake)
         eks = platform.cluster
-        cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True,
-                                   depends_on=[platform.addons])
+        cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True)
         cluster_name = eks.cluster_name
         node_groups = cloud_first.pool_outputs(platform.pools)
         selector = cloud_first.gpu_node_selector(eks)
