@@ -153,3 +153,21 @@ def test_pulumi_yaml_declares_project_keys_in_the_form_the_cli_accepts():
 def test_plinth_region_is_refused_with_a_pointer_to_aws_region(run_config):
     with pytest.raises(pulumi.RunError, match=r"plinth:region: unknown field \(the region is aws:region\)"):
         run_config({**GOOD, "plinth:region": "eu-west-1"}, stack="bad")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"plinth:network": {"azCount": 1}}, "plinth:network.azCount"),
+    ({"plinth:cluster": {"endpointPublicAccess": False}}, "plinth:cluster.endpointPublicAccess"),
+    ({"plinth:gpuPools": [{**TRAIN, "capacityType": "CAPACITY_BLOCK"}]}, "plinth:gpuPools[0].capacityReservation.id"),
+])
+def test_plinth_preview_exits_2_naming_file_and_field(tmp_path: Path, change: dict, field: str):
+    from typer.testing import CliRunner
+
+    from validators.cli import app
+
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(yaml.safe_dump({"config": _variant(GOOD, **change)}))
+    result = CliRunner().invoke(app, ["preview", "--stack", str(path)])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and str(path) in line and field in line and "Traceback" not in line
