@@ -124,17 +124,14 @@ def pool_subnets(subnet_ids: Sequence[str], zone_index: int | None) -> list[str]
 
 
 def capacity_reservation(pool: GpuPoolConfig) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs | None:
+    """Target the pool's reservation (or reservation group). With a target, EC2 wants the preference
+    omitted (it is capacity-reservations-only): instances launch into the reservation, not beside it."""
     r = pool.capacity_reservation
     if r is None:
         return None
     return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
-        # With a target the preference must be omitted or capacity-reservations-only; "open" is the
-        # fallback to plain on-demand, expressed by preference alone (EC2 launch template API).
-        capacity_reservation_preference=None if r.preference == "capacity-reservations-only" else r.preference,
         capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
-            capacity_reservation_id=r.id, capacity_reservation_resource_group_arn=r.resource_group_arn,
-        ) if r.preference == "capacity-reservations-only" else None,
-    )
+            capacity_reservation_id=r.id, capacity_reservation_resource_group_arn=r.resource_group_arn))
 
 
 def market_options(pool: GpuPoolConfig) -> aws.ec2.LaunchTemplateInstanceMarketOptionsArgs | None:

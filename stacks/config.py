@@ -166,10 +166,7 @@ class CapacityReservationConfig(_Model):
     for ML. Reservations live in one availability zone: the pool's ``availabilityZone`` must be it."""
 
     id: str | None = None
-    resource_group_arn: str | None = None
-    # capacity-reservations-only: launch only into the reservation (fail rather than pay on-demand
-    # outside it); open: use it when it has room, else plain on-demand.
-    preference: Literal["capacity-reservations-only", "open"] = "capacity-reservations-only"
+    resource_group_arn: str | None = None  # an ODCR resource group (several reservations, one target)
 
     @field_validator("id")
     @classmethod

@@ -176,8 +176,15 @@ def test_efa_and_placement_can_be_switched_off() -> None:
 
 
 def test_unknown_instance_type_is_a_config_error_naming_the_field() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown instance type 'p9.mega'"):  # the stack config refuses it
+        GpuPoolConfig.model_validate({"name": "bad", "instanceType": "p9.mega"})
+    # and the component still does, for a config built in code without validation
+    cfg = GpuPoolConfig.model_construct(name="bad", instance_type="p9.mega")
+    args = GpuNodePoolArgs(cluster_name="c", subnet_ids=SUBNETS, security_group_ids=[], pool=cfg, strategy="cloud-first")
     with pytest.raises(ConfigError) as err:
-        build({"name": "bad", "instanceType": "p9.mega"})
+        run_program(lambda: GpuNodePool("plinth-bad", args))
     msg = str(err.value)
     assert msg.startswith("plinth:gpuPools.bad.instanceType: unknown instance type 'p9.mega'")
     assert "p5.48xlarge" in msg and "\n" not in msg
@@ -267,16 +274,14 @@ def test_capacity_block_pool_launches_into_its_block() -> None:
     assert run.one(NG).inputs["subnetIds"] == ["subnet-c"]  # the block's zone
 
 
-def test_on_demand_reservation_targets_it_and_open_preference_falls_back() -> None:
+def test_on_demand_reservation_group_is_targeted_on_the_plain_on_demand_market() -> None:
+    group = "arn:aws:resource-groups:us-east-1:123456789012:group/gpus"
     run = build({"name": "odcr", "instanceType": "p4d.24xlarge", "availabilityZone": "us-east-1a",
-                 "capacityReservation": {"resourceGroupArn": "arn:aws:resource-groups:us-east-1:123456789012:group/gpus"}})
+                 "capacityReservation": {"resourceGroupArn": group}})
     spec = run.one(LT).inputs["capacityReservationSpecification"]
-    assert spec == {"capacityReservationTarget": {
-        "capacityReservationResourceGroupArn": "arn:aws:resource-groups:us-east-1:123456789012:group/gpus"}}
-    assert "instanceMarketOptions" not in run.one(LT).inputs  # plain on-demand market
-    run = build({"name": "odcr", "instanceType": "p4d.24xlarge", "availabilityZone": "us-east-1a",
-                 "capacityReservation": {"id": "cr-0123456789abcdef0", "preference": "open"}})
-    assert run.one(LT).inputs["capacityReservationSpecification"] == {"capacityReservationPreference": "open"}
+    assert spec == {"capacityReservationTarget": {"capacityReservationResourceGroupArn": group}}
+    assert "instanceMarketOptions" not in run.one(LT).inputs
+    assert run.one(NG).inputs["capacityType"] == "ON_DEMAND"
 
 
 def test_instance_store_hosts_containerd_and_kubelet_via_nodeadm_raid0(p5: Run[GpuNodePool]) -> None:
