@@ -30,6 +30,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.node_template import assume_role_policy, managed_policy_arn
+from components.onprem_access import OnPremApiAccess, OnPremApiAccessArgs
 from stacks.config import ClusterConfig
 
 # Managed policy ARNs live in the "aws" partition; GovCloud/China users would override `partition`.
@@ -111,6 +112,9 @@ class EksClusterArgs:
     tags: dict[str, str] = field(default_factory=dict)
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None  # extra control-plane SGs
     secrets_kms_key_arn: pulumi.Input[str] | None = None  # envelope-encrypt Kubernetes secrets
+    # Networks outside the VPC (on-prem, over the VPN) that reach the private endpoint: TCP 443 on the
+    # cluster security group, in place before the Kubernetes provider (and every object) is used.
+    api_client_cidrs: list[str] = field(default_factory=list)
     partition: str = "aws"
 
 
@@ -198,6 +202,11 @@ class EksCluster(pulumi.ComponentResource):
                 opts=child,
             )
             provider_deps.append(assoc)
+
+        if args.api_client_cidrs:
+            provider_deps.append(OnPremApiAccess(f"{name}-api-clients", OnPremApiAccessArgs(
+                security_group_id=cluster.vpc_config.cluster_security_group_id, cidrs=args.api_client_cidrs,
+                region=args.region or "", tags=args.tags), opts=child))
 
         region = args.region
         self.kubeconfig = pulumi.Output.secret(

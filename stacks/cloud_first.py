@@ -40,10 +40,13 @@ def network(cfg: StackConfig) -> AiNetwork:
 
 
 def eks_cluster(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksCluster:
-    """Secrets are envelope-encrypted with the stack's KMS key (the lakehouse key)."""
+    """Secrets are envelope-encrypted with the stack's KMS key (the lakehouse key). Deployed from
+    inside the network (``deployFromVpc``) with on-prem blocks connected: those reach the private
+    endpoint (the hybrid burst cluster driven from on-prem over the VPN)."""
+    on_prem = list(cfg.network.on_prem_cidr or []) if cfg.cluster.deploy_from_vpc else []
     return EksCluster(f"{cfg.prefix}-eks", EksClusterArgs(
         cluster=cfg.cluster, subnet_ids=net.private_subnet_ids, region=cfg.region, tags=cfg.resource_tags(),
-        secrets_kms_key_arn=lake.kms_key_arn,
+        secrets_kms_key_arn=lake.kms_key_arn, api_client_cidrs=on_prem,
     ))
 
 

@@ -128,3 +128,15 @@ def test_secrets_are_envelope_encrypted_with_the_stack_key_the_cluster_role_may_
     doc = json.loads(grant.inputs["policy"])["Statement"][0]
     assert doc["Resource"] == key and "kms:Decrypt" in doc["Action"] and "kms:Encrypt" in doc["Action"]
     assert grant.urn in c.dependencies  # EKS checks the key when it creates the cluster
+
+
+def test_on_prem_api_clients_are_admitted_before_any_kubernetes_object() -> None:
+    """Deployed from on-prem over the VPN: TCP 443 from each on-prem block on the cluster security group,
+    and the Kubernetes provider (so every object on the cluster) waits for those rules."""
+    run = run_program(lambda: EksCluster("plinth-eks", EksClusterArgs(
+        cluster=ClusterConfig(deployFromVpc=True), subnet_ids=["a", "b"], region="eu-central-1",
+        api_client_cidrs=["10.100.0.0/16", "10.101.0.0/16"])))
+    rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert sorted(r.inputs["cidrIpv4"] for r in rules) == ["10.100.0.0/16", "10.101.0.0/16"]
+    assert {(r.inputs["fromPort"], r.inputs["securityGroupId"]) for r in rules} == {(443.0, "sg-plinth-eks-cluster-cluster")}
+    assert {r.urn for r in rules} <= set(run.one("pulumi:providers:kubernetes").dependencies)
