@@ -180,7 +180,8 @@ class EksCluster(pulumi.ComponentResource):
         provider_deps: list[pulumi.Resource] = [cluster]
         # The deploying principal is admin through the bootstrap entry (the provider below needs that
         # from the first second, no race with a separate entry); a second entry for it would be a 409.
-        caller = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).arn
+        # Asked only when there is something to compare: a blocking invoke waits for the program's queue.
+        caller = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).arn if cfg.admin_role_arn else ""
         if cfg.admin_role_arn and same_principal(cfg.admin_role_arn, caller):
             pulumi.log.info(f"plinth:cluster.adminRoleArn is the deploying principal ({caller_role_arn(caller)}): "
                             "it is already cluster admin as the cluster's creator; no second access entry", self)
