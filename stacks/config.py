@@ -223,8 +223,8 @@ class GpuPoolConfig(_Model):
     min_size: int = Field(default=0, ge=0)
     max_size: int = Field(default=2, ge=1, le=1000)
     desired_size: int = Field(default=0, ge=0)
-    # CAPACITY_BLOCK: a Capacity Block for ML (EKS managed node groups take it since 2024; needs
-    # capacityReservation.id and availabilityZone).
+    # CAPACITY_BLOCK: a Capacity Block for ML (EKS user guide, "Create a managed node group with
+    # Capacity Blocks for ML"); needs capacityReservation.id and availabilityZone.
     capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
     # The zone this pool launches in. A distributed pool (one placement group) or a reserved one runs
     # in exactly one zone and must name it: the zone with capacity, not the alphabetically first.
