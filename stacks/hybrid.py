@@ -23,6 +23,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.eks_cluster import EksCluster
 from policies.errors import ConfigError
 from stacks import cloud_first
 from stacks.config import KubernetesConfig, StackConfig
@@ -79,6 +80,7 @@ def build(cfg: StackConfig) -> StackOutputs:
     selector = None
     extras: dict[str, pulumi.Input[object]] = {"vpn_connection_id": net.vpn_connection_id,
                                                "onprem_context": kube.context}
+    burst: tuple[EksCluster, list[pulumi.Resource]] | None = None
     if cfg.gpu_pools:
         # The burst cluster is cloud-first's platform (system nodes, add-ons, device plugins, the
         # autoscaler that takes the pools from 0 and back), with the plain device plugin: the EKS AMI
@@ -87,13 +89,18 @@ def build(cfg: StackConfig) -> StackOutputs:
         burst_kube = kube.model_copy(update={"gpu_operator": False, "existing": []})
         platform = cloud_first.eks_platform(cfg.model_copy(update={"kubernetes": burst_kube}), net, lake)
         eks = platform.cluster
-        cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True)
+        burst_gpu = cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True)
+        burst = (eks, [burst_gpu, platform.addons.pod_identity_agent])
         cluster_name = eks.cluster_name
         node_groups = cloud_first.pool_outputs(platform.pools)
         selector = cloud_first.gpu_node_selector(eks)
         extras["kubeconfig"] = eks.kubeconfig
 
     extras["kms_key_arn"] = lake.kms_key_arn
+    if burst is not None:  # in-cluster validation runs on the burst EKS cluster (Pod Identity)
+        validation = cloud_first.in_cluster_validation(cfg, burst[0], lake, depends_on=burst[1])
+        if validation is not None:
+            extras["validation_facts"] = validation.facts_location
     return StackOutputs(
         strategy=cfg.strategy,
         profile=cfg.profile,
