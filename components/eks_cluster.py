@@ -205,9 +205,11 @@ class EksCluster(pulumi.ComponentResource):
             provider_deps.append(assoc)
 
         if args.api_client_cidrs:
+            if args.region is None:
+                raise ValueError("EksClusterArgs.api_client_cidrs needs region: the rules are made in the cluster's region")
             provider_deps.append(OnPremApiAccess(f"{name}-api-clients", OnPremApiAccessArgs(
                 security_group_id=cluster.vpc_config.cluster_security_group_id, cidrs=args.api_client_cidrs,
-                region=args.region or "", tags=args.tags), opts=child))
+                region=args.region, tags=args.tags), opts=child))
 
         region = args.region
         self.kubeconfig = pulumi.Output.secret(
