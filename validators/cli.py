@@ -97,11 +97,11 @@ def audit(
 
     Examples (what failed, by how much and what to do; the same judged for training, facts only; the JSON report on stdout, the console view on stderr):
 
-      plinth audit
+      $ plinth audit
 
-      plinth audit -p distributed_training --quick
+      $ plinth audit -p distributed_training --quick
 
-      plinth audit -o json | jq .summary.score
+      $ plinth audit -o json | jq .summary.score
     """
     from validators.commands import run_audit
 
@@ -142,13 +142,13 @@ def validate(
 
     Examples (a quick look, facts only; reports for CI; the nodes of a deployed stack; the JSON report alone on stdout):
 
-      plinth validate -i inventory.yaml --quick
+      $ plinth validate -i inventory.yaml --quick
 
-      plinth validate -i inventory.yaml --json r.json --junit r.xml
+      $ plinth validate -i inventory.yaml --json r.json --junit r.xml
 
-      plinth validate -s prod --stack-outputs o.json --markdown "$GITHUB_STEP_SUMMARY"
+      $ plinth validate -s prod --stack-outputs o.json --markdown "$GITHUB_STEP_SUMMARY"
 
-      plinth validate -i inventory.yaml -o json > r.json
+      $ plinth validate -i inventory.yaml -o json > r.json
     """
     from validators.commands import run_validate
 
@@ -196,7 +196,9 @@ def agent(
 
     The in-cluster entry point (DaemonSet or Job). Exit 0 pass, 1 fail or error, 2 bad input.
 
-    Example:  plinth agent --upload s3://acme-lake-raw/plinth-runs/2025-06-01 --profile distributed_training
+    Example:
+
+      $ plinth agent --upload s3://acme-lake-raw/plinth-runs/2025-06-01 --profile distributed_training
     """
     from validators.agent import run_agent
 
@@ -225,11 +227,11 @@ def preview(
 
     Examples (the resource tree and the policy verdicts; with your enforcement levels and budget; each violation's enforcement, from the JSON on stdout):
 
-      plinth preview -s cloud-first
+      $ plinth preview -s cloud-first
 
-      plinth preview -s hybrid --policy-config policy.yaml
+      $ plinth preview -s hybrid --policy-config policy.yaml
 
-      plinth preview -s cloud-first -o json | jq '.violations[].enforcement'
+      $ plinth preview -s cloud-first -o json | jq '.violations[].enforcement'
     """
     from policies.preview import run_preview
 
@@ -242,7 +244,7 @@ def preview(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=exit_codes.help_text(exit_codes.STRATEGY_TABLE))
 def strategy(
     data_sensitivity: Annotated[str, typer.Option(help="high | normal: must data stay on your own hardware?")] = "normal",
     workload_pattern: Annotated[str, typer.Option(help="bursty | steady: how does GPU demand arrive?")] = "steady",
@@ -250,8 +252,14 @@ def strategy(
     write_stack: Annotated[str | None, typer.Option(help="Write a starter stacks/Pulumi.<NAME>.yaml for the chosen strategy.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
 ) -> None:
-    """Choose a strategy with the seed's decision matrix and say why:
-    high data sensitivity -> hybrid; latency under 20 ms -> edge-centric; bursty -> cloud-first."""
+    """Choose a strategy with the seed's decision matrix and say why: high data sensitivity -> hybrid; latency under 20 ms -> edge-centric; bursty -> cloud-first.
+
+    Examples (which strategy for bursty training, and why; a starter stack config for sensitive data):
+
+      $ plinth strategy --workload-pattern bursty
+
+      $ plinth strategy --data-sensitivity high --write-stack onprem
+    """
     from stacks.selector import run_strategy
 
     try:
@@ -266,7 +274,14 @@ def strategy(
 
 @app.command()
 def profiles() -> None:
-    """List the workload profiles and their thresholds."""
+    """List the workload profiles and their thresholds.
+
+    Example (then judge this machine against one of them):
+
+      $ plinth profiles
+
+      $ plinth audit -p multi_gpu_single_node
+    """
     from rich.table import Table
 
     from policies.thresholds import builtin_profiles

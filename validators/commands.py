@@ -65,19 +65,25 @@ def active_tests(quick: bool, network: bool | None, disk_test_mb: int | None) ->
                        "pairwise network tests not run (--no-network)", "disk test disabled (--disk-test-mb 0)")
 
 
+def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
+    """The one report on stdout (``-o FORMAT`` / ``--FORMAT -``), written straight to the stream."""
+    text = markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader left; don't let the interpreter's exit flush fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return [f"-o {kind}: stdout closed before the report was written"]
+    except OSError as exc:
+        return [f"-o {kind}: cannot write to stdout: {exc.strerror or exc}"]
+    return []
+
+
 def _write(report: Report, out: Output, title: str) -> list[str]:
     """Every requested report; one line per report that could not be written."""
     problems = write_reports(report, dict(out.files), title=title)
     if out.stdout is not None:
-        text = markdown.render(report, title) if out.stdout == "markdown" else RENDERERS[out.stdout](report)
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `| head`: the reader left; don't let the interpreter's exit flush fail again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            problems.append(f"-o {out.stdout}: stdout closed before the report was written")
-        except OSError as exc:
-            problems.append(f"-o {out.stdout}: cannot write to stdout: {exc.strerror or exc}")
+        problems += _report_to_stdout(report, out.stdout, title)
     return problems
 
 

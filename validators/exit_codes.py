@@ -39,10 +39,15 @@ PREVIEW_TABLE: tuple[tuple[str, str], ...] = (
     ("2", "bad input: usage, an unreadable or invalid stack file or policy config"),
 )
 
+STRATEGY_TABLE: tuple[tuple[str, str], ...] = (
+    ("0", "a strategy was chosen (and its stack file written with --write-stack)"),
+    ("2", "bad input: an unknown value, or a stack file that exists (without --force)"),
+)
+
 
 def help_text(table: tuple[tuple[str, str], ...] = TABLE) -> str:
     """The exit-code table as --help paragraphs (typer joins lines of one paragraph)."""
     return "Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in table)
 
 
-__all__ = ["BAD_INPUT", "FAILED", "OK", "PREVIEW_TABLE", "SIGNAL_BASE", "TABLE", "UNREACHABLE", "help_text"]
+__all__ = ["BAD_INPUT", "FAILED", "OK", "PREVIEW_TABLE", "SIGNAL_BASE", "STRATEGY_TABLE", "TABLE", "UNREACHABLE", "help_text"]

@@ -84,6 +84,7 @@ def test_40_nodes_get_one_line_per_check_with_counts_and_worst_nodes() -> None:
     assert "gaps: NO_GPU_DETECTED on 1 node(s)" in text  # gpu-03 alone has none; unreachable nodes are not "gaps"
     assert "gpu-00 (10.0.1.0)" not in text  # no per-node blocks
     assert max(len(ln) for ln in text.splitlines()) <= 80
+    assert all(ln == ln.rstrip() for ln in text.splitlines())  # no padding to the width
 
 
 def test_40_nodes_what_to_do_is_grouped_by_check_and_the_recap_by_outcome() -> None:

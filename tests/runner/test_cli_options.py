@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from typer.core import TyperGroup
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from policies.errors import ConfigError
@@ -39,6 +41,15 @@ def test_each_command_offers_the_formats_it_writes() -> None:
             assert flag in help_text, (command, flag)
         assert "Exit codes" in help_text and "Examples" in help_text
     assert "3  some nodes could not be checked" in runner.invoke(app, ["validate", "--help"], env={"COLUMNS": "200"}).stdout
+
+
+def test_every_command_has_an_example_in_its_help() -> None:
+    commands = ["audit", "validate", "preview", "agent", "strategy", "profiles"]
+    group = get_command(app)
+    assert isinstance(group, TyperGroup) and set(commands) == set(group.commands)  # a new command needs one too
+    for command in commands:
+        help_text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+        assert f"$ plinth {command}" in help_text, command
 
 
 def test_outputs_split_files_from_stdout(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ from validators.reports.console_text import (
     unchecked_reason,
     what_to_do,
 )
-from validators.results import NodeReport, Report
+from validators.results import NodeReport, Report, Status
 
 COMPACT_ABOVE = 8  # nodes; up to this many, a block per node
 RECAP_NAME = 24  # characters of a node name in the recap (the rest of the line is ~50)
@@ -66,11 +66,12 @@ def _node(out: Console, n: NodeReport, verbose: bool, seen: dict[tuple[str, str,
 
 def _recap(out: Console, report: Report) -> None:
     """Per node, like Ansible's PLAY RECAP: counts by status, and whether it was reached."""
-    rows: list[tuple[str, Counter[str], bool | None]] = [
+    rows: list[tuple[str, Counter[Status], bool | None]] = [
         (clean(n.name, RECAP_NAME), Counter(c.status for c in n.checks), not n.reachable) for n in report.nodes]
     if report.fleet:
         rows.append(("fleet", Counter(c.status for c in report.fleet), None))
-    fields = (("ok", "pass"), ("warn", "warn"), ("failed", "fail"), ("error", "error"), ("skipped", "skip"))
+    fields: tuple[tuple[str, Status], ...] = (("ok", "pass"), ("warn", "warn"), ("failed", "fail"), ("error", "error"),
+                                              ("skipped", "skip"))
     digits = {key: max(len(str(count[key])) for _, count, _ in rows) for _, key in fields}
     name_width = max(len(name) for name, _, _ in rows)
     out.print(Text("Recap", style="bold"))
@@ -78,10 +79,11 @@ def _recap(out: Console, report: Report) -> None:
         line = Text(" " * INDENT) + Text(name.ljust(name_width), style="bold") + Text(" ")
         for word, key in fields:
             cell = f" {word}={count[key]:<{digits[key]}}"
-            line += Text(cell, style=COLOUR[key] if count[key] and key != "pass" else "")  # type: ignore[index]
+            line += Text(cell, style=COLOUR[key] if count[key] and key != "pass" else "")
         if down is not None:
             line += Text(f" unreachable={int(down)}", style="bold red" if down else "")
-        out.print(line.rstrip() or line, no_wrap=False, highlight=False)
+        line.rstrip()  # the last column's padding
+        out.print(line, highlight=False)
 
 
 def summary(out: Console, report: Report) -> None:

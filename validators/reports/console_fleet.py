@@ -114,7 +114,7 @@ def render_fleet(report: Report, out: Console, verbose: bool = False) -> None:
     out.print(Text("check".ljust(ID_WIDTH) + "".join(s.rjust(6) for s in COUNTED), style="bold"))
     skipped_everywhere = []
     for check_id, rows in _by_check(checked).items():
-        count = Counter(c.status for _, c in rows)
+        count: Counter[Status] = Counter(c.status for _, c in rows)
         if set(count) == {"skip"} and not verbose:  # a row of dots: named on one line below instead
             skipped_everywhere.append(clean(check_id, 80))
             continue

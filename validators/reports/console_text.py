@@ -30,20 +30,15 @@ WORST_NAMED = 5  # nodes named per line before "+N more"
 UNREACHABLE_PREFIX = "unreachable: "
 
 
-def width(out: Console) -> int:
-    return max(MIN_WIDTH, out.width)
-
-
-def emit(out: Console, text: Text, indent: int = 0, first: Text | None = None) -> int:
+def emit(out: Console, text: Text, indent: int = 0, first: Text | None = None) -> None:
     """Print ``text`` wrapped at word boundaries to the console's width less ``indent``, every line
     indented by ``indent`` spaces; ``first`` (at most as wide) replaces the first line's indent, for
-    a hanging indent. Returns the number of lines printed."""
-    lines = text.wrap(out, width(out) - indent, overflow="fold")
+    a hanging indent."""
+    lines = text.wrap(out, max(MIN_WIDTH, out.width) - indent, overflow="fold")
     for i, line in enumerate(lines):
         line.rstrip()
         lead = first if i == 0 and first is not None else Text(" " * indent)
         out.print(lead + line, no_wrap=True, overflow="ignore", crop=False, highlight=False)
-    return len(lines)
 
 
 def value_text(c: CheckResult) -> str:
@@ -57,7 +52,7 @@ def value_text(c: CheckResult) -> str:
     return f"{measured}, {word} {clean(threshold_text(c), 80)}"
 
 
-def check_lines(out: Console, c: CheckResult, indent: int = INDENT, same_as: str | None = None) -> int:
+def check_lines(out: Console, c: CheckResult, indent: int = INDENT, same_as: str | None = None) -> None:
     """``  FAIL   gpu.count: 0 GPUs, threshold 1 GPUs`` and the message beneath, both wrapped.
     ``same_as``: a node printed earlier with this very result; its message is not repeated."""
     label = Text(" " * indent) + Text(LABEL[c.status].ljust(5), style=COLOUR[c.status]) + Text("  ")
@@ -66,11 +61,10 @@ def check_lines(out: Console, c: CheckResult, indent: int = INDENT, same_as: str
     if same_as is not None:
         head += Text(f" (as on {clean(same_as, 80)})", style="dim")
     body = indent + 7
-    n = emit(out, head, body, first=label)
+    emit(out, head, body, first=label)
     message = clean(c.message, 1000)
     if message and message != value and same_as is None:
-        n += emit(out, Text(message), body)
-    return n
+        emit(out, Text(message), body)
 
 
 def unchecked_reason(n: NodeReport) -> str | None:
@@ -86,7 +80,7 @@ def unchecked_reason(n: NodeReport) -> str | None:
     return None
 
 
-def unchecked_line(out: Console, n: NodeReport, reason: str, indent: int = 0) -> int:
+def unchecked_line(out: Console, n: NodeReport, reason: str) -> None:
     """``gpu-2 (10.0.1.12) unreachable: 10.0.1.12:22: connection refused`` (or ``not checked:
     probe failed: …``) -- one line (wrapped), instead of one error row per check the node was never
     checked for."""
@@ -94,13 +88,13 @@ def unchecked_line(out: Console, n: NodeReport, reason: str, indent: int = 0) ->
         else ("not checked", reason)
     text = (Text(clean(n.name, 80), style="bold") + Text(f" ({clean(n.host, 260)}) ")
             + Text(word, style="bold red") + Text(": " + clean(rest, 1000)))
-    return emit(out, text, indent + 4, first=Text(" " * indent))
+    emit(out, text, 4, first=Text())
 
 
-def names(items: list[str], total: int | None = None) -> str:
-    total = len(items) if total is None else total
+def names(items: list[str]) -> str:
+    """``a, b, c, d, e +3 more``"""
     shown = [clean(n, 80) for n in items[:WORST_NAMED]]
-    more = total - len(shown)
+    more = len(items) - len(shown)
     return ", ".join(shown) + (f" +{more} more" if more > 0 else "")
 
 
@@ -110,7 +104,7 @@ def count_words(statuses: Iterable[Status], order: tuple[Status, ...] = ("fail",
     return ", ".join(f"{count[s]} {words[s]}" for s in order if count[s])
 
 
-def what_to_do(out: Console, rows: list[tuple[str, CheckResult]]) -> int:
+def what_to_do(out: Console, rows: list[tuple[str, CheckResult]]) -> None:
     """One entry per check and remedy, naming the nodes it applies to (worst first, bounded):
     the same fix for eight nodes is printed once."""
     groups: dict[tuple[str, str], list[tuple[str, CheckResult]]] = {}
@@ -118,17 +112,15 @@ def what_to_do(out: Console, rows: list[tuple[str, CheckResult]]) -> int:
         if c.remediation and c.status in PROBLEMS:
             groups.setdefault((c.id, c.remediation), []).append((node, c))
     if not groups:
-        return 0
+        return
     out.print(Text("What to do", style="bold"))
-    n = 1
     for (check_id, fix), group in groups.items():
         group.sort(key=lambda nc: SEVERITY[nc[1].status])
         count = Counter(c.status for _, c in group)
         counts = ", ".join(f"{count[s]} {s}" for s in PROBLEMS if count[s])
         nodes = list(dict.fromkeys(node for node, _ in group))  # a fleet check can name "fleet" twice
         head = Text(clean(check_id, 80), style=COLOUR[group[0][1].status]) + Text(f" ({counts}: {names(nodes)}): ")
-        n += emit(out, head + Text(clean(fix, 1000)), INDENT + 2, first=Text(" " * INDENT))
-    return n
+        emit(out, head + Text(clean(fix, 1000)), INDENT + 2, first=Text(" " * INDENT))
 
 
 def rest_line(out: Console, checks: list[CheckResult]) -> None:
@@ -184,4 +176,4 @@ def fleet_block(out: Console, fleet: list[CheckResult], verbose: bool) -> None:
 
 
 __all__ = ["INDENT", "LABEL", "PROBLEMS", "SEVERITY", "WORST_NAMED", "bounded_fleet", "check_lines", "check_list", "count_words", "emit",
-           "fleet_block", "names", "unchecked_line", "unchecked_reason", "value_text", "what_to_do", "width"]
+           "fleet_block", "names", "unchecked_line", "unchecked_reason", "value_text", "what_to_do"]
