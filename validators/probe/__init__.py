@@ -78,6 +78,9 @@ class ProbeOptions:
     use_pynvml: bool = True
     kmsg_path: str = "/dev/kmsg"
     kernel_log_paths: tuple[str, ...] = field(default=("/var/log/kern.log", "/var/log/syslog", "/var/log/messages"))
+    system_log_paths: tuple[str, ...] = field(default=("/var/log/syslog", "/var/log/messages"))  # daemons' carrier messages
+    use_journal: bool = True  # journalctl as a fallback kernel log (-k -b 0) and for daemons' messages (-b 0)
+    host_root: str = ""  # prefix of the host's /sys, /proc, /etc … read by the rdma and software gatherers
 
 
 def node_script() -> bytes:
@@ -89,6 +92,7 @@ def probe_command(opts: ProbeOptions) -> tuple[list[str], bytes]:
     """(argv, stdin): ``python3 - <options json>`` with the assembled probe on stdin."""
     options = asdict(opts)
     options["kernel_log_paths"] = list(opts.kernel_log_paths)
+    options["system_log_paths"] = list(opts.system_log_paths)
     return ["python3", "-", json.dumps(options, separators=(",", ":"), sort_keys=True)], node_script()
 
 
