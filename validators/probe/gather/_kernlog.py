@@ -33,12 +33,12 @@ BOOT_SLACK_S = 2.0  # btime is whole seconds; the first kernel lines share its s
 MONTHS = {name: i for i, name in enumerate(calendar.month_abbr) if name}
 
 _DECODE = r"(?:[a-z]+\s*:[a-z]+\s*: )?"  # dmesg --decode: "kern  :warn  : "
-_ISO = re.compile(_DECODE + r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,](\d+))?(Z|[+-]\d\d:?\d\d)?\s")
+_ISO = re.compile(_DECODE + r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?\s")
 _CTIME = re.compile(r"\[(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})\]")
-_MONO = re.compile(_DECODE + r"\[\s*(\d+)\.(\d+)\]")
-_KMSG = re.compile(r"\d+,\d+,(\d+),[^;]*;")
+_MONO = re.compile(_DECODE + r"\[\s*(\d{1,12})\.(\d{1,9})\]")
+_KMSG = re.compile(r"\d{1,3},\d{1,20},(\d{1,20}),[^;]{0,8};")
 _RFC3164 = re.compile(r"([A-Z][a-z]{2}) +(\d+) (\d\d):(\d\d):(\d\d) ")
-_UNIX = re.compile(r"(\d{9,11})\.(\d+) ")
+_UNIX = re.compile(r"(\d{9,11})\.(\d{1,9}) ")
 
 
 def boot_time(stat_text: Optional[str] = None) -> Optional[float]:

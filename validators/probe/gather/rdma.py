@@ -36,12 +36,12 @@ PORT_COUNTERS = (
 )
 EFA_COUNTERS = ("rx_drops", "retrans_timeout_events")
 FI_INFO_PATHS = ("fi_info", "/opt/amazon/efa/bin/fi_info")  # the EFA installer's bin is not on a login shell's PATH
-RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*Gb/sec(?:\s*\((\d+)X\s*([A-Z0-9]+)\))?")
+RATE_RE = re.compile(r"^\s*(\d{1,6}(?:\.\d{1,3})?)\s*Gb/sec(?:\s*\((\d{1,2})X\s*([A-Z0-9]{1,8})\))?")
 # carrier lost on an interface: systemd-networkd, NetworkManager, the mlx5 driver (RoCE netdevs)
 FLAP_RES = (
-    re.compile(r"(?:systemd-networkd\S*|networkd\S*):\s+(\S+): [Ll]ost carrier"),
-    re.compile(r"device \((\S+)\): state change: \S+ -> unavailable \(reason 'carrier-changed'"),
-    re.compile(r"mlx5_core \S+ (\S+): Link down"),
+    re.compile(r"(?:systemd-networkd\S*|networkd\S*):\s+([^\s:]{1,16}): [Ll]ost carrier"),
+    re.compile(r"device \(([^\s)]{1,16})\): state change: \S+ -> unavailable \(reason 'carrier-changed'"),
+    re.compile(r"mlx5_core \S+ ([^\s:]{1,16}): Link down"),
 )
 FLAP_NEEDLES = ("ost carrier", "carrier-changed", "Link down")
 KEEP_FLAPS = 10

@@ -26,9 +26,12 @@ from ._kernlog import BOOT_SLACK_S, boot_time, date_lines, kernel_ring, lines_wi
 SECTION = "xid"
 DEFAULT = None
 
-XID_RE = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9a-fA-F:.]+)(?: GPU-I:(\d+))?(?: GPU-CI:(\d+))?\):\s*(\d+)")
-SXID_RE = re.compile(r"(nvidia-nvswitch\d+):? SXid \((?:PCI:)?([0-9a-fA-F:.]+)\):\s*(\d+)(?:,\s*(Fatal|Non-fatal))?", re.IGNORECASE)
-RECOVERY_RE = re.compile(r"recovery action changed from\s+(0x[0-9a-fA-F]+|\d+)\s*(?:\(([^)]*)\))?\s+to\s+(0x[0-9a-fA-F]+|\d+)\s*(?:\(([^)]*)\))?")
+# codes are bounded (a line is data: a 5000-digit "code" is not one)
+XID_RE = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9a-fA-F:.]{1,16})(?: GPU-I:(\d{1,3}))?(?: GPU-CI:(\d{1,3}))?\):\s*(\d{1,5})(?!\d)")
+SXID_RE = re.compile(r"(nvidia-nvswitch\d{1,3}):? SXid \((?:PCI:)?([0-9a-fA-F:.]{1,16})\):\s*(\d{1,6})(?!\d)(?:,\s*(Fatal|Non-fatal))?",
+                     re.IGNORECASE)
+RECOVERY_RE = re.compile(r"recovery action changed from\s+(0x[0-9a-fA-F]{1,8}|\d{1,6})\s*(?:\(([^)]{0,80})\))?\s+to\s+"
+                         r"(0x[0-9a-fA-F]{1,8}|\d{1,6})(?![0-9a-fA-F])\s*(?:\(([^)]{0,80})\))?")
 KEEP_PER_CODE = 10
 MAX_LINE = 300
 NVSWITCH_PROC = "/proc/driver/nvidia-nvswitch/devices"
