@@ -22,7 +22,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._kernlog import BOOT_SLACK_S, boot_time, date_lines, kernel_ring, lines_with, system_log
-from ._util import read_file, run_cmd, to_float, to_int
+from ._util import read_file, run_cmd, to_int
 
 SECTION = "rdma"
 DEFAULT = None
@@ -54,7 +54,8 @@ def parse_rate(text: Optional[str]) -> Tuple[Optional[float], Optional[str], Opt
     m = RATE_RE.match(text)
     if m:
         return float(m.group(1)), (m.group(2) + "X") if m.group(2) else None, m.group(3)
-    return to_float(text), None, None
+    m = re.match(r"^\s*(\d{1,6}(?:\.\d{1,3})?)\s*$", text)
+    return (float(m.group(1)) if m else None), None, None
 
 
 def _state(text: Optional[str]) -> Optional[str]:
@@ -109,7 +110,7 @@ def parse_ibstat(text: str) -> List[Dict[str, Any]]:
         elif key == "Physical state":
             port["phys_state"] = value or None
         elif key == "Rate":
-            port["rate_gbps"] = to_float(value)
+            port["rate_gbps"] = parse_rate(value)[0]
         elif key == "Link layer":
             port["link_layer"] = value or None
     return devices
