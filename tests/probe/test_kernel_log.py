@@ -213,3 +213,17 @@ def test_kern_log_fallback_drops_events_from_before_this_boot(tmp_path: Path) ->
     log.write_text(f"{iso(btime - 3600)} node kernel: {line}\n{iso(btime + 5)} node kernel: {line}\n")
     xid = run_probe(quiet_options(tmp_path, kernel_log_paths=(str(log),)), probe_env(bin_dir))["xid"]
     assert (xid["source"], xid["since_boot"], xid["counts"], xid["before_boot"]) == (str(log), False, {"48": 1}, 1)
+
+
+@pytest.mark.parametrize("answer", [
+    "echo 'No journal files were found.' >&2; echo '-- No entries --'",      # no journald (this machine)
+    "echo 'Hint: You are currently not seeing messages from other users and the system.' >&2",  # not in adm/systemd-journal
+    "true",                                                                   # exit 0, nothing at all
+])
+def test_a_journal_that_shows_nothing_is_not_a_clean_log(tmp_path: Path, answer: str) -> None:
+    """journalctl exits 0 when it can read nothing: that is "not readable", never "no Xid"."""
+    bin_dir = tmp_path / "bin"
+    fake_dmesg(bin_dir, denied=True)
+    fake_tool(bin_dir, "journalctl", answer + "\n")
+    xid = run_probe(quiet_options(tmp_path, use_journal=True), probe_env(bin_dir))["xid"]
+    assert xid["readable"] is False and "journalctl" in xid["error"]

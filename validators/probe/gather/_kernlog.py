@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ._util import MIB, read_file, run_cmd
 
@@ -49,8 +49,16 @@ def boot_time(stat_text: Optional[str] = None) -> Optional[float]:
 
 
 def lines_with(text: str, needles: Iterable[str]) -> List[str]:
-    """The lines of ``text`` that contain any needle, in log order (substring search, no regex:
-    the common case, a clean log, costs one pass per needle)."""
+    """The lines of ``text`` that contain any needle, in log order. A clean log costs one substring
+    count per needle; a few hits are cut out around each; a flood is split once and filtered."""
+    needles = tuple(needles)
+    hits = sum(text.count(n) for n in needles)
+    if not hits:
+        return []
+    if hits > 2000:
+        if len(needles) == 1:
+            return [line for line in text.splitlines() if needles[0] in line]
+        return [line for line in text.splitlines() if any(n in line for n in needles)]
     starts = set()
     for needle in needles:
         pos = text.find(needle)
@@ -76,67 +84,84 @@ def _tz_seconds(tz: Optional[str]) -> Optional[int]:
     return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
 
 
-def _local(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> Optional[float]:
+def local_time(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> Optional[float]:
     try:
         return time.mktime((year, month, day, hh, mm, ss, 0, 0, -1))  # the node's own time zone
     except (OverflowError, ValueError):
         return None
 
 
+def _iso(m: Any) -> Optional[float]:
+    y, mo, d, hh, mi, ss = (int(g) for g in m.groups()[:6])
+    frac = float("0." + m.group(7)) if m.group(7) else 0.0
+    offset = _tz_seconds(m.group(8))
+    if offset is None:
+        local = local_time(y, mo, d, hh, mi, ss)
+        return local + frac if local is not None else None
+    try:
+        return calendar.timegm((y, mo, d, hh, mi, ss, 0, 0, 0)) - offset + frac
+    except (OverflowError, ValueError):
+        return None
+
+
 def stamp(line: str, btime: Optional[float]) -> Tuple[Optional[float], Optional[Tuple[int, ...]]]:
     """(epoch seconds, None) for a line with a full timestamp; (None, (month, day, h, m, s)) for an
-    RFC 3164 line, whose year :func:`date_lines` infers; (None, None) when the line has none."""
+    RFC 3164 line, whose year :func:`dated_newest_first` infers; (None, None) when the line has
+    none. The first character picks the format to try (a flood of Xid lines is dated line by line)."""
     s = line.lstrip()
-    m = _KMSG.match(s)
-    if m:
-        return (btime + int(m.group(1)) / 1e6 if btime is not None else None), None
-    m = _MONO.match(s)
-    if m:
-        return (btime + float(m.group(1) + "." + m.group(2)) if btime is not None else None), None
-    m = _ISO.match(s)
-    if m:
-        y, mo, d, hh, mi, ss = (int(g) for g in m.groups()[:6])
-        frac = float("0." + m.group(7)) if m.group(7) else 0.0
-        offset = _tz_seconds(m.group(8))
-        if offset is None:
-            local = _local(y, mo, d, hh, mi, ss)
-            return (local + frac if local is not None else None), None
-        try:
-            return calendar.timegm((y, mo, d, hh, mi, ss, 0, 0, 0)) - offset + frac, None
-        except (OverflowError, ValueError):
-            return None, None
-    m = _CTIME.match(s)
-    if m and m.group(1) in MONTHS:
-        return _local(int(m.group(6)), MONTHS[m.group(1)], *(int(g) for g in m.groups()[1:5])), None
-    m = _UNIX.match(s)
-    if m:
-        return float(m.group(1) + "." + m.group(2)), None
+    first = s[:1]
+    if first == "[":
+        m = _MONO.match(s)
+        if m:
+            return (btime + float(m.group(1) + "." + m.group(2)) if btime is not None else None), None
+        m = _CTIME.match(s)
+        if m and m.group(1) in MONTHS:
+            return local_time(int(m.group(6)), MONTHS[m.group(1)], *(int(g) for g in m.groups()[1:5])), None
+        return None, None
+    if first.isdigit():
+        m = _ISO.match(s)
+        if m:
+            return _iso(m), None
+        m = _KMSG.match(s)
+        if m:
+            return (btime + int(m.group(1)) / 1e6 if btime is not None else None), None
+        m = _UNIX.match(s)
+        return (float(m.group(1) + "." + m.group(2)) if m else None), None
     m = _RFC3164.match(s)
     if m and m.group(1) in MONTHS:
         return None, (MONTHS[m.group(1)],) + tuple(int(g) for g in m.groups()[1:])
+    m = _ISO.match(s)  # dmesg --decode: "kern  :warn  : 2025-…"
+    if m:
+        return _iso(m), None
+    m = _MONO.match(s)
+    if m:
+        return (btime + float(m.group(1) + "." + m.group(2)) if btime is not None else None), None
     return None, None
 
 
-def date_lines(lines: List[str], btime: Optional[float], now: float) -> List[Tuple[Optional[float], str]]:
-    """[(epoch seconds or None, line)] in log order. Year-less RFC 3164 stamps get their year by
-    walking back from the newest line (see the module docstring)."""
-    stamped = [stamp(line, btime) for line in lines]
+def dated_newest_first(lines: List[str], btime: Optional[float], now: float) -> Iterator[Tuple[Optional[float], str]]:
+    """(epoch seconds or None, line), newest line first, dated as they are consumed: a caller that
+    stops early (it has crossed the boot, it has what it needs) dates nothing more. Year-less
+    RFC 3164 stamps get their year by walking back from the newest line (see the module docstring)."""
     year = time.localtime(now).tm_year
     later: Optional[Tuple[int, ...]] = None
-    out: List[Tuple[Optional[float], str]] = []
-    for (ts, partial), line in zip(reversed(stamped), reversed(lines)):
+    for line in reversed(lines):
+        ts, partial = stamp(line, btime)
         if ts is None and partial is not None:
             if later is None:
-                guess = _local(year, *partial)
+                guess = local_time(year, *partial)
                 if guess is not None and guess > now + 86400:  # "Dec 31" read on Jan 1
                     year -= 1
             elif partial > later:  # an earlier line later in the calendar: the year before
                 year -= 1
             later = partial
-            ts = _local(year, *partial)
-        out.append((ts, line))
-    out.reverse()
-    return out
+            ts = local_time(year, *partial)
+        yield ts, line
+
+
+def date_lines(lines: List[str], btime: Optional[float], now: float) -> List[Tuple[Optional[float], str]]:
+    """[(epoch seconds or None, line)] in log order (see :func:`dated_newest_first`)."""
+    return list(reversed(list(dated_newest_first(lines, btime, now))))
 
 
 # ----- readers ------------------------------------------------------------------------------
@@ -179,11 +204,19 @@ def tail(path: str, limit_bytes: int = FILE_TAIL) -> str:
     return data.decode("utf-8", "replace")
 
 
+# journalctl exits 0 when it can read nothing useful: no journal at all, or only the user's own
+# journal (not in adm / systemd-journal). Its messages then say so; an empty answer is no answer.
+JOURNAL_BLIND = ("No journal files were", "not seeing messages from other users", "insufficient permissions")
+
+
 def _journal(args: List[str], timeout: float) -> Tuple[Optional[str], str]:
-    rc, out, err = run_cmd(["journalctl", "--no-pager", "-q", "-o", "short-unix", "-n", str(JOURNAL_LINES)] + args, timeout)
-    if rc == 0:
-        return out, ""
-    return None, "journalctl: " + ((err or "").strip().splitlines() or [f"exit {rc}"])[-1][:200]
+    rc, out, err = run_cmd(["journalctl", "--no-pager", "-o", "short-unix", "-n", str(JOURNAL_LINES)] + args, timeout)
+    if rc != 0:
+        return None, "journalctl: " + ((err or "").strip().splitlines() or [f"exit {rc}"])[-1][:200]
+    blind = next((line.strip() for line in (err + "\n" + out).splitlines() if any(h in line for h in JOURNAL_BLIND)), None)
+    if blind:
+        return None, "journalctl: " + blind[:200]
+    return "\n".join(line for line in out.splitlines() if not line.startswith("-- ")), ""
 
 
 def kernel_ring(opts: Dict[str, Any]) -> Dict[str, Any]:
@@ -210,10 +243,10 @@ def kernel_ring(opts: Dict[str, Any]) -> Dict[str, Any]:
             reasons.append("{}: {}".format(opts["kmsg_path"], exc.strerror or exc))
     if result["text"] is None and opts.get("use_journal", True) and shutil.which("journalctl"):
         text, why = _journal(["-k", "-b", "0"], timeout)
-        if text is not None:
+        if text:  # this boot's kernel log is never empty: the kernel logs its own start
             result.update(text=text, source="journalctl -k -b 0")
         else:
-            reasons.append(why)
+            reasons.append(why or "journalctl -k -b 0: no kernel messages (no journal of this boot)")
     if result["text"] is None:
         for path in opts.get("kernel_log_paths") or []:
             try:
