@@ -129,7 +129,7 @@ def test_fallen_off_the_bus_is_worded_for_the_platform() -> None:
 
 def test_an_unknown_code_fails_rather_than_passing_silently() -> None:
     r = gpu_xid(facts(line(5, "NVRM: Xid (PCI:0000:01:00): 9999, something new"), btime=BOOT), XID, ctx())
-    assert r.status == "fail" and "not in plinth's table" in r.message
+    assert r.status == "fail" and "not in plinth's table" in r.message and "Xid catalogue" in (r.remediation or "")
 
 
 def test_a_flood_of_application_xids_cannot_hide_a_fault() -> None:

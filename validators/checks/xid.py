@@ -79,8 +79,9 @@ def xid_findings(facts_xid: Mapping[str, Any], cutoff: float | None) -> list[Fin
 
 
 def _remedy(action: str, facts: Facts, where: str) -> str:
-    """One sentence per action, worded for the node's platform."""
-    again = "If it comes back: " + hardware_remedy(facts, f"the GPU at {where}")
+    """One sentence per action, worded for the node's platform (``where``: the GPUs' PCI addresses)."""
+    gpu = f"the GPU at {where}" if where else "the GPU"
+    again = "If it comes back: " + hardware_remedy(facts, gpu)
     reboot = ("Drain the node and reboot it: that resets every GPU and starts a new kernel log, so the event stops "
               "counting (`nvidia-smi -r` resets one GPU, but its Xid stays in this boot's log until it leaves the "
               "profile's window_hours). ")
@@ -89,8 +90,10 @@ def _remedy(action: str, facts: Facts, where: str) -> str:
     if action == "REBOOT":
         return "Drain and reboot the node (NVIDIA: the fault may have left the OS or driver inconsistent). " + again
     if action == "HARDWARE":
-        return hardware_remedy(facts, f"the GPU at {where}", cloud_first="stop and start the instance",
-                               metal_first="power-cycle the node (a warm reboot may not bring the GPU back)")
+        return hardware_remedy(facts, gpu, metal_first="power-cycle the node (a warm reboot may not bring the GPU back)")
+    if action == "UNKNOWN":
+        return ("Look the code up in NVIDIA's Xid catalogue for this driver branch and keep the node drained until it is "
+                "understood (collect `nvidia-bug-report.sh`).")
     if action == "NVLINK":
         return ("Check `nvidia-smi nvlink -s` / `-e` and nvidia-fabricmanager, then reboot the node (resets the GPUs and "
                 "NVSwitches). If it repeats: " + hardware_remedy(facts, "the NVLink/NVSwitch baseboard"))
@@ -145,7 +148,7 @@ def gpu_xid(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResul
         for action in dict.fromkeys(f.action for f in faults + rest):
             codes = [f for f in faults + rest if f.action == action]
             notes = " ".join(f"Xid {f.code}: {f.note}." for f in codes if f.note)
-            fixes.append(f"Xid {', '.join(str(f.code) for f in codes)}: {_remedy(action, facts, ', '.join(codes[0].where) or 'the GPU')}"
+            fixes.append(f"Xid {', '.join(str(f.code) for f in codes)}: {_remedy(action, facts, ', '.join(codes[0].where))}"
                          + (f" {notes}" if notes else ""))
         msg = f"{_listing(faults)} {span} (max {fmt(limit)} {unit})" + (f"; also {_listing(rest)}" if rest else "") + tail
         return CheckResult.make("gpu.xid", "fail", msg, measured=measured, threshold=limit, unit=unit, remediation=" ".join(fixes))
@@ -155,7 +158,7 @@ def gpu_xid(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResul
         return CheckResult.make(
             "gpu.xid", "warn", f"{_listing(warns)} {span}: no GPU fault that needs a reset or a reboot" + tail,
             measured=measured, threshold=limit, unit=unit,
-            remediation=" ".join(f"Xid {', '.join(str(f.code) for f in warns if f.action == a)}: {_remedy(a, facts, 'the GPU')}" for a in actions))
+            remediation=" ".join(f"Xid {', '.join(str(f.code) for f in warns if f.action == a)}: {_remedy(a, facts, '')}" for a in actions))
     return CheckResult.make("gpu.xid", "pass", f"no GPU fault Xid events {span}" + tail, measured=0, threshold=limit, unit=unit)
 
 
