@@ -72,6 +72,12 @@ def test_expectation_from_inventory_beats_the_siblings_rule() -> None:
     assert r.status == "fail" and "expected 400 Gb/s (ib_ndr400)" in r.message
 
 
+def test_a_roce_node_where_infiniband_is_expected_fails() -> None:
+    f = ibstat_facts("ibverbs/ibstat_h100-node_12hca_roce-ethernet_all-active.txt")
+    r = rdma.ib_link(f, LINK, ctx(expect={"fabric": "ib_ndr400"}))
+    assert r.status == "fail" and "the training ports are RoCE (Ethernet), expected InfiniBand" in r.message
+
+
 def test_fewer_ports_than_the_instance_type_has_fails() -> None:
     f = ibstat_facts()
     f["rdma"]["devices"] = [d for d in f["rdma"]["devices"] if d["name"] not in ("mlx5_8", "mlx5_9")]

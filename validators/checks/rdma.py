@@ -80,6 +80,8 @@ def ib_link(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResul
     measured = len(good)
     unit = threshold.unit or "ports"
     parts = []
+    if exp is not None and not any(p.link_layer == exp.fabric.link_layer for p in training):
+        parts.append(f"the training ports are {fabric} ({training[0].link_layer}), expected {exp.fabric.link_layer} ({exp.name}, {exp.source})")
     if down:
         parts.append(f"{len(down)} of {len(training)} {fabric} ports not active: "
                      + ", ".join(f"{p.name} {p.state}/{p.phys_state}" for p in down[:6]))
