@@ -139,13 +139,28 @@ def stamp(line: str, btime: Optional[float]) -> Tuple[Optional[float], Optional[
     return None, None
 
 
-def dated_newest_first(lines: List[str], btime: Optional[float], now: float) -> Iterator[Tuple[Optional[float], str]]:
-    """(epoch seconds or None, line), newest line first, dated as they are consumed: a caller that
-    stops early (it has crossed the boot, it has what it needs) dates nothing more. Year-less
-    RFC 3164 stamps get their year by walking back from the newest line (see the module docstring)."""
+def newest_first(text: str, needle: str) -> Iterator[Tuple[int, str]]:
+    """(offset, line) of the lines containing ``needle``, from the end of ``text`` backwards: a
+    caller that stops early never touches the rest of a 16 MiB ring."""
+    pos = len(text)
+    while True:
+        hit = text.rfind(needle, 0, pos)
+        if hit == -1:
+            return
+        start = text.rfind("\n", 0, hit) + 1
+        end = text.find("\n", hit)
+        yield start, text[start:] if end == -1 else text[start:end]
+        pos = start
+
+
+def dated_newest_first(lines: Iterable[str], btime: Optional[float], now: float) -> Iterator[Tuple[Optional[float], str]]:
+    """(epoch seconds or None, line) for ``lines`` given newest first, dated as they are consumed: a
+    caller that stops early (it has crossed the boot, it has what it needs) dates nothing more.
+    Year-less RFC 3164 stamps get their year by walking back from the newest line (see the module
+    docstring)."""
     year = time.localtime(now).tm_year
     later: Optional[Tuple[int, ...]] = None
-    for line in reversed(lines):
+    for line in lines:
         ts, partial = stamp(line, btime)
         if ts is None and partial is not None:
             if later is None:
@@ -161,7 +176,7 @@ def dated_newest_first(lines: List[str], btime: Optional[float], now: float) -> 
 
 def date_lines(lines: List[str], btime: Optional[float], now: float) -> List[Tuple[Optional[float], str]]:
     """[(epoch seconds or None, line)] in log order (see :func:`dated_newest_first`)."""
-    return list(reversed(list(dated_newest_first(lines, btime, now))))
+    return list(reversed(list(dated_newest_first(reversed(lines), btime, now))))
 
 
 # ----- readers ------------------------------------------------------------------------------

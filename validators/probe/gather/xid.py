@@ -20,9 +20,17 @@ import os
 import re
 import time
 from collections import Counter
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
-from ._kernlog import BOOT_SLACK_S, boot_time, dated_newest_first, kernel_ring, lines_with, local_time, stamp
+from ._kernlog import (
+    BOOT_SLACK_S,
+    boot_time,
+    dated_newest_first,
+    kernel_ring,
+    local_time,
+    newest_first,
+    stamp,
+)
 
 SECTION = "xid"
 DEFAULT = None
@@ -36,7 +44,7 @@ RECOVERY_RE = re.compile(r"recovery action changed from\s+(0x[0-9a-fA-F]{1,8}|\d
 # the same lines, capturing only the code: counted by findall + Counter, at C speed (a flood of
 # 100k Xid lines is counted in a fraction of a second)
 XID_CODE_RE = re.compile(r"NVRM: Xid \((?:PCI:)?[0-9a-fA-F:.]{1,16}(?: GPU-I:\d{1,3})?(?: GPU-CI:\d{1,3})?\):\s*(\d{1,5})(?!\d)")
-SXID_CODE_RE = re.compile(r"nvidia-nvswitch\d{1,3}:? SXid \((?:PCI:)?[0-9a-fA-F:.]{1,16}\):\s*(\d{1,6})(?!\d)", re.IGNORECASE)
+SXID_CODE_RE = re.compile(r"nvidia-nvswitch\d{1,3}:? SXid \((?:PCI:)?[0-9a-fA-F:.]{1,16}\):\s*(\d{1,6})(?!\d)")
 KEEP_PER_CODE = 10
 MAX_LINE = 300
 NVSWITCH_PROC = "/proc/driver/nvidia-nvswitch/devices"
@@ -67,6 +75,10 @@ def _parse_event(line: str) -> Optional[Dict[str, Any]]:
     return None
 
 
+def _count(regex: re.Pattern[str], text: str) -> int:
+    return len(regex.findall(text)) if text else 0
+
+
 def _undated_year(partial: tuple, now: float) -> Optional[float]:
     """An RFC 3164 stamp of this boot: this year's, unless that is in the future."""
     year = time.localtime(now).tm_year
@@ -84,24 +96,31 @@ def parse_xid(text: str, btime: Optional[float] = None, now: Optional[float] = N
     matching lines; only the newest few per code are parsed and dated (a log file spanning boots is
     dated back to the boot, no further)."""
     now = time.time() if now is None else now
-    lines = lines_with(text, ("Xid",))
-    first = 0  # index of this boot's first line
+    cut = 0  # where this boot starts in ``text``
     if not since_boot and btime is not None:
-        for i, (ts, _) in enumerate(dated_newest_first(lines, btime, now)):
+        offsets: List[int] = []
+
+        def lines() -> Iterator[str]:
+            for offset, line in newest_first(text, "Xid"):
+                offsets.append(offset)
+                yield line
+
+        for ts, line in dated_newest_first(lines(), btime, now):
             if ts is not None and ts < btime - BOOT_SLACK_S:
-                first = len(lines) - i  # log order: this line and every older one are from earlier boots
+                cut = offsets[-1] + len(line)  # log order: this line and every older one are from earlier boots
                 break
-    older, this_boot = "\n".join(lines[:first]), "\n".join(lines[first:])
-    before_boot = len(XID_CODE_RE.findall(older)) + len(SXID_CODE_RE.findall(older))
+    older, this_boot = text[:cut], text[cut:]
+    before_boot = _count(XID_CODE_RE, older) + _count(SXID_CODE_RE, older)
     totals: Dict[str, int] = {}
-    for kind, regex in (("xid", XID_CODE_RE), ("sxid", SXID_CODE_RE)):
-        for code, n in Counter(regex.findall(this_boot)).items():
-            key = f"{kind}:{int(code)}"
-            totals[key] = totals.get(key, 0) + n
+    for kind, regex, marker in (("xid", XID_CODE_RE, "NVRM: Xid"), ("sxid", SXID_CODE_RE, "SXid")):
+        if marker in this_boot:  # a clean log costs one substring search per kind
+            for code, n in Counter(regex.findall(this_boot)).items():
+                key = f"{kind}:{int(code)}"
+                totals[key] = totals.get(key, 0) + n
     # the newest few events per code (a flood of Xid 13 can't hide an Xid 79), dated one by one
     groups: Dict[str, Dict[str, Any]] = {k: {"count": n, "events": []} for k, n in totals.items()}
     missing = sum(min(n, KEEP_PER_CODE) for n in totals.values())
-    for line in reversed(lines[first:]):
+    for _, line in newest_first(this_boot, "Xid"):
         if not missing:
             break
         event = _parse_event(line)
@@ -110,11 +129,10 @@ def parse_xid(text: str, btime: Optional[float] = None, now: Optional[float] = N
         group = groups.get("{}:{}".format(event["kind"], event.get("xid", event.get("sxid"))))
         if group is None or len(group["events"]) >= KEEP_PER_CODE:  # (the counting regexes match the same lines)
             continue
-        kept = group["events"]
         ts, partial = stamp(line, btime)
         event["ts"] = _undated_year(partial, now) if ts is None and partial else ts
         event["line"] = line.strip()[:MAX_LINE]
-        kept.append(event)
+        group["events"].append(event)
         missing -= 1
     counts = {k.split(":", 1)[1]: g["count"] for k, g in groups.items() if k.startswith("xid:")}
     sxid_counts = {k.split(":", 1)[1]: g["count"] for k, g in groups.items() if k.startswith("sxid:")}
