@@ -45,6 +45,7 @@ FLAP_RES = (
 )
 FLAP_NEEDLES = ("ost carrier", "carrier-changed", "Link down")
 KEEP_FLAPS = 10
+MAX_FIELD = 64  # sysfs and ibstat strings travel back as data; none is longer on a real HCA
 
 
 def parse_rate(text: Optional[str]) -> Tuple[Optional[float], Optional[str], Optional[str]]:
@@ -62,7 +63,11 @@ def _state(text: Optional[str]) -> Optional[str]:
     """'4: ACTIVE' -> 'ACTIVE', '5: LinkUp' -> 'LinkUp' (ibstat prints the name alone)."""
     if not text:
         return None
-    return text.split(":", 1)[-1].strip() or None
+    return text.split(":", 1)[-1].strip()[:MAX_FIELD] or None
+
+
+def _field(text: Optional[str]) -> Optional[str]:
+    return text[:MAX_FIELD] if text else None
 
 
 def parse_fi_info(text: str) -> Dict[str, Any]:
@@ -85,7 +90,7 @@ def parse_ibstat(text: str) -> List[Dict[str, Any]]:
     devices: List[Dict[str, Any]] = []
     port: Optional[Dict[str, Any]] = None
     for line in text.splitlines():
-        m = re.match(r"^CA '([^']+)'", line)
+        m = re.match(r"^CA '([^']{1,64})'", line)
         if m:
             devices.append({"name": m.group(1), "driver": None, "hca_type": None, "ports": []})
             port = None
@@ -103,16 +108,16 @@ def parse_ibstat(text: str) -> List[Dict[str, Any]]:
         value = value.strip()
         if port is None:
             if key == "CA type":
-                devices[-1]["hca_type"] = value or None
+                devices[-1]["hca_type"] = _field(value)
             continue
         if key == "State":
-            port["state"] = value.upper() or None
+            port["state"] = _field(value.upper())
         elif key == "Physical state":
-            port["phys_state"] = value or None
+            port["phys_state"] = _field(value)
         elif key == "Rate":
             port["rate_gbps"] = parse_rate(value)[0]
         elif key == "Link layer":
-            port["link_layer"] = value or None
+            port["link_layer"] = _field(value)
     return devices
 
 
@@ -151,7 +156,7 @@ def read_sysfs(base: str) -> List[Dict[str, Any]]:
                 "state": (_state(read_file(os.path.join(pdir, "state"))) or "").upper() or None,
                 "phys_state": _state(read_file(os.path.join(pdir, "phys_state"))),
                 "rate_gbps": rate, "width": width, "speed": speed,
-                "link_layer": read_file(os.path.join(pdir, "link_layer")),
+                "link_layer": _field(read_file(os.path.join(pdir, "link_layer"))),
                 "counters": _counters(pdir, "counters", PORT_COUNTERS),
             }
             if driver == "efa":
@@ -163,8 +168,8 @@ def read_sysfs(base: str) -> List[Dict[str, Any]]:
             netdevs = []
         devices.append({
             "name": name, "driver": driver if driver != "driver" else None,
-            "hca_type": read_file(os.path.join(ddir, "hca_type")), "board_id": read_file(os.path.join(ddir, "board_id")),
-            "fw_ver": read_file(os.path.join(ddir, "fw_ver")), "netdevs": netdevs, "ports": ports,
+            "hca_type": _field(read_file(os.path.join(ddir, "hca_type"))), "board_id": _field(read_file(os.path.join(ddir, "board_id"))),
+            "fw_ver": _field(read_file(os.path.join(ddir, "fw_ver"))), "netdevs": netdevs[:16], "ports": ports,
         })
     return devices
 
