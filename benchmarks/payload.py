@@ -99,11 +99,12 @@ def _kernel_log_flood(section: Section, reps: int) -> None:
     line = "[%12.6f] NVRM: Xid (PCI:0000:38:00): 13, pid=2897677, name=pt_main_thread, Graphics SM Warp Exception on (GPC 8, TPC 5, SM 0)\n"
     ring = "".join(line % (i * 0.001) for i in range(16 * 1024 * 1024 // len(line % 0)))
     series = Series()
+    total = 0
     for _ in range(max(reps, 3)):
         t1 = time.perf_counter()
-        parsed = parse_xid(ring, btime=time.time() - 3600)
+        total = parse_xid(ring, btime=time.time() - 3600)["total"]
         series.add(time.perf_counter() - t1)
-    what = f"kernel log: a 16 MiB ring of {parsed['total']} Xid lines parsed"
+    what = f"kernel log: a 16 MiB ring of {total} Xid lines parsed"
     section.rows.append(Row(what, "in-process, this Python", "s", series))
     section.targets.append(Target("the worst-case kernel log (16 MiB of Xid lines) parses in < 1 s", f"{fmt(series.median)} s median",
                                   series.median < 1.0))
