@@ -5,6 +5,7 @@ runs it (``host_root`` points the gatherers at the tree)."""
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,21 @@ def test_ibstat_that_panics_part_way_is_an_error_not_a_pass(tmp_path: Path) -> N
     assert facts["rdma"]["source"] == "ibstat" and "ibpanic" in facts["rdma"]["error"]
     r = rdma.ib_link(facts, Threshold(unit="ports"), ctx())
     assert r.status == "error" and "(8 ports listed before it)" in r.message
+
+
+def test_a_link_loss_is_counted_once_whichever_logs_carry_it(tmp_path: Path) -> None:
+    """rsyslog copies the kernel's lines into /var/log/syslog: the mlx5 "Link down" of a RoCE rail
+    is counted from the kernel log, the daemons' carrier messages from the system log, none twice."""
+    root = tmp_path / "host"
+    rdma_tree.device(root, "mlx5_0", driver="mlx5_core", hca_type="MT4129", netdevs=("ens1np0",))
+    rdma_tree.port(root, "mlx5_0", 1, state="4: ACTIVE", phys="5: LinkUp", rate="400 Gb/sec (4X NDR)", link_layer="Ethernet")
+    kernel_line = "mlx5_core 0000:0c:00.0 ens1np0: Link down"
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "dmesg", f"echo '[    5.000000] {kernel_line}'\n")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime(time.time() - 60))
+    syslog = tmp_path / "syslog"
+    syslog.write_text(f"{stamp} node kernel: {kernel_line}\n{stamp} node systemd-networkd[812]: ens1np0: Lost carrier\n")
+    facts = run_probe(quiet_options(tmp_path, host_root=str(root), disk_test_mb=0, system_log_paths=(str(syslog),)), probe_env(bin_dir))
+    assert facts["rdma"]["flaps"]["counts"] == {"ens1np0": 2}
+    r = rdma.ib_flaps(facts, Threshold(max=1, unit="flaps", window_hours=6), ctx())
+    assert r.status == "fail" and "ens1np0 lost its carrier x2" in r.message

@@ -37,13 +37,12 @@ PORT_COUNTERS = (
 EFA_COUNTERS = ("rx_drops", "retrans_timeout_events")
 FI_INFO_PATHS = ("fi_info", "/opt/amazon/efa/bin/fi_info")  # the EFA installer's bin is not on a login shell's PATH
 RATE_RE = re.compile(r"^\s*(\d{1,6}(?:\.\d{1,3})?)\s*Gb/sec(?:\s*\((\d{1,2})X\s*([A-Z0-9]{1,8})\))?")
-# carrier lost on an interface: systemd-networkd, NetworkManager, the mlx5 driver (RoCE netdevs)
-FLAP_RES = (
-    re.compile(r"(?:systemd-networkd\S*|networkd\S*):\s+([^\s:]{1,16}): [Ll]ost carrier"),
-    re.compile(r"device \(([^\s)]{1,16})\): state change: \S+ -> unavailable \(reason 'carrier-changed'"),
-    re.compile(r"mlx5_core \S+ ([^\s:]{1,16}): Link down"),
-)
-FLAP_NEEDLES = ("ost carrier", "carrier-changed", "Link down")
+# carrier lost on an interface: systemd-networkd and NetworkManager in the system log, the mlx5
+# driver (RoCE netdevs) in the kernel log. Each log is searched for its own writers only: a syslog
+# file also holds the kernel's lines, which the kernel log already counted.
+DAEMON_FLAPS = ((re.compile(r"(?:systemd-networkd\S*|networkd\S*):\s+([^\s:]{1,16}): [Ll]ost carrier"), "ost carrier"),
+                (re.compile(r"device \(([^\s)]{1,16})\): state change: \S+ -> unavailable \(reason 'carrier-changed'"), "carrier-changed"))
+KERNEL_FLAPS = ((re.compile(r"mlx5_core \S+ ([^\s:]{1,16}): Link down"), "Link down"),)
 KEEP_FLAPS = 10
 MAX_FIELD = 64  # sysfs and ibstat strings travel back as data; none is longer on a real HCA
 
@@ -174,14 +173,15 @@ def read_sysfs(base: str) -> List[Dict[str, Any]]:
     return devices
 
 
-def parse_flaps(text: str, interfaces: List[str], btime: Optional[float], now: float, since_boot: bool) -> Dict[str, Any]:
+def parse_flaps(text: str, interfaces: List[str], btime: Optional[float], now: float, since_boot: bool,
+                patterns: Tuple[Tuple[Any, str], ...] = DAEMON_FLAPS + KERNEL_FLAPS) -> Dict[str, Any]:
     """Carrier losses of the given interfaces (and any ``ibN``) -> {counts, events, before_boot}."""
     wanted = set(interfaces)
     counts: Dict[str, int] = {}
     events: Dict[str, List[Dict[str, Any]]] = {}
     before_boot = 0
-    for ts, line in date_lines(lines_with(text, FLAP_NEEDLES), btime, now):
-        iface = next((m.group(1) for m in (r.search(line) for r in FLAP_RES) if m), None)
+    for ts, line in date_lines(lines_with(text, tuple(needle for _, needle in patterns)), btime, now):
+        iface = next((m.group(1) for m in (r.search(line) for r, _ in patterns) if m), None)
         if iface is None or not (iface in wanted or re.match(r"^ib\d+$", iface)):
             continue
         if not since_boot and ts is not None and btime is not None and ts < btime - BOOT_SLACK_S:
@@ -198,16 +198,16 @@ def _flaps(opts: Dict[str, Any], interfaces: List[str]) -> Dict[str, Any]:
     now, btime = time.time(), boot_time()
     texts, sources, errors = [], [], []
     since_boot = True
-    for log in (kernel_ring(opts), system_log(opts, ["systemd-networkd", "NetworkManager"])):
+    for log, patterns in ((kernel_ring(opts), KERNEL_FLAPS), (system_log(opts, ["systemd-networkd", "NetworkManager"]), DAEMON_FLAPS)):
         if log["text"] is None:
             errors.append(log["error"])
             continue
-        texts.append((log["text"], log["since_boot"]))
+        texts.append((log["text"], log["since_boot"], patterns))
         sources.append(log["source"])
         since_boot = since_boot and log["since_boot"]
     result: Dict[str, Any] = {"counts": {}, "events": [], "before_boot": 0}
-    for text, in_boot in texts:
-        part = parse_flaps(text, interfaces, btime, now, in_boot)
+    for text, in_boot, patterns in texts:
+        part = parse_flaps(text, interfaces, btime, now, in_boot, patterns)
         for iface, n in part["counts"].items():
             result["counts"][iface] = result["counts"].get(iface, 0) + n
         result["events"] += part["events"]
