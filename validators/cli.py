@@ -300,7 +300,8 @@ def profiles() -> None:
                 parts.append(f"<= {th.max:g}")
             if th.expect is not None:
                 parts.append(f"== {th.expect}")
-            table.add_row(check_id, " ".join(parts) + (f" {th.unit}" if th.unit else ""), th.why or "")
+            window = f" in {th.window_hours:g} h" if th.window_hours is not None else ""
+            table.add_row(check_id, " ".join(parts) + (f" {th.unit}" if th.unit else "") + window, th.why or "")
         out.print(table)
 
 
