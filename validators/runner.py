@@ -350,6 +350,9 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                     state = next(s for s in states if s.spec.name == name)
                     if state.facts is not None:
                         state.facts["pairwise"] = pw
+                for s in states:  # fleet judges group nodes into pools by what the inventory expects
+                    if s.facts is not None:
+                        s.facts["expect"] = s.spec.expect.model_dump(exclude_none=True)
                 facts_by_node = {s.spec.name: s.facts for s in states if s.abandoned is None and s.facts is not None}
                 fleet = judge_fleet(facts_by_node, controller.result(), profile)
             except KeyboardInterrupt:
