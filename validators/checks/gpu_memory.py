@@ -50,9 +50,10 @@ def gpu_ecc_errors(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
     history = ("; lifetime (aggregate, never cleared) uncorrectable: "
                + ", ".join(f"{_gpu.name(d)} {d['ecc_uncorrected_aggregate']}" for d in lifetime[:8])) if lifetime else ""
     if not counted:
-        if any(d.get("ecc_mode") == "Enabled" for d in devices):
-            mig = " while MIG is enabled (counted per GPU instance)" if any(d.get("mig_mode") == "Enabled" for d in devices) else ""
-            return not_run("gpu.ecc_errors", f"ECC is enabled but the volatile counters are not reported{mig}" + history,
+        mig_on = any(d.get("mig_mode") == "Enabled" for d in devices)
+        if mig_on or any(d.get("ecc_mode") == "Enabled" for d in devices):
+            mig = " while MIG is enabled (counted per GPU instance)" if mig_on else ""
+            return not_run("gpu.ecc_errors", f"volatile ECC counters not reported{mig}" + history,
                            threshold=threshold, remediation="Read `nvidia-smi -q -d ECC` on the node.")
         modes = sorted({str(d.get("ecc_mode")) for d in devices})
         return not_applicable("gpu.ecc_errors", f"volatile ECC counters not reported (ECC mode {', '.join(modes)}: "

@@ -15,33 +15,41 @@ from __future__ import annotations
 
 import shutil
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-from ._fabric import read_fabric
-from ._nvlink import parse_nvlink_errors, parse_nvlink_status, parse_topo_matrix
-from ._nvml import NvmlSession
-from ._smi import NO_DRIVER_MARKERS, classify_smi_failure, parse_nvidia_smi_text
-from ._smi_csv import QUERY_FIELDS, parse_query_gpu_csv
-from ._smi_table import parse_nvidia_smi_table
-from ._smi_xml import parse_nvidia_smi_xml
 from ._util import run_cmd
+
+if TYPE_CHECKING:
+    from ._nvml import NvmlSession
 
 SECTION = "gpu"
 DEFAULT = None
 
 Reader = Tuple[List[str], Callable[[str], Dict[str, Any]]]
-READERS: List[Tuple[str, Reader]] = [
-    ("nvidia-smi-xml", (["nvidia-smi", "-q", "-x"], parse_nvidia_smi_xml)),
-    ("nvidia-smi-text", (["nvidia-smi", "-q"], parse_nvidia_smi_text)),
-    ("nvidia-smi-csv", (["nvidia-smi", "--query-gpu=" + QUERY_FIELDS, "--format=csv"], parse_query_gpu_csv)),
-    ("nvidia-smi-table", (["nvidia-smi"], parse_nvidia_smi_table)),
-]
+
+
+def _readers() -> List[Tuple[str, Reader]]:
+    """nvidia-smi's layouts, richest first. The parsers are imported here, not at the top: a node
+    without a GPU never compiles them (~30 ms of the probe's start-up)."""
+    from ._smi import parse_nvidia_smi_text
+    from ._smi_csv import QUERY_FIELDS, parse_query_gpu_csv
+    from ._smi_table import parse_nvidia_smi_table
+    from ._smi_xml import parse_nvidia_smi_xml
+
+    return [
+        ("nvidia-smi-xml", (["nvidia-smi", "-q", "-x"], parse_nvidia_smi_xml)),
+        ("nvidia-smi-text", (["nvidia-smi", "-q"], parse_nvidia_smi_text)),
+        ("nvidia-smi-csv", (["nvidia-smi", "--query-gpu=" + QUERY_FIELDS, "--format=csv"], parse_query_gpu_csv)),
+        ("nvidia-smi-table", (["nvidia-smi"], parse_nvidia_smi_table)),
+    ]
 
 
 def _read_smi(base: Dict[str, Any], timeout: float) -> Optional[Reader]:
     """Fill ``base`` from the first nvidia-smi layout that answers; the reader used, or None with
     ``base["error"]`` (no driver, no GPU, hung) or ``base["incomplete"]`` (nothing readable) set."""
-    for source, (argv, parse) in READERS:
+    from ._smi import NO_DRIVER_MARKERS, classify_smi_failure
+
+    for source, (argv, parse) in _readers():
         rc, out, err = run_cmd(argv, timeout)
         if rc is None:  # timed out: a hung driver answers no other layout either
             base["error"] = " ".join(argv[1:] or ["nvidia-smi"]) + ": " + err.strip()
@@ -70,6 +78,8 @@ def _read_smi(base: Dict[str, Any], timeout: float) -> Optional[Reader]:
 
 
 def _add_nvlink_status(base: Dict[str, Any], timeout: float) -> None:
+    from ._nvlink import parse_nvlink_status
+
     rc, out, err = run_cmd(["nvidia-smi", "nvlink", "-s"], timeout)
     if rc != 0:
         base["notes"].append("nvidia-smi nvlink -s: " + (err or out).strip()[:200])
@@ -85,6 +95,8 @@ def _add_nvlink_status(base: Dict[str, Any], timeout: float) -> None:
 
 
 def _nvlink_errors(base: Dict[str, Any], timeout: float) -> Optional[Dict[int, Dict[str, Any]]]:
+    from ._nvlink import parse_nvlink_errors
+
     rc, out, err = run_cmd(["nvidia-smi", "nvlink", "-e"], timeout)
     if rc != 0:
         base["notes"].append("nvidia-smi nvlink -e: " + (err or out).strip()[:200])
@@ -93,6 +105,8 @@ def _nvlink_errors(base: Dict[str, Any], timeout: float) -> Optional[Dict[int, D
 
 
 def _topology(timeout: float) -> Dict[str, Any]:
+    from ._nvlink import parse_topo_matrix
+
     rc, out, err = run_cmd(["nvidia-smi", "topo", "-m"], timeout)
     if rc != 0:
         return {"source": "nvidia-smi topo -m", "nvlink": None, "error": (err or out).strip()[:200] or f"exit {rc}"}
@@ -124,17 +138,21 @@ def gather(opts: Dict[str, Any]) -> Dict[str, Any]:
     session: Optional[NvmlSession] = None
     reader: Optional[Reader] = None
     if opts.get("use_pynvml", True):
-        session = NvmlSession()
         try:
-            session.open()
-            base.update(session.read(), source="pynvml")
+            import pynvml  # type: ignore  # noqa: F401 - is the optional binding there at all? (cheap when not)
         except ImportError:
             base["notes"].append("pynvml not importable")
-            session = None
-        except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound / DriverNotLoaded: try nvidia-smi
-            base["notes"].append(f"pynvml: {exc.__class__.__name__}: {exc}")
-            session.close()
-            session = None
+        else:
+            from ._nvml import NvmlSession
+
+            session = NvmlSession()
+            try:
+                session.open()
+                base.update(session.read(), source="pynvml")
+            except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound / DriverNotLoaded: try nvidia-smi
+                base["notes"].append(f"pynvml: {exc.__class__.__name__}: {exc}")
+                session.close()
+                session = None
     try:
         if session is None:
             if shutil.which("nvidia-smi") is None:
@@ -153,6 +171,8 @@ def gather(opts: Dict[str, Any]) -> Dict[str, Any]:
         for dev in devices:
             if dev["index"] in errors_first:
                 dev["nvlink_errors"] = errors_first[dev["index"]]
+        from ._fabric import read_fabric
+
         base["fabric"] = read_fabric(opts, timeout)
         if linked or base["fabric"]["nvswitches"]:
             base["topology"] = _topology(timeout)
