@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from policies.errors import ConfigError, field_path, first_error
+from stacks.network_checks import customer_gateway_ip_problem
 
 STACKS_DIR = Path(__file__).parent
 NAMESPACE = "plinth"
@@ -40,14 +49,16 @@ def _cidr(value: str) -> str:
 
 
 class VpnConfig(_Model):
-    customer_gateway_ip: str
-    bgp_asn: int = Field(default=65000, ge=1, le=4294967294)
+    customer_gateway_ip: str  # required: the public IPv4 address of the on-prem router (no default)
+    bgp_asn: int = Field(default=65000, ge=1, le=4294967294)  # region-specific checks: AiNetwork
     static_routes_only: bool = True
 
     @field_validator("customer_gateway_ip")
     @classmethod
     def _ip(cls, v: str) -> str:
-        ipaddress.ip_address(v)
+        problem = customer_gateway_ip_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 
@@ -55,15 +66,39 @@ class NetworkConfig(_Model):
     cidr: str = "10.0.0.0/16"
     az_count: int = Field(default=3, ge=1, le=6)
     single_nat_gateway: bool = True  # one NAT is cheaper; set false for one per AZ (HA)
-    on_prem_cidr: str | None = None
+    # one block or a list (node, pod and service ranges on-prem are often separate blocks)
+    on_prem_cidr: list[str] | None = None
     vpn: VpnConfig | None = None
+    # "external": on-prem reaches the VPC over a link plinth does not build (Direct Connect, a transit
+    # gateway): no VPN, and the routes to onPremCidr are yours to add
+    on_prem_link: Literal["vpn", "external"] = "vpn"
 
     _check_cidr = field_validator("cidr")(classmethod(lambda cls, v: _cidr(v)))
 
-    @field_validator("on_prem_cidr")
+    @field_validator("on_prem_cidr", mode="before")
     @classmethod
-    def _onprem(cls, v: str | None) -> str | None:
-        return None if v is None else _cidr(v)
+    def _onprem(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        # ValueError throughout: pydantic turns it (not TypeError) into a one-line field error
+        blocks = [v] if isinstance(v, str) else v
+        if not isinstance(blocks, list) or not blocks or not all(isinstance(b, str) for b in blocks):
+            raise ValueError("one CIDR block or a non-empty list of them")
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for b in blocks:
+            net = ipaddress.ip_network(_cidr(b))
+            if net.version != 4:
+                raise ValueError(f"{b}: VPN routes to on-prem are IPv4 blocks")
+            if any(net.overlaps(n) for n in nets):
+                raise ValueError(f"{b} overlaps another on-prem block")
+            nets.append(net)
+        return blocks
+
+    @model_validator(mode="after")
+    def _link(self) -> NetworkConfig:
+        if self.on_prem_link == "external" and self.vpn is not None:
+            raise ValueError("onPremLink: external means plinth builds no VPN; remove network.vpn or the link setting")
+        return self
 
 
 class ClusterConfig(_Model):
@@ -120,6 +155,9 @@ class KubernetesConfig(_Model):
     gpu_operator_version: str = "v25.3.0"
     device_plugin_image: str = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
     teams: list[TeamQuota] = Field(default_factory=list)
+    # Objects already on the cluster, as "<kind>/<name>" or "<kind>/<namespace>/<name>" (see
+    # components.k8s_adopt): plinth patches its fields onto them instead of creating them.
+    existing: list[str] = Field(default_factory=list)
 
 
 class LifecycleConfig(_Model):
@@ -142,10 +180,18 @@ class LakehouseConfig(_Model):
     force_destroy: bool = False
 
 
+ZoneAccess = Literal["read", "write", "read-write"]
+
+
 class EdgeDevice(_Model):
     name: str
     hardware: Literal["jetson", "raspberry-pi", "intel-nuc", "other"] = "jetson"
-    csr_file: str | None = None  # PEM CSR; the private key then never leaves the device
+    # The device's certificate request: PEM text, or a path to a PEM file (relative paths start at
+    # the project directory). The private key never leaves the device. ``csrFile`` is the old name.
+    csr: str | None = Field(default=None, validation_alias=AliasChoices("csr", "csrFile"))
+    # Opt-in instead of a CSR: AWS makes the key pair and the private key lands in Pulumi state.
+    generate_key_pair: bool = False
+    zones: list[str] | None = None  # lakehouse zones this device reaches; None: every edge.zoneAccess zone
 
 
 class EdgeWorkload(_Model):
@@ -167,6 +213,96 @@ class EdgeConfig(_Model):
     topic_prefix: str = "plinth"
     devices: list[EdgeDevice] = Field(min_length=1)
     workload: EdgeWorkload | None = None
+    # zone -> what devices may do under <zone bucket>/devices/<thing name>/ (samples up, models down)
+    zone_access: dict[str, ZoneAccess] = Field(default_factory=lambda: {"raw": "write", "models": "read"})
+    # lifetime of the credentials the IoT credentials provider hands a device (AWS: 900..43200 s)
+    credential_duration_seconds: int = Field(default=3600, ge=900, le=43200)
+
+
+_DIGEST = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_K8S_NODE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class InClusterValidationConfig(_Model):
+    """``plinth:validation.inCluster``: ``plinth agent`` on every GPU node (components/in_cluster_validation.py)."""
+
+    image: str  # a plinth image pinned by digest: repo/plinth-agent@sha256:<64 hex>
+    mode: Literal["daemonset", "jobs"] = "daemonset"
+    run_id: str = "initial"  # change it to start a new run: a new run prefix, every node probes again
+    nodes: list[str] = Field(default_factory=list)  # mode jobs: one Job per node (Kubernetes node names)
+    interval_minutes: int = Field(default=60, ge=1, le=10080)  # mode daemonset: probe again this often
+    profile: str | None = None  # None: the stack's profile
+    disk_test_mb: int = Field(default=64, ge=0, le=65536)
+    mark_nodes: bool = True  # label plinth.dev/validation=<verdict>
+    taint_on_fail: bool = False  # and taint NoSchedule while a node check fails
+    read_kernel_log: bool = True  # /dev/kmsg for Xid errors: needs a privileged container
+    runtime_class: str | None = "nvidia"  # the NVIDIA container runtime mounts nvidia-smi/NVML
+    scratch_path: str = "/var/lib/plinth-agent"  # host directory for the disk test
+    bucket_zone: str = "raw"  # lakehouse zone whose bucket receives the facts
+    namespace: str = "plinth-validation"
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if not _DIGEST.match(v):
+            raise ValueError("pin the image by digest (registry/plinth-agent@sha256:<64 hex>): a tag can move "
+                             "under a running DaemonSet")
+        return v
+
+    @field_validator("run_id")
+    @classmethod
+    def _run(cls, v: str) -> str:
+        if not _RUN_ID.match(v) or ".." in v:
+            raise ValueError("letters, digits, '.', '_', '-' (at most 63: it is also a label value)")
+        return v
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _K8S_NODE.match(name):
+                raise ValueError(f"{name!r} is not a Kubernetes node name")
+        if len(set(v)) != len(v):
+            raise ValueError("a node is listed twice")
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str | None) -> str | None:
+        from policies.thresholds import builtin_profiles
+
+        if v is not None and v not in builtin_profiles():
+            raise ValueError(f"unknown profile {v!r} (known: {', '.join(sorted(builtin_profiles()))})")
+        return v
+
+    @field_validator("scratch_path")
+    @classmethod
+    def _scratch(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/") or v.rstrip("/") in ("", "/dev", "/proc", "/sys", "/etc"):
+            raise ValueError("an absolute host directory for the disk test (not /, /dev, /proc, /sys, /etc)")
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("a namespace name: lowercase letters, digits and '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _mode(self) -> InClusterValidationConfig:
+        if self.mode == "jobs" and not self.nodes:
+            raise ValueError("mode jobs runs one Job per node: list them in nodes")
+        if self.mode == "daemonset" and self.nodes:
+            raise ValueError("nodes is for mode jobs; a DaemonSet runs on every GPU node")
+        if self.taint_on_fail and not self.mark_nodes:
+            raise ValueError("taintOnFail needs markNodes")
+        return self
+
+
+class ValidationConfig(_Model):
+    in_cluster: InClusterValidationConfig | None = None
 
 
 class StackConfig(_Model):
@@ -182,6 +318,7 @@ class StackConfig(_Model):
     kubernetes: KubernetesConfig | None = None
     lakehouse: LakehouseConfig = Field(default_factory=LakehouseConfig)
     edge: EdgeConfig | None = None
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @field_validator("prefix")
     @classmethod
@@ -208,6 +345,14 @@ class StackConfig(_Model):
                 raise ValueError("strategy hybrid needs plinth:network.onPremCidr")
         if self.strategy == "edge-centric" and self.edge is None:
             raise ValueError("strategy edge-centric needs plinth:edge with at least one device")
+        in_cluster = self.validation.in_cluster
+        if in_cluster is not None:
+            if self.strategy == "edge-centric" or not self.gpu_pools and self.strategy == "hybrid":
+                raise ValueError("plinth:validation.inCluster: needs the EKS cluster plinth creates (cloud-first, or hybrid "
+                                 "with gpuPools): its agents authenticate to S3 through EKS Pod Identity")
+            if in_cluster.bucket_zone not in self.lakehouse.zones:
+                raise ValueError(f"plinth:validation.inCluster.bucketZone: {in_cluster.bucket_zone!r} is not a lakehouse zone "
+                                 f"({', '.join(self.lakehouse.zones)})")
         names = [p.name for p in self.gpu_pools]
         if len(set(names)) != len(names):
             raise ValueError("gpuPools: pool names must be unique")
@@ -230,7 +375,9 @@ def _validate(data: dict[str, Any], where: str) -> StackConfig:
     except ValidationError as exc:
         msg = first_error(exc)
         # report fields as the user writes them: plinth:gpuPools[0].instanceType
-        return_msg = f"{where}: plinth:{msg}" if not msg.startswith("(top level)") else f"{where}: {msg.split(': ', 1)[1]}"
+        # a cross-field rule (model validator) names its own fields; pydantic's "Value error, " adds nothing
+        return_msg = (f"{where}: plinth:{msg}" if not msg.startswith("(top level)")
+                      else f"{where}: {msg.split(': ', 1)[1].removeprefix('Value error, ')}")
         raise ConfigError(return_msg) from None
 
 

@@ -43,7 +43,7 @@ def versions_of(facts: Facts) -> dict[str, str | None]:
             "vbios": ", ".join(vbios) if vbios else None}
 
 
-@check("gpu.versions", scope="fleet")
+@check("gpu.versions", scope="fleet", reads=("gpu", "system", "expect"))
 def gpu_versions(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     pools: dict[str, dict[str, dict[str, str | None]]] = {}
     for node, facts in sorted(facts_by_node.items()):
