@@ -50,3 +50,17 @@ def test_one_node_or_none_skips_and_the_registry_runs_it_as_a_fleet_check() -> N
     assert [r.status for r in gpu_versions({"a": {"gpu": {"devices": []}}}, {}, T, PROFILE)] == ["skip"]
     results = [r for r in judge_fleet({"a": node(H100_8), "b": node(H100_8_OK)}, {}, PROFILE) if r.id == "gpu.versions"]
     assert [r.status for r in results] == ["fail"]  # same GPU model, different drivers
+
+
+def test_the_inventory_expectation_reaches_the_fleet_judge_through_judging() -> None:
+    """The SSH path and the facts store judge through validators.judging: the pool comes from each
+    node's inventory `expect.instance_type` without the probe knowing it."""
+    from validators.inventory import Expect, NodeSpec
+    from validators.judging import NodeOutcome, judge_outcomes
+
+    outcomes = [NodeOutcome(NodeSpec(name=name, host="10.0.0.1", expect=Expect(instance_type="p5.48xlarge")), True, gpu_facts(rel))
+                for name, rel in (("gpu-a", H100_8), ("gpu-b", H100_8), ("gpu-c", H100_8_OK))]
+    report = judge_outcomes(outcomes, {}, PROFILE, started_at=None, duration_s=None)
+    [versions] = [r for r in report.fleet if r.id == "gpu.versions"]
+    assert versions.status == "fail" and versions.message.startswith("pool p5.48xlarge (3 nodes)") and "gpu-c has 535.183.01" in versions.message
+    assert "expect" not in outcomes[0].facts  # the node's own facts are not changed
