@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policies.thresholds import Threshold, get_profile
+from policies.thresholds import Profile, Threshold, get_profile
 from tests.checks.facts import (
     H100_8,
     H200_5,
@@ -328,7 +328,7 @@ def test_cut_off_output_is_an_error_never_a_pass(check_id: str) -> None:
     facts = gpu_facts(H100_8_OK)
     facts["gpu"]["incomplete"] = "nvidia-smi-text reported 8 attached GPUs but described 3 (output cut off?)"
     del facts["gpu"]["devices"][3:]
-    [r] = judge_node(facts, ctx(type(PROFILE)(name="t", description="t", thresholds={check_id: th(check_id)})))
+    [r] = judge_node(facts, ctx(Profile(name="t", description="t", thresholds={check_id: th(check_id)})))
     assert r.status == "error" and "cut off" in r.message
 
 
