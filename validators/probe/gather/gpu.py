@@ -193,7 +193,7 @@ def _second_sample(base: Dict[str, Any], opts: Dict[str, Any], session: Optional
     if wait > 0:
         time.sleep(wait)
     if session is not None:
-        later = {i: counters for i, counters in enumerate(session.sample())}
+        later = dict(enumerate(session.sample()))
         replays = {i: c["pcie_replays"] for i, c in later.items()}
         errors = {i: c["nvlink_errors"] for i, c in later.items() if c["nvlink_errors"] is not None}
     elif reader is not None:
