@@ -77,6 +77,12 @@ def node_report(outcome: NodeOutcome, profile: Profile) -> NodeReport:
                       duration_s=None if outcome.duration_s is None else round(outcome.duration_s, 3))
 
 
+def fleet_facts(outcome: NodeOutcome) -> dict[str, Any]:
+    """A node's facts for the fleet judges: plus ``expect``, what the inventory expects of the node
+    (gpu.versions groups nodes into pools by ``expect.instance_type``)."""
+    return {**(outcome.facts or {}), "expect": outcome.spec.expect.model_dump(exclude_none=True)}
+
+
 def fleet_results(facts_by_node: Mapping[str, Facts], controller: Facts, profile: Profile) -> list[CheckResult]:
     return judge_fleet(facts_by_node, controller, profile)
 
@@ -111,9 +117,9 @@ def judge_outcomes(outcomes: list[NodeOutcome], controller: Facts, profile: Prof
     if fleet_error is not None:
         fleet = fleet_errors(profile, fleet_error)
     else:
-        fleet = fleet_results({o.spec.name: o.facts for o in outcomes if o.facts is not None}, controller, profile)
+        fleet = fleet_results({o.spec.name: fleet_facts(o) for o in outcomes if o.facts is not None}, controller, profile)
     return assemble(nodes, fleet, profile, started_at=started_at, duration_s=duration_s)
 
 
-__all__ = ["INTERRUPTED", "NodeOutcome", "assemble", "context", "errors_for_all_checks", "fleet_errors",
+__all__ = ["INTERRUPTED", "NodeOutcome", "assemble", "context", "errors_for_all_checks", "fleet_errors", "fleet_facts",
            "fleet_results", "judge_outcomes", "node_report", "readiness", "summarize"]
