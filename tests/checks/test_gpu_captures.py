@@ -57,10 +57,12 @@ def test_healthy_single_gpu_vms(rel: str) -> None:
 @pytest.mark.parametrize("rel", MIG)
 def test_mig_gpu(rel: str) -> None:
     """MIG on: NVLink and row remapping are not readable at GPU level (`nvlink -s` says "not supported
-    for Devices in MIG mode"): skip / error, never pass; the rest is healthy."""
+    for Devices in MIG mode", `-q` prints "Remapped Rows: N/A"). An operator reads that as a configuration
+    with a known blind spot, not a fault: skip with the reason (never pass, and no exit 1 for a healthy
+    MIG node); the rest is healthy."""
     facts = gpu_facts(rel, nvlink="nvlink/nvidia-smi-nvlink-s_h100-80gb-hbm3-1gpu-MIG-enabled_drv590.48.01.txt")
     v = verdicts(facts)
-    assert "fail" not in v.values() and (v["gpu.nvlink"], v["gpu.row_remapping"]) == ("skip", "error")
+    assert "fail" not in v.values() and (v["gpu.nvlink"], v["gpu.row_remapping"]) == ("skip", "skip")
 
 
 @pytest.mark.parametrize("rel", TABLES)
@@ -71,7 +73,8 @@ def test_plain_tables_judge_what_they_show(rel: str) -> None:
     assert "fail" not in v.values(), v
     assert v["gpu.persistence_mode"] == v["gpu.temperature"] == "pass"
     assert v["gpu.clock_events"] == v["gpu.pcie_link"] == "error"
-    assert v["gpu.ecc_errors"] in ("pass", "error")  # MIG shows "On" in place of a count
+    # a MIG table shows "On" in place of the count: skipped with the reason (MIG counts per instance)
+    assert v["gpu.ecc_errors"] == ("skip" if "MIG" in rel else "pass")
 
 
 def test_eight_gpu_table_cannot_clear_the_fabric() -> None:

@@ -131,7 +131,8 @@ def test_xml_facts_judge_cleanly() -> None:
     by_id = {r.id: r for r in results}
     assert by_id["gpu.count"].status == "fail"  # profile needs 2 GPUs, node has 1
     assert by_id["gpu.nvlink"].status == "skip"  # MIG
-    # MIG counts volatile ECC errors per GPU instance: the GPU-level counter is N/A, so not judged
-    assert by_id["gpu.ecc_errors"].status == "error" and "MIG" in by_id["gpu.ecc_errors"].message
-    assert by_id["gpu.row_remapping"].status == "error" and "MIG" in by_id["gpu.row_remapping"].message
+    # MIG counts volatile ECC errors per GPU instance: the GPU-level counter is N/A, so not judged; a
+    # configuration with a blind spot, said in the message, not a fault that fails the node
+    assert by_id["gpu.ecc_errors"].status == "skip" and "MIG" in by_id["gpu.ecc_errors"].message
+    assert by_id["gpu.row_remapping"].status == "skip" and "MIG" in by_id["gpu.row_remapping"].message
     assert not any("crashed" in r.message for r in results)
