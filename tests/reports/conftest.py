@@ -1,0 +1,25 @@
+"""Session fixtures for the report tests that need a real tool: Chromium (the HTML report) and
+Prometheus (the textfile, the rules, the dashboard's queries). Installed from Debian when missing;
+skipped with the reason only where that is impossible (not root, no apt)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.apt import ensure_packages
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> str:
+    why = ensure_packages({"chromium": "chromium"})
+    if why:
+        pytest.skip(f"headless Chromium unavailable: {why}")
+    return "chromium"
+
+
+@pytest.fixture(scope="session")
+def prometheus_tools() -> str:
+    why = ensure_packages({"prometheus": "prometheus", "promtool": "prometheus"})
+    if why:
+        pytest.skip(f"Prometheus unavailable: {why}")
+    return "prometheus"
