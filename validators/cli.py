@@ -30,6 +30,7 @@ ProfileOpt = Annotated[
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
 JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here (one testcase per node x check).")]
+HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here (heatmap, pair matrix, what to do first).")]
 DiskTestOpt = Annotated[int | None, typer.Option(
     "--disk-test-mb", min=0, max=65536, metavar="MIB",
     help="Size of the sequential disk write+read test per node, in MiB (default 64; 0 = no disk test: "
@@ -50,6 +51,7 @@ def audit(
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    html: HtmlOpt = None,
     disk_test_mb: DiskTestOpt = None,
     quick: QuickOpt = False,
 ) -> None:
@@ -63,7 +65,7 @@ def audit(
 
     try:
         code = run_audit(profile=profile, json_path=json_path, junit_path=junit, markdown_path=markdown,
-                         disk_test_mb=disk_test_mb, quick=quick)
+                         disk_test_mb=disk_test_mb, quick=quick, html_path=html)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
@@ -79,6 +81,7 @@ def validate(
     junit: JunitOpt = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).")] = None,
     prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Write a Prometheus textfile-collector file.")] = None,
+    html: HtmlOpt = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes probed at once.")] = 32,
     timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, help="Seconds allowed per node.")] = 120.0,
     accept_new_host_keys: Annotated[bool, typer.Option("--accept-new-host-keys", help="Trust (and record) host keys not yet in known_hosts. Off by default.")] = False,
@@ -106,7 +109,7 @@ def validate(
             code = run_validate_facts(
                 facts, inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
                 json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
-                details=details, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
+                details=details, html_path=html, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
                                            "--quick": quick, "--accept-new-host-keys": accept_new_host_keys})
         except ConfigError as exc:
             raise _bad_input(str(exc)) from None
@@ -118,7 +121,7 @@ def validate(
             inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
             json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
-            disk_test_mb=disk_test_mb, quick=quick, details=details,
+            disk_test_mb=disk_test_mb, quick=quick, details=details, html_path=html,
         )
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None

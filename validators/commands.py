@@ -79,10 +79,10 @@ def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict
 
 
 def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | None, markdown_path: Path | None,
-              disk_test_mb: int | None = None, quick: bool = False) -> int:
+              disk_test_mb: int | None = None, quick: bool = False, html_path: Path | None = None) -> int:
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
     tests = active_tests(quick, None, disk_test_mb)
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path}
+    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "html": html_path}
     check_report_paths(paths)
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
@@ -106,12 +106,12 @@ def run_validate(
     inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
     json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
     concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool | None = None,
-    disk_test_mb: int | None = None, quick: bool = False, details: bool = False,
+    disk_test_mb: int | None = None, quick: bool = False, details: bool = False, html_path: Path | None = None,
 ) -> int:
     """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
     inventory's ``profile:``, else distributed_training. ``network`` None: on unless ``quick``."""
     tests = active_tests(quick, network, disk_test_mb)
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
+    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path, "html": html_path}
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
     check_report_paths(paths)
@@ -127,7 +127,7 @@ def run_validate(
 def run_validate_facts(
     location: str, inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
     json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
-    details: bool = False, ssh_only: dict[str, bool] | None = None,
+    details: bool = False, ssh_only: dict[str, bool] | None = None, html_path: Path | None = None,
 ) -> int:
     """Judge the facts `plinth agent` stored at ``location`` like a live run (validators/facts).
     The inventory or stack, when given, names the expected nodes and the object store."""
@@ -138,7 +138,7 @@ def run_validate_facts(
     given = [flag for flag, on in (ssh_only or {}).items() if on]
     if given:
         raise ConfigError(f"--facts: {given[0]} does not apply: the agents already gathered the facts")
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
+    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path, "html": html_path}
     check_report_paths(paths)
     inv = _inventory(inventory, stack, stack_outputs) if inventory or stack or stack_outputs else None
     profile_name = profile or (inv.profile if inv else None) or VALIDATE_DEFAULT_PROFILE
