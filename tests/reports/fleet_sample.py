@@ -50,6 +50,11 @@ def fleet_with_failures() -> Report:
     fleet = [
         C("network.bandwidth_outlier", "warn", "gpu-1: bandwidth 9.6 Gbps is 90% below the fleet median 96 Gbps",
           measured=9.6, threshold=10, unit="%", remediation="Compare gpu-1's NIC and cabling with its peers."),
+        # a fleet check names one node per result: two results under one check id
+        C("storage.disk_outlier", "warn", "gpu-0: disk write 410 MB/s is 38% below the fleet median 660 MB/s",
+          measured=38, threshold=10, unit="%", remediation="Check the node's volume type and throughput (iostat, fio)."),
+        C("storage.disk_outlier", "warn", "gpu-4: disk read 900 MB/s is 25% below the fleet median 1200 MB/s",
+          measured=25, threshold=10, unit="%", remediation="Check the node's volume type and throughput (iostat, fio)."),
         C("fabric.nccl_allreduce", "fail", "all_reduce_perf busbw 41.3 GB/s across 4 nodes, below 45 GB/s (90% of 50)",
           measured=41.3, threshold=45, unit="GB/s", remediation="Check EFA on every node (fi_info -p efa) and NCCL_NET_PLUGIN."),
     ]
