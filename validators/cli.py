@@ -200,6 +200,21 @@ def strategy(
 
 
 @app.command()
+def init(
+    path: Annotated[str, typer.Argument(help="Where to write it; - prints it.")] = "inventory.yaml",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example inventory to start from (`plinth validate -i` accepts it as written)."""
+    from validators.init_inventory import run_init
+
+    try:
+        code = run_init(path, force)
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def profiles() -> None:
     """List the workload profiles and their thresholds."""
     from rich.table import Table
