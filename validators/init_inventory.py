@@ -22,7 +22,7 @@ profile: distributed_training
 
 defaults:
   user: ubuntu                        # Amazon Linux / EKS-optimised AMIs: ec2-user
-  port: 22
+  # port: 22
   # identity_file: ~/.ssh/id_ed25519  # default: ssh-agent, then ~/.ssh/id_*
   known_hosts: ~/.ssh/known_hosts     # host keys are verified: an unknown key is refused unless
                                       # you pass --accept-new-host-keys (it is then recorded here)
