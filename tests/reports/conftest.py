@@ -18,8 +18,9 @@ def chromium_browser() -> str:
 
 
 @pytest.fixture(scope="session")
-def prometheus_tools() -> str:
-    why = ensure_packages({"prometheus": "prometheus", "promtool": "prometheus"})
+def prometheus_tools() -> None:
+    """promtool and prometheus (Debian: prometheus) and node_exporter (prometheus-node-exporter)."""
+    why = ensure_packages({"promtool": "prometheus", "prometheus": "prometheus",
+                           "prometheus-node-exporter": "prometheus-node-exporter"})
     if why:
-        pytest.skip(f"Prometheus unavailable: {why}")
-    return "prometheus"
+        pytest.skip(f"Prometheus tools unavailable: {why}")

@@ -17,7 +17,6 @@ import yaml
 
 from tests.reports.fleet_sample import fleet_with_failures
 from tests.support import prometheus as prom
-from tests.support.apt import ensure_packages
 from validators.reports import prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,18 +108,11 @@ def test_the_textfile_has_one_sample_per_series_even_when_a_fleet_check_names_se
     assert 'plinth_checks{status="warn"} 8' in textfile  # the counts still count every result (6 nodes + 2 fleet)
 
 
-@pytest.fixture(scope="module")
-def tools() -> None:
-    why = ensure_packages({"promtool": "prometheus", "prometheus": "prometheus", prom.NODE_EXPORTER: "prometheus-node-exporter"})
-    if why:
-        pytest.skip(f"Prometheus tools unavailable: {why}")
-
-
 def _promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["promtool", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.mark.usefixtures("tools")
+@pytest.mark.usefixtures("prometheus_tools")
 def test_promtool_accepts_the_rules_and_the_textfile(textfile: str) -> None:
     rules = _promtool("check", "rules", str(RULES))
     assert rules.returncode == 0 and f"SUCCESS: {len(rule_list())} rules found" in rules.stdout, rules.stdout + rules.stderr
@@ -182,7 +174,7 @@ def _unit_tests(textfile: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.usefixtures("tools")
+@pytest.mark.usefixtures("prometheus_tools")
 def test_promtool_rule_unit_tests_fire_the_expected_alerts(textfile: str, tmp_path: Path) -> None:
     spec = tmp_path / "plinth-rules.test.yml"
     spec.write_text(yaml.safe_dump(_unit_tests(textfile), sort_keys=False, allow_unicode=True))
@@ -190,7 +182,7 @@ def test_promtool_rule_unit_tests_fire_the_expected_alerts(textfile: str, tmp_pa
     assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-@pytest.mark.usefixtures("tools")
+@pytest.mark.usefixtures("prometheus_tools")
 def test_a_real_prometheus_scrapes_the_textfile_and_answers_the_dashboard_and_the_rules(textfile: str, tmp_path: Path) -> None:
     collected = tmp_path / "textfile"
     collected.mkdir()

@@ -18,11 +18,6 @@ class Image:
     channels: int  # 3 (RGB) or 4 (RGBA)
     rows: list[bytes]  # unfiltered scanlines
 
-    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
-        i = x * self.channels
-        r, g, b = self.rows[y][i:i + 3]
-        return r, g, b
-
     def count(self, rgb: tuple[int, int, int]) -> int:
         """How many pixels have exactly this colour (alpha ignored)."""
         needle, n = bytes(rgb), 0
