@@ -43,6 +43,7 @@ class Group:
     vars: dict[str, Any] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
+    members: set[str] = field(default_factory=set)  # the same names, for membership tests
 
 
 @dataclass
@@ -66,9 +67,10 @@ class AnsibleInventory:
         host.vars.update(variables)
         if port is not None:
             host.vars["ansible_port"] = port
-        members = self.group(group, line).hosts
-        if name not in members:
-            members.append(name)
+        g = self.group(group, line)
+        if name not in g.members:
+            g.members.add(name)
+            g.hosts.append(name)
 
     def where(self, line: int, column: int = 1) -> str:
         """``file:line:column``, the form editors and CI annotations jump to."""
@@ -167,7 +169,10 @@ def _load_vars(path: Path) -> dict[str, Any]:
 
 def folder_vars(source: Path, kind: str, name: str) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    for path in _vars_files(source.parent / kind, name):
+    folder = source.parent / kind
+    if not folder.is_dir():
+        return merged
+    for path in _vars_files(folder, name):
         merged.update(_load_vars(path))
     return merged
 
@@ -196,10 +201,10 @@ def _depths(inv: AnsibleInventory) -> dict[str, int]:
     return depth
 
 
-def host_vars(inv: AnsibleInventory, depth: dict[str, int], group_folder: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+def host_vars(inv: AnsibleInventory, depth: dict[str, int], group_folder: dict[str, dict[str, Any]], name: str,
+              direct: set[str]) -> dict[str, Any]:
     """One host's variables, merged in Ansible's order (lowest precedence first); ``group_folder``:
-    each group's ``group_vars/`` variables, read once."""
-    direct = {g.name for g in inv.groups.values() if name in g.hosts}
+    each group's ``group_vars/`` variables, read once; ``direct``: the groups that list the host."""
     groups = set(direct) | {"all"}
     changed = True
     while changed:  # every ancestor of a group the host is in
@@ -334,9 +339,14 @@ def to_plinth(inv: AnsibleInventory) -> tuple[dict[str, Any], dict[str, int]]:
         raise ConfigError(f"{inv.source}: (top level): the Ansible inventory has no hosts")
     depth = _depths(inv)
     group_folder = {g: folder_vars(inv.source, "group_vars", g) for g in {*inv.groups, "all"}}
+    member_of: dict[str, set[str]] = {}
+    for g in inv.groups.values():
+        for h in g.hosts:
+            member_of.setdefault(h, set()).add(g.name)
     nodes, lines = [], {}
     for name, host in inv.hosts.items():
-        nodes.append(node_fields(name, host_vars(inv, depth, group_folder, name), f"{inv.where(host.line)}: host {name}"))
+        merged = host_vars(inv, depth, group_folder, name, member_of.get(name, set()))
+        nodes.append(node_fields(name, merged, f"{inv.where(host.line)}: host {name}"))
         lines[name] = host.line
     top = {**(inv.groups["all"].vars if "all" in inv.groups else {}), **group_folder["all"]}
     data: dict[str, Any] = {"nodes": nodes}
