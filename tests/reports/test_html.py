@@ -117,6 +117,18 @@ def test_pair_matrix_marks_the_slow_and_failed_pairs() -> None:
     assert "▼ 9.6 / 0.21 ms" in text
 
 
+def test_collective_results_are_listed_under_the_network_wherever_a_profile_files_them() -> None:
+    nodes = [NodeReport(name="a", host="h", reachable=True, checks=[
+        C("gpu.nccl_allreduce_intranode", "warn", "busbw 221 GB/s, 95% of 232", measured=221, threshold=209, unit="GB/s"),
+        C("network.rdma", "pass", "4 EFA devices")])]
+    report = Report(summary=summarize(nodes, []), profile="p", nodes=nodes,
+                    fleet=[C("fabric.dcgm_diag", "fail", "DCGM diag level 2: PCIe bandwidth test failed on GPU 3")])
+    section = html.render(report).split('<h3>Collective and fabric tests</h3>')[1].split("<h2")[0]
+    assert "gpu.nccl_allreduce_intranode" in section and "fabric.dcgm_diag" in section
+    assert "network.rdma" not in section  # device presence, not a fabric test
+    assert 'id="fleet"' not in html.render(report)  # the only cross-node result is listed with the collectives
+
+
 def test_network_section_degrades_to_the_reason_when_nothing_was_measured() -> None:
     nodes = [NodeReport(name="a", host="h", reachable=True, checks=[
         C("network.bandwidth", "skip", "pairwise network tests not run (--quick)")])]

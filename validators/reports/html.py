@@ -290,6 +290,15 @@ def _slowest_pairs(pairs: list[PairMeasurement], floor: float | None) -> str:
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
+# The active fabric tests (validators/fabric: nccl-tests, DCGM diagnostics, RDMA bandwidth) report
+# as checks of the `fabric` pillar; the id hints catch them wherever a profile files them.
+COLLECTIVE_HINTS = ("nccl", "allreduce", "all_reduce", "dcgm", "rdma_bandwidth")
+
+
+def collective(c: CheckResult) -> bool:
+    return c.pillar == "fabric" or any(h in c.id for h in COLLECTIVE_HINTS)
+
+
 def _network(report: Report) -> str:
     floor = _bandwidth_floor(report)
     pairs = report.pairs
@@ -305,8 +314,8 @@ def _network(report: Report) -> str:
     else:
         reason = next((c.message for n in report.nodes for c in n.checks if c.id == "network.bandwidth"), None)
         intro, body = f"<p>No pair was measured{': ' + e(reason, 300) if reason else ''}.</p>", ""
-    fabric = [(n.name, c) for n in report.nodes for c in n.checks if c.pillar == "fabric"] + \
-             [("fleet", c) for c in report.fleet if c.pillar == "fabric"]
+    fabric = [(n.name, c) for n in report.nodes for c in n.checks if collective(c)] + \
+             [("fleet", c) for c in report.fleet if collective(c)]
     if fabric:
         rows = "".join(
             f'<tr><td>{e(node, 80)}</td><td><code>{e(c.id, 80)}</code></td><td class="tag t-{c.status}">{GLYPH[c.status]} {c.status}</td>'
@@ -339,7 +348,7 @@ def _summary_bar(report: Report) -> str:
 
 
 def _fleet_checks(report: Report) -> str:
-    fleet = [c for c in report.fleet if c.pillar != "fabric"]  # those are under "Network between nodes"
+    fleet = [c for c in report.fleet if not collective(c)]  # those are under "Network between nodes"
     if not fleet:
         return ""
     rows = "".join(
