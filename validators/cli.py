@@ -143,11 +143,13 @@ def validate(
 
     Each node gets one SSH connection and one probe round trip; pairwise network tests run in O(1) rounds. An unreachable node is one line in the console; each of its checks is `error` in the reports.
 
-    Examples (a quick look, facts only; reports for CI; the nodes of a deployed stack; the JSON report alone on stdout):
+    Examples (a quick look, facts only; reports for CI and a page for people; an Ansible inventory as it is; the nodes of a deployed stack; the JSON report alone on stdout):
 
       $ plinth validate -i inventory.yaml --quick
 
-      $ plinth validate -i inventory.yaml --json r.json --junit r.xml
+      $ plinth validate -i inventory.yaml --json r.json --junit r.xml --html r.html
+
+      $ plinth validate -i hosts.ini
 
       $ plinth validate -s prod --stack-outputs o.json --markdown "$GITHUB_STEP_SUMMARY"
 
@@ -280,7 +282,16 @@ def init(
     path: Annotated[str, typer.Argument(help="Where to write it; - prints it.")] = "inventory.yaml",
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented example inventory to start from (`plinth validate -i` accepts it as written)."""
+    """Write a commented example inventory to start from (`plinth validate -i` accepts it as written).
+
+    An existing file is kept unless --force (exit 2). Your Ansible inventory works as it is, too.
+
+    Examples (write it, edit the nodes, validate; print it instead):
+
+      $ plinth init inventory.yaml && plinth validate -i inventory.yaml --quick
+
+      $ plinth init - | less
+    """
     from validators.init_inventory import run_init
 
     try:

@@ -8,6 +8,8 @@ import base64
 import hashlib
 import itertools
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -55,6 +57,17 @@ def test_registered_like_the_other_renderers(tmp_path: Path) -> None:
     assert write_reports(fleet_with_failures(), {"html": out}) == []
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_audit_writes_the_page_alone_on_stdout_with_o_html(tmp_path: Path) -> None:
+    plinth = Path(sys.executable).with_name("plinth")
+    if not plinth.exists():
+        pytest.skip(f"{plinth} not installed (pip install -e .)")
+    proc = subprocess.run([str(plinth), "audit", "--quick", "-o", "html"], capture_output=True, text=True, timeout=120,
+                          check=False, cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert proc.stdout.startswith("<!DOCTYPE html>") and proc.stdout.rstrip().endswith("</html>")
+    assert "readiness score" in proc.stderr.lower()  # the console view moved to stderr
 
 
 def test_self_contained_under_a_strict_content_security_policy() -> None:
