@@ -6,26 +6,33 @@
    (``policies.preview_engine``), no cloud account and no Pulumi CLI needed;
 3. every policy of the pack runs on the captured resources (``policies.evaluate``), with the same
    argument shapes the CrossGuard analyzer builds;
-4. the resource tree, the violations by enforcement and the estimated hourly cost are printed; the
-   JSON report (ARCHITECTURE.md section 3) is written atomically.
+4. the plan (resources to create, violations per policy, what could not run, the verdict, the
+   estimated hourly cost) is printed, and the JSON report written atomically
+   (``policies.preview_report``).
+
+Mode. By default the program runs **as a first real preview would** (``first-preview``): outputs of
+resources not yet created are unknown, so a policy that needs one says it cannot be evaluated
+instead of passing on a value the mocks made up. That is what ``pulumi preview --policy-pack`` shows
+in CI for a new stack, and the offline verdict must never claim more than that. ``known_outputs``
+(``--known-outputs``) runs as if every resource existed, with plausible provider outputs: what stack
+policies see at the end of a ``pulumi up``, and a way to exercise rules that need computed values.
 
 Exit 1 on a mandatory violation, 0 otherwise.
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.tree import Tree
 
 from policies.errors import ConfigError
-from policies.evaluate import STACK_TYPE, CapturedResource, Violation, evaluate, policy_resources
+from policies.evaluate import CapturedResource, evaluate, policy_resources
 from policies.policy_config import PolicyConfig, load_policy_config
+from policies.preview_report import FIRST_PREVIEW, KNOWN_OUTPUTS, print_plan, render_json, report_data
 
 PROJECT = "plinth"
 
@@ -41,7 +48,7 @@ def resolve_stack(stack: str) -> tuple[str, Path]:
     return stack, stack_file(stack)
 
 
-def capture(stack: str) -> tuple[Any, list[CapturedResource], str, dict[str, str]]:
+def capture(stack: str, known_outputs: bool = False) -> tuple[Any, list[CapturedResource], str, dict[str, str]]:
     """Validate the stack file, run its program under mocks: (StackConfig, resources, name, config)."""
     import pulumi
 
@@ -53,10 +60,11 @@ def capture(stack: str) -> tuple[Any, list[CapturedResource], str, dict[str, str
     cfg = load_stack_file(path)
     config = cli_config_for_stack(path)
     try:
-        resources = run_program(main, config, project=PROJECT, stack=name, region=cfg.region)
+        run = run_program(main, config, project=PROJECT, stack=name, region=cfg.region, preview=True,
+                          unknown_outputs=not known_outputs)
     except (pulumi.RunError, ConfigError) as exc:  # the program's one-line bad-input errors
         raise ConfigError(str(exc).replace(str(stack_file(name)), str(path))) from None
-    return cfg, resources, name, config
+    return cfg, run.resources, name, config
 
 
 def estimated_cost(resources: Sequence[CapturedResource]):
@@ -65,94 +73,47 @@ def estimated_cost(resources: Sequence[CapturedResource]):
     return stack_estimate(policy_resources(resources))
 
 
-def report_data(stack: str, strategy: str, resources: Sequence[CapturedResource], violations: Sequence[Violation],
-                cost_usd: float, budget: float | None) -> dict[str, Any]:
-    names = {r.urn: r.name for r in resources if r.type != STACK_TYPE}
-    return {
-        "stack": stack,
-        "strategy": strategy,
-        "resources": [
-            {"type": r.type, "name": r.name, "parent": names.get(r.parent or ""), "urn": r.urn}
-            for r in resources if r.type != STACK_TYPE
-        ],
-        "violations": [
-            {"policy": v.policy, "resource": v.resource, "enforcement": v.enforcement, "message": v.message, "urn": v.urn}
-            for v in violations
-        ],
-        "estimated_hourly_cost_usd": round(cost_usd, 2),
-        "budget_usd_per_hour": budget,
-    }
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, text: str) -> None:
     """The JSON report, written like every plinth report (temp file + fsync + rename, mode 0644):
     readers never see half a report, and a failed write leaves no temp file behind."""
     from validators.reports.atomic import write_atomic
 
     path = path.expanduser()
     directory = path.parent if str(path.parent) else Path(".")
-
-    def render(fh: Any) -> None:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, render)
+        write_atomic(path, lambda fh: fh.write(text))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the JSON report: {exc.strerror or exc}") from None
 
 
-def resource_tree(stack: str, resources: Sequence[CapturedResource]) -> Tree:
-    root = Tree(f"[bold]{stack}[/]")
-    children: dict[str | None, list[CapturedResource]] = defaultdict(list)
-    stack_urns = {r.urn for r in resources if r.type == STACK_TYPE}
-    for r in resources:
-        if r.type != STACK_TYPE:
-            children[None if (r.parent in stack_urns or r.parent is None) else r.parent].append(r)
+def preview_data(stack: str, policy_config: Path | None = None, known_outputs: bool = False) -> tuple[dict[str, Any], Any]:
+    """Run the preview: (the JSON report's data, a view for the console). Raises ConfigError on bad input."""
+    from policies.preview_engine import with_stack_config
+    from policies.rules import POLICY_NAMES
 
-    def add(node: Tree, parent: str | None) -> None:
-        for r in children.get(parent, []):
-            style = "bold cyan" if not r.custom else ""
-            label = f"[{style}]{r.name}[/] [dim]{r.type}[/]" if style else f"{r.name} [dim]{r.type}[/]"
-            add(node.add(label), r.urn)
-
-    add(root, None)
-    return root
-
-
-def print_report(console: Console, data: dict[str, Any], resources: Sequence[CapturedResource],
-                 violations: Sequence[Violation], cost: Any) -> None:
-    console.print(resource_tree(data["stack"], resources))
-    console.print(f"{len(data['resources'])} resources, strategy {data['strategy']}")
-    for level, style in (("mandatory", "bold red"), ("advisory", "yellow")):
-        group = [v for v in violations if v.enforcement == level]
-        console.print(f"[{style}]{level} violations: {len(group)}[/]")
-        for v in group:
-            console.print(f"  [{style}]{v.policy}[/] {v.message}", highlight=False, soft_wrap=True)
-    lines = ", ".join(f"{p.name} {p.max_nodes} x {p.instance_type}" for p in cost.pools if p.instance_type)
-    budget = data["budget_usd_per_hour"]
-    console.print(
-        f"estimated hourly cost at max nodes: [bold]{data['estimated_hourly_cost_usd']:,.2f} USD[/]"
-        + (f" ({lines})" if lines else "") + (f"; budget {budget:,.2f} USD" if budget else ""),
-        highlight=False, soft_wrap=True,
-    )
+    pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
+    # A one-shot run that allocates ~400k objects while importing the SDKs and building the
+    # program, none of them cyclic garbage worth collecting: the collector's passes cost ~20% of
+    # the run (measured, docs/policies.md). Collection resumes before this returns.
+    gc.disable()
+    try:
+        cfg, resources, name, config = capture(stack, known_outputs)
+        evaluation = with_stack_config(config, lambda: evaluate(resources, pcfg))
+        cost = estimated_cost(resources)
+    finally:
+        gc.enable()
+    mode = KNOWN_OUTPUTS if known_outputs else FIRST_PREVIEW
+    budget = pcfg.budget_usd_per_hour or cfg.budget_usd_per_hour
+    data = report_data(name, cfg.strategy, mode, resources, evaluation, cost.usd_per_hour, budget)
+    return data, (resources, evaluation, cost)
 
 
 def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
-                console: Console | None = None) -> int:
-    from policies.rules import POLICY_NAMES
-
+                console: Console | None = None, known_outputs: bool = False) -> int:
     console = console or Console()
-    pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
-    from policies.preview_engine import with_stack_config
-
-    cfg, resources, name, config = capture(stack)
-    violations = with_stack_config(config, lambda: evaluate(resources, pcfg))
-    cost = estimated_cost(resources)
-    budget = pcfg.budget_usd_per_hour or cfg.budget_usd_per_hour
-    data = report_data(name, cfg.strategy, resources, violations, cost.usd_per_hour, budget)
-    print_report(console, data, resources, violations, cost)
+    data, (resources, evaluation, cost) = preview_data(stack, policy_config, known_outputs)
+    print_plan(console, data, resources, evaluation, cost)
     if json_path is not None:
-        write_json_atomic(json_path, data)
-    return 1 if any(v.enforcement == "mandatory" for v in violations) else 0
+        write_json_atomic(json_path, render_json(data))
+    return 1 if evaluation.mandatory else 0

@@ -117,16 +117,21 @@ def preview(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml) or a stack file path.")],
     json_path: JsonOpt = None,
     policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    known_outputs: Annotated[bool, typer.Option(
+        "--known-outputs",
+        help="Run as if every resource existed (plausible ids, ARNs, names) instead of as a first preview, "
+             "where outputs of resources not yet created are unknown.")] = False,
 ) -> None:
     """Run a stack's program offline (Pulumi SDK mocks, no cloud account, no Pulumi CLI) and
-    evaluate the policy pack on it: resource tree, violations by enforcement, estimated hourly cost.
+    evaluate the policy pack on it, as a first real `pulumi preview` would: the plan (resources to
+    create), violations per policy, what could not run before creation, estimated hourly cost.
 
     Exit 1 on a mandatory violation, 0 otherwise, 2 on bad input.
     """
     from policies.preview import run_preview
 
     try:
-        code = run_preview(stack=stack, json_path=json_path, policy_config=policy_config)
+        code = run_preview(stack=stack, json_path=json_path, policy_config=policy_config, known_outputs=known_outputs)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
