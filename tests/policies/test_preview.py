@@ -59,15 +59,19 @@ def test_first_preview_says_what_could_not_run_and_never_overstates(shipped, sta
     _, output, data = shipped[stack]
     assert data is not None and data["mode"] == "first-preview"
     assert "mode: first preview" in output
-    blocked = {(c["policy"], c["resource"].split("-")[0], c["reason"]) for c in data["could_not_run"]}
-    assert blocked == {(p, "lake", "cannot be evaluated during preview: policy unknown")
-                       for p in ("s3-policy-not-public", "s3-policy-tls-only")}
+    s3_docs = {"s3-policy-not-public", "s3-policy-tls-only"}
+    for c in data["could_not_run"]:
+        if c["policy"] in s3_docs:
+            assert c["resource"].startswith("lake-") and c["reason"] == "cannot be evaluated during preview: policy unknown"
     statuses = data["policies"]
-    assert {n for n, s in statuses.items() if s == "could-not-run"} == {"s3-policy-not-public", "s3-policy-tls-only"}
+    blocked = {n for n, s in statuses.items() if s == "could-not-run"}
+    # the lakehouse identity's documents are built from ARNs too, once there is an identity to judge
+    assert s3_docs <= blocked <= s3_docs | {"lakehouse-workload-identity"}
+    assert blocked == {c["policy"] for c in data["could_not_run"]}
     ran = sum(1 for s in statuses.values() if s == "ran")
     mandatory = sum(1 for v in data["violations"] if v["enforcement"] == "mandatory")
     line = (f"{mandatory} mandatory violation{'' if mandatory == 1 else 's'} among the {ran} policies that could run; "
-            "2 could not run before creation")
+            f"{len(blocked)} could not run before creation")
     assert data["verdict"] == line and line in output
 
 
@@ -79,23 +83,19 @@ def test_known_outputs_mode_runs_every_policy(tmp_path: Path) -> None:
     assert not [v for v in data["violations"] if v["policy"].startswith("s3-")]
 
 
-def test_the_plan_lists_creates_in_a_stable_order_with_a_summary_and_grouped_violations(shipped) -> None:
+def test_the_plan_lists_creates_in_a_stable_order_with_a_summary(shipped) -> None:
     _, output, data = shipped["cloud-first"]
-    assert data is not None and len(data["resources"]) == 103 and data["summary"] == {"create": 103}
-    assert "Resources: + 103 to create" in output
+    assert data is not None and len(data["resources"]) > 100
+    created = len(data["resources"])
+    assert data["summary"] == {"create": created} and f"Resources: + {created} to create" in output
     assert all(r["action"] == "create" for r in data["resources"])
     # parents come before their children; siblings by type, then name
     seen: set[str | None] = {None}
     for r in data["resources"]:
-        assert r["parent"] in seen or r["parent"] is None
+        assert r["parent"] in seen
         seen.add(r["name"])
     lake = [(r["type"], r["name"]) for r in data["resources"] if r["parent"] == "lake"]
     assert lake == sorted(lake) and len(lake) > 30
-    # violations grouped per policy with a count, in the JSON and on the console
-    groups = {g["policy"]: g for g in data["violations_by_policy"]}
-    imds = groups["launch-template-imds-hop-limit"]
-    assert imds["count"] == 2 and imds["resources"] == ["acme-ml-infer-lt", "acme-ml-train-lt"]
-    assert "launch-template-imds-hop-limit  x2" in output
 
 
 def test_json_inputs_are_masked_and_two_previews_are_byte_identical(tmp_path: Path) -> None:
@@ -147,7 +147,6 @@ BAD_STACK = {
         "plinth:prefix": "bad",
         "plinth:tags": {"owner": "someone"},  # no cost-center
         "plinth:budgetUsdPerHour": 20,  # a p5 pool of 4 costs ~220 USD/h
-        "plinth:network": {"azCount": 1},  # EKS refuses a cluster whose subnets are in one zone
         "plinth:cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
         "plinth:gpuPools": [
             {"name": "train", "instanceType": "p5.48xlarge", "maxSize": 4, "profile": "distributed_training",
@@ -158,7 +157,7 @@ BAD_STACK = {
         ],
     }
 }
-BAD_RULES = {"eks-endpoint-not-public", "eks-subnets-multi-az", "training-pool-efa", "training-pool-placement-group", "training-pool-bandwidth",
+BAD_RULES = {"eks-endpoint-not-public", "training-pool-efa", "training-pool-placement-group", "training-pool-bandwidth",
              "eks-spot-interruptible-only", "cost-within-budget", "required-tags"}
 
 
@@ -184,11 +183,31 @@ def test_bad_stack_exits_1_and_names_each_violated_rule(bad_stack: Path, tmp_pat
     assert on["training-pool-efa"] == {"bad-train-ng", "bad-slowtrain-ng"}  # EFA off; no EFA hardware
     assert on["training-pool-placement-group"] == {"bad-train-ng"}  # slowtrain keeps the network's cluster group
     assert on["training-pool-bandwidth"] == {"bad-slowtrain-ng"}
-    assert on["eks-subnets-multi-az"] == {"bad-eks-cluster"}  # azCount 1: one private subnet, one zone
     assert on["eks-spot-interruptible-only"] >= {"bad-spot-ng"}
     assert on["cost-within-budget"] == {None}  # a stack-level violation
+    # one group per policy, with its count, in the JSON and on the console
+    tags = [v for v in data["violations"] if v["policy"] == "required-tags"]
+    group = next(g for g in data["violations_by_policy"] if g["policy"] == "required-tags")
+    assert group["count"] == len(tags) > 10 and group["resources"] == sorted({v["resource"] for v in tags})
+    assert f"required-tags  x{len(tags)}" in output and output.count("missing required tags") <= 3
     assert not list(tmp_path.glob(".p.json.*"))  # written atomically: no temporary file left behind
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o644  # readable by CI like every plinth report
+
+
+def test_a_single_zone_network_never_passes_silently(tmp_path: Path) -> None:
+    """EKS refuses subnets in fewer than two zones. The stack program may refuse the config itself
+    (exit 2, naming the field); if it builds the stack, eks-subnets-multi-az must stop it (exit 1)."""
+    stack = {"config": {"aws:region": "us-east-1", "plinth:strategy": "cloud-first", "plinth:prefix": "onezone",
+                        "plinth:tags": {"owner": "o", "cost-center": "c"}, "plinth:network": {"azCount": 1},
+                        "plinth:gpuPools": [{"name": "infer", "instanceType": "g6e.xlarge", "maxSize": 2}]}}
+    path = tmp_path / "Pulumi.onezone.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    code, output, data = preview(tmp_path, "--stack", str(path))
+    if code == 2:  # refused as input: one line naming the file and a zone field
+        assert str(path) in output and "zone" in output.lower() and data is None
+    else:
+        assert data is not None and code == 1
+        assert {v["resource"] for v in data["violations"] if v["policy"] == "eks-subnets-multi-az"} == {"onezone-eks-cluster"}
 
 
 def test_policy_config_changes_enforcement(bad_stack: Path, tmp_path: Path) -> None:
