@@ -58,6 +58,7 @@ class CapturedResource:
     provider: str | None = None  # URN of an explicit provider resource
     provider_ref: str = ""  # the request's provider reference, "<urn>::<id>"
     ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
     values: dict[str, Any] = field(default_factory=dict)  # inputs as the SDK hands them to mocks (Python values)
     id: str | None = None  # None: not known (not created yet)
 

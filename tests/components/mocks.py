@@ -49,12 +49,13 @@ class Registered:
     custom: bool = True
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
 
     @classmethod
     def of(cls, c: CapturedResource) -> Registered:
         return cls(type=c.type, name=c.name, inputs=c.values, urn=c.urn, parent=c.parent or "",
                    provider=c.provider_ref, custom=c.custom, ignore_changes=list(c.ignore_changes),
-                   dependencies=list(c.dependencies))
+                   dependencies=list(c.dependencies), retain_on_delete=c.retain_on_delete)
 
 
 def registered(resources: list[CapturedResource]) -> list[Registered]:
