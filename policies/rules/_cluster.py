@@ -5,9 +5,10 @@
   (``_graph.referenced``).
 - Kubernetes objects and Helm releases reach a cluster through their explicit provider, whose
   ``kubeconfig`` is computed from the cluster's outputs: the provider's property dependency (or
-  plain dependency) on an ``aws:eks/cluster:Cluster`` says which. An object on the default provider,
-  or on a provider built from a kubeconfig file, can't be tied to a cluster of this stack: it counts
-  for every cluster (lenient: the stack may mean it for any of them).
+  plain dependency) on an ``aws:eks/cluster:Cluster`` says which. An explicit provider no cluster of
+  the stack feeds (a kubeconfig file or context: hybrid's on-prem cluster) is another cluster, so what
+  it installs counts for none of the stack's clusters. An object on the default provider (the ambient
+  kubeconfig) could be meant for any of them: it counts for every cluster.
 
 What a Kubernetes object or Helm release installs is read from, in this order of robustness: the
 Helm chart's name (the last path segment of ``chart``, so ``oci://…/karpenter`` and
@@ -66,19 +67,24 @@ def members(resources: Sequence[PolicyResource], type_: str, cluster: PolicyReso
     return [r for r in of_type(resources, type_) if (c := cluster_of(r, candidates)) is not None and c.urn == cluster.urn]
 
 
-def provider_cluster(res: PolicyResource, resources: Sequence[PolicyResource],
-                     candidates: Sequence[PolicyResource]) -> PolicyResource | None:
-    """The stack's cluster a Kubernetes object is applied to, through its provider; None: unknown."""
-    if res.provider is None:
-        return None
+ANY_CLUSTER = "*"  # applied through the default provider: whichever cluster the ambient kubeconfig names
+ELSEWHERE = ""  # an explicit provider tied to no cluster of this stack (another cluster, e.g. on-prem)
+
+
+def target_cluster(res: PolicyResource, resources: Sequence[PolicyResource], candidates: Sequence[PolicyResource]) -> str:
+    """The URN of the stack's cluster a Kubernetes object is applied to, through its provider;
+    :data:`ANY_CLUSTER` on a default provider; :data:`ELSEWHERE` on an explicit provider that no
+    cluster of this stack feeds (its kubeconfig is a file or a context: another cluster)."""
+    if res.provider is None or res.provider.name.startswith("default"):
+        return ANY_CLUSTER  # offline the default provider isn't registered; the engine names it default_<version>
     provider = next((r for r in resources if r.urn == res.provider.urn), None)
     if provider is None:
-        return None
+        return ANY_CLUSTER
     by_urn = {c.urn: c for c in candidates}
     for dep in [*provider.property_dependencies.get("kubeconfig", []), *provider.dependencies]:
         if dep.urn in by_urn:
-            return by_urn[dep.urn]
-    return None
+            return dep.urn
+    return ELSEWHERE
 
 
 def chart_name(chart: Any) -> str | None:
@@ -111,16 +117,15 @@ def provides(res: PolicyResource, capability: str) -> bool:
 
 def installed(resources: Sequence[PolicyResource], cluster: PolicyResource, capability: str,
               candidates: Sequence[PolicyResource]) -> list[PolicyResource]:
-    """Helm releases/charts and Kubernetes objects providing ``capability`` on ``cluster`` (objects
-    whose cluster is unknown count for every cluster)."""
+    """Helm releases/charts and Kubernetes objects providing ``capability`` on ``cluster`` (objects on
+    the default provider count for every cluster; those on another cluster's provider for none)."""
     found = []
     for r in resources:
         if not (r.resource_type.startswith("kubernetes:") or r.resource_type == HELM_RELEASE):
             continue
         if not provides(r, capability):
             continue
-        target = provider_cluster(r, resources, candidates)
-        if target is None or target.urn == cluster.urn:
+        if target_cluster(r, resources, candidates) in (ANY_CLUSTER, cluster.urn):
             found.append(r)
     return found
 

@@ -167,6 +167,16 @@ def test_a_device_plugin_on_another_cluster_does_not_count() -> None:
     assert len(messages) == 1 and "b-cluster" in messages[0] and "b-gpu-ng" in messages[0]
 
 
+def test_a_plugin_on_an_on_prem_cluster_does_not_cover_the_burst_cluster() -> None:
+    """hybrid: the GPU Operator goes to the existing cluster through a provider built from a kubeconfig
+    context; the burst EKS cluster still needs its own device plugin."""
+    eks = platform(nvidia=True)
+    onprem = eks.st.add(PROVIDER, "onprem", {"context": "onprem-gpu"})
+    eks.release("nvidia/gpu-operator", provider=onprem)
+    [message] = eks.run("eks-accelerator-device-plugin")
+    assert "eks-cluster" in message and "nvidia-device-plugin" in message
+
+
 def test_neuron_pools_need_the_neuron_plugin_not_the_nvidia_one() -> None:
     eks = platform()
     eks.node_group("trn", itype="trn1.32xlarge", taints=[{"key": "aws.amazon.com/neuron", "value": "true", "effect": "NO_SCHEDULE"}])
