@@ -178,8 +178,8 @@ class PlausibleMocks(pulumi.runtime.Mocks):
 
     def computed(self, typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
         """The outputs a provider would fill in on create, for the types plinth reads back."""
-        if typ.startswith("pulumi:providers:"):
-            return {}
+        if not typ.startswith("aws:"):
+            return {}  # providers, Kubernetes objects: nothing plinth reads back
         region, service = self.region, typ.split(":")[1].split("/")[0]
         physical = state.get("name") or name
         out: dict[str, Any] = {"name": physical, "arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"}
@@ -211,9 +211,9 @@ class PlausibleMocks(pulumi.runtime.Mocks):
 
 
 def _region_code(region: str) -> str:
-    """us-east-1 -> use1, the prefix of that region's zone ids."""
+    """The prefix of a region's zone ids, near enough for mocks: us-east-1 -> use1, eu-central-1 -> euc1."""
     parts = region.split("-")
-    return "".join(p[0] for p in parts[:-1]) + parts[-1] if len(parts) > 2 else region
+    return parts[0] + "".join(p[0] for p in parts[1:-1]) + parts[-1] if len(parts) > 2 else region
 
 
 class RecordingMonitor(mocks.MockMonitor):
