@@ -60,7 +60,6 @@ class CapturedResource:
     ignore_changes: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
     values: dict[str, Any] = field(default_factory=dict)  # inputs as the SDK hands them to mocks (Python values)
-    id: str | None = None  # None: not known (not created yet)
 
 
 @dataclass(frozen=True)

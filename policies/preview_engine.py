@@ -242,7 +242,7 @@ class RecordingMonitor(mocks.MockMonitor):
             provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
             provider_ref=request.provider or "", ignore_changes=list(request.ignoreChanges),
             retain_on_delete=bool(request.retainOnDelete),
-            values=dict(sdk_args.inputs), id=response.id or None,
+            values=dict(sdk_args.inputs),
         ))
         return response
 
