@@ -102,7 +102,8 @@ def floor_python(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.
     """A throwaway venv whose only own package is pulumi-policy at the declared floor; everything else
     (pulumi, protobuf, grpc, pydantic, plinth) comes from this venv behind it. Cached between runs."""
     version = declared_floor("pulumi-policy")
-    cache = pytestconfig.cache.mkdir(f"pulumi-policy-{version}") if pytestconfig.cache else tmp_path_factory.mktemp("floor")
+    store = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider: a fresh install then
+    cache = store.mkdir(f"pulumi-policy-{version}") if store is not None else tmp_path_factory.mktemp("floor")
     venv = Path(cache) / "venv"
     python = venv / "bin" / "python"
     if not (venv / ".ready").exists():
