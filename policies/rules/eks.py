@@ -209,17 +209,24 @@ def _check_subnet_zones(args: StackValidationArgs, report: ReportViolation) -> N
         subnets = cluster_subnets(cluster, args.resources)
         if not subnets:
             continue  # existing subnets: their zones aren't in this stack
-        zones = set()
+        zones: set[str] = set()
+        unpinned = []
         for s in subnets:
             props = plain(s.props)
-            zone = get(props, "availabilityZone", default=get(props, "availabilityZoneId"))
-            zones.add(require_known(zone, s.name, "availabilityZone"))
-        zones.discard(None)
-        if len(zones) < 2:
-            where = ", ".join(sorted(zones)) or "an unpinned zone"
-            report(f"EKS cluster {cluster.name}: its subnets ({', '.join(sorted(s.name for s in subnets))}) are all in "
-                   f"{where}; EKS refuses to create a cluster unless its subnets span at least two availability zones "
-                   "(give the network at least two zones)", cluster.urn)
+            zone = require_known(get(props, "availabilityZone", default=get(props, "availabilityZoneId")), s.name,
+                                 "availabilityZone")
+            if zone is None:
+                unpinned.append(s.name)  # AWS picks the zone when the subnet is created
+            else:
+                zones.add(zone)
+        if len(zones) >= 2:
+            continue
+        if unpinned and len(subnets) >= 2:
+            require_known(UNKNOWN, unpinned[0], "availabilityZone")
+        where = ", ".join(sorted(zones)) or "one zone"
+        report(f"EKS cluster {cluster.name}: its subnets ({', '.join(sorted(s.name for s in subnets))}) are all in "
+               f"{where}; EKS refuses to create a cluster unless its subnets span at least two availability zones "
+               "(give the network at least two zones)", cluster.urn)
 
 
 POLICIES = [

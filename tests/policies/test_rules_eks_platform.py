@@ -224,6 +224,18 @@ def test_subnets_in_one_zone_fail_and_unknown_zones_cannot_be_evaluated() -> Non
         unknown.run("eks-subnets-multi-az")
 
 
+def test_subnets_without_a_zone_are_undecided_unless_there_is_only_one() -> None:
+    two = StackBuilder()
+    subnets = [two.add(SUBNET, f"s{i}", {"cidrBlock": f"10.0.{i}.0/24"}) for i in range(2)]  # AWS picks the zones
+    two.add(CLUSTER, "c", {"vpcConfig": {"subnetIds": [UNKNOWN_STR] * 2}}, deps={"vpcConfig": subnets})
+    with pytest.raises(UnknownValueError):
+        two.run("eks-subnets-multi-az")
+    one = StackBuilder()
+    s = one.add(SUBNET, "s", {"cidrBlock": "10.0.0.0/24"})
+    one.add(CLUSTER, "c", {"vpcConfig": {"subnetIds": [UNKNOWN_STR]}}, deps={"vpcConfig": [s]})
+    assert len(one.run("eks-subnets-multi-az")) == 1
+
+
 def test_existing_subnets_outside_the_stack_are_not_judged() -> None:
     st = StackBuilder()
     st.add(CLUSTER, "c", {"vpcConfig": {"subnetIds": ["subnet-0a", "subnet-0b"]}})
