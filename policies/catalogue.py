@@ -31,6 +31,8 @@ class InstanceType(BaseModel):
     efa_interfaces: int
     network_gbps: float
     usd_per_hour: float
+    nvme_disks: int = 0  # local NVMe instance-store volumes (0: EBS only)
+    nvme_gb: float = 0  # size of each, GB
     source: str
 
     @property
