@@ -198,7 +198,9 @@ def evaluate(
     # Each resource's props are deserialised and proxied once; every policy reads the same
     # (read-only) proxy, as every policy of a pack reads the same AnalyzeRequest.
     targets = [(r, _props(r.inputs), _options(r)) for r in resources if r.type != STACK_TYPE]
-    stack_resources = policy_resources(resources, providers)
+    # Registration order varies from run to run (it is asynchronous): stack rules see the resources
+    # by URN, so what they report first, and hence every report, is the same on every run.
+    stack_resources = sorted(policy_resources(resources, providers), key=lambda r: r.urn)
 
     for policy in policies:
         level = cfg.enforcement_for(policy.name, DEFAULT_ENFORCEMENT.get(policy.name, "advisory"))
