@@ -23,18 +23,33 @@ Exit 1 on a mandatory violation, 0 otherwise.
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from policies.errors import ConfigError
-from policies.evaluate import CapturedResource, evaluate, policy_resources
-from policies.policy_config import PolicyConfig, load_policy_config
-from policies.preview_report import FIRST_PREVIEW, KNOWN_OUTPUTS, print_plan, render_json, report_data
+
+if TYPE_CHECKING:  # imported where used, while the collector is paused (see paused_gc)
+    from rich.console import Console
+
+    from policies.evaluate import CapturedResource
 
 PROJECT = "plinth"
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """A preview allocates some 400,000 long-lived objects while importing the SDKs and building the
+    program, and no cyclic garbage worth collecting: the collector's passes over them cost about a
+    fifth of the run (measured, docs/policies.md). Paused for the run, resumed afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def resolve_stack(stack: str) -> tuple[str, Path]:
@@ -68,6 +83,7 @@ def capture(stack: str, known_outputs: bool = False) -> tuple[Any, list[Captured
 
 
 def estimated_cost(resources: Sequence[CapturedResource]):
+    from policies.evaluate import policy_resources
     from policies.rules.cost import stack_estimate
 
     return stack_estimate(policy_resources(resources))
@@ -89,20 +105,16 @@ def write_json_atomic(path: Path, text: str) -> None:
 
 def preview_data(stack: str, policy_config: Path | None = None, known_outputs: bool = False) -> tuple[dict[str, Any], Any]:
     """Run the preview: (the JSON report's data, a view for the console). Raises ConfigError on bad input."""
+    from policies.evaluate import evaluate
+    from policies.policy_config import load_policy_config
     from policies.preview_engine import with_stack_config
+    from policies.preview_report import FIRST_PREVIEW, KNOWN_OUTPUTS, report_data
     from policies.rules import POLICY_NAMES
 
-    pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
-    # A one-shot run that allocates ~400k objects while importing the SDKs and building the
-    # program, none of them cyclic garbage worth collecting: the collector's passes cost ~20% of
-    # the run (measured, docs/policies.md). Collection resumes before this returns.
-    gc.disable()
-    try:
-        cfg, resources, name, config = capture(stack, known_outputs)
-        evaluation = with_stack_config(config, lambda: evaluate(resources, pcfg))
-        cost = estimated_cost(resources)
-    finally:
-        gc.enable()
+    pcfg = load_policy_config(policy_config, POLICY_NAMES)
+    cfg, resources, name, config = capture(stack, known_outputs)
+    evaluation = with_stack_config(config, lambda: evaluate(resources, pcfg))
+    cost = estimated_cost(resources)
     mode = KNOWN_OUTPUTS if known_outputs else FIRST_PREVIEW
     budget = pcfg.budget_usd_per_hour or cfg.budget_usd_per_hour
     data = report_data(name, cfg.strategy, mode, resources, evaluation, cost.usd_per_hour, budget)
@@ -111,9 +123,13 @@ def preview_data(stack: str, policy_config: Path | None = None, known_outputs: b
 
 def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
                 console: Console | None = None, known_outputs: bool = False) -> int:
-    console = console or Console()
-    data, (resources, evaluation, cost) = preview_data(stack, policy_config, known_outputs)
-    print_plan(console, data, resources, evaluation, cost)
-    if json_path is not None:
-        write_json_atomic(json_path, render_json(data))
+    with paused_gc():
+        from rich.console import Console
+
+        from policies.preview_report import print_plan, render_json
+
+        data, (resources, evaluation, cost) = preview_data(stack, policy_config, known_outputs)
+        print_plan(console or Console(), data, resources, evaluation, cost)
+        if json_path is not None:
+            write_json_atomic(json_path, render_json(data))
     return 1 if evaluation.mandatory else 0
