@@ -149,6 +149,32 @@ class InventoryFile(_Model):
         return self
 
 
+_INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class Ec2Instance(_Model):
+    """The EC2 instance behind a node (nodes from a stack): what it printed to its console at first
+    boot vouches for its host key (validators/hostkeys)."""
+
+    instance_id: str
+    region: str
+
+    @field_validator("instance_id")
+    @classmethod
+    def _iid(cls, v: str) -> str:
+        if not _INSTANCE_ID.match(v):
+            raise ValueError("not an EC2 instance id (i- and 8 or 17 hex digits)")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not _REGION.match(v):
+            raise ValueError("not an AWS region name (e.g. us-east-1)")
+        return v
+
+
 class NodeSpec(_Model):
     """One node, every default resolved: what the runner and the transports get."""
 
@@ -163,6 +189,30 @@ class NodeSpec(_Model):
     role: str | None = None
     expect: Expect = Field(default_factory=Expect)
     jump: JumpHost | None = None
+    # Set for nodes from a stack (validators/stack_inventory.py), not read from inventory files:
+    ec2: Ec2Instance | None = None  # its console output can verify a new host key
+    host_key_alias: str | None = None  # known_hosts name instead of the address (the instance id)
+    # argv of a local command whose stdin/stdout carry the SSH stream (an EC2 Instance Connect
+    # Endpoint tunnel); run without a shell
+    proxy_command: tuple[str, ...] | None = None
+
+    @field_validator("host_key_alias")
+    @classmethod
+    def _alias(cls, v: str | None) -> str | None:
+        return None if v is None else _check_host(v)
+
+    @field_validator("proxy_command")
+    @classmethod
+    def _proxy(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and (not v or len(v) > 32 or any(not a or len(a) > 1024 or not a.isprintable() for a in v)):
+            raise ValueError("a proxy command is 1 to 32 printable arguments")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> NodeSpec:
+        if self.jump is not None and self.proxy_command is not None:
+            raise ValueError("a node is reached through a jump host or a proxy command, not both")
+        return self
 
 
 class Inventory(_Model):
@@ -170,6 +220,7 @@ class Inventory(_Model):
     profile: str | None = None
     nodes: list[NodeSpec]
     object_store: ObjectStore | None = None
+    notes: tuple[str, ...] = ()  # what the user should know before the run (printed, not judged)
 
 
 def resolve(raw: InventoryFile, source: str) -> Inventory:
