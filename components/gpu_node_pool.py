@@ -22,6 +22,10 @@ first; a ``capacityReservation`` targets an On-Demand Capacity Reservation (or i
 ``capacityType: CAPACITY_BLOCK`` adds the ``capacity-block`` market type the EKS user guide asks for
 ("Create a managed node group with Capacity Blocks for ML"; blueprints ``ml-capacity-block``).
 
+SSH for the validator (``plinth:validation.sshAccess``): ``key_name`` and ``ssh_security_group_id``
+from :class:`components.validator_access.ValidatorAccess` go into the launch template (the group beside
+the cluster group, or on every EFA interface).
+
 Pure decisions (labels, taint, subnet choice, placement, EFA, capacity) are plain functions below so
 they are table-tested without Pulumi.
 """
