@@ -9,12 +9,13 @@ Without it the nodes have no key pair, sit in private subnets and admit no SSH: 
   :class:`components.gpu_node_pool.GpuNodePool` (launch template ``key_name`` and security groups);
 - the source, one of:
   * ``instanceConnectEndpoint``: an EC2 Instance Connect Endpoint in the first private subnet with
-    its own security group, allowed out to the node group on 22 only. ``preserve_client_ip`` is off
-    so traffic arrives from the endpoint's interface and the node rule can reference the endpoint's
-    group ("Security groups for EC2 Instance Connect Endpoint": with client IP preservation on, the
-    source would be the client's address and a group reference would not match). Who may tunnel is
-    IAM's decision (``ec2-instance-connect:OpenTunnel``), not an open port. One endpoint per VPC is
-    AWS's limit.
+    its own security group, allowed out to the node group on 22 only; the node rule references that
+    group, which matches with client IP preservation on or off ("Security groups for EC2 Instance
+    Connect Endpoint"). ``preserve_client_ip`` is set off, not left to AWS's default (on): traffic
+    then comes from the endpoint's interface, which also works through a transit gateway and on
+    every instance type (client IP preservation does neither: the endpoint's "Considerations").
+    Who may tunnel is IAM's decision (``ec2-instance-connect:OpenTunnel``), not an open port. One
+    endpoint per VPC is AWS's limit.
   * ``sourceSecurityGroupId``: members of that group (a bastion, a validator runner; same VPC or a
     peered one);
   * ``sourceCidrs``: those blocks (an on-prem validator over the VPN of the hybrid strategy).

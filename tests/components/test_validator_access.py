@@ -49,8 +49,8 @@ def test_instance_connect_endpoint_is_the_only_way_in(public_key: str) -> None:
     nodes, eice = groups["acme-validator-nodes"], groups["acme-validator-eice"]
     assert "ingress" not in nodes.inputs and "ingress" not in eice.inputs  # rules are separate resources
     endpoint = run.one(EICE).inputs
-    # Client IP preservation off: traffic comes from the endpoint's interface, so the node rule can
-    # reference the endpoint's group; AWS's default (true) would make that rule match nothing.
+    # Client IP preservation set off, not left to AWS's default (on): traffic comes from the
+    # endpoint's interface, which works through a transit gateway and on every instance type.
     assert endpoint["preserveClientIp"] is False
     assert endpoint["subnetId"] == "subnet-a"
     assert endpoint["securityGroupIds"] == [f"{eice.name}-id"]

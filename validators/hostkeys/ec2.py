@@ -62,14 +62,18 @@ class Ec2Console:
 def console_reader(region: str) -> ConsoleReader:
     """One EC2 client per region for the whole run (the usual credential chain; AWS_ENDPOINT_URL_EC2
     points it elsewhere, as boto3 documents), bounded timeouts, standard retries for throttling."""
+    import boto3.session
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
     with _clients_lock:
         client = _clients.get(region)
         if client is None:
-            import boto3.session
-            from botocore.config import Config
-
             config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
-            client = _clients[region] = boto3.session.Session().client("ec2", region_name=region, config=config)
+            try:
+                client = _clients[region] = boto3.session.Session().client("ec2", region_name=region, config=config)
+            except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
+                raise ConsoleUnavailable(f"no EC2 client ({exc.__class__.__name__})") from None
     return Ec2Console(client)
 
 
