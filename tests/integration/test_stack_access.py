@@ -56,7 +56,7 @@ def validator_key(ns_fleet_sshd: NsSshFleet, tmp_path_factory: pytest.TempPathFa
         authorized.write_text(before)
 
 
-def stack_in_moto(url: str, fleet: NsSshFleet, key: Path, tmp: Path) -> Stack:
+def stack_in_moto(url: str, fleet: NsSshFleet, key: Path, tmp: Path, access: dict[str, Any]) -> Stack:
     """What `pulumi up` + EKS would have made, as far as the validator can see: a running instance
     with the pool's tags, the key pair and the SSH group, at the node's address; and the outputs."""
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -79,7 +79,7 @@ def stack_in_moto(url: str, fleet: NsSshFleet, key: Path, tmp: Path) -> Stack:
         "buckets": {}, "vpc_id": vpc,
         # the AMI's user is the test sshd's login user here; on EKS AL2023 it is ec2-user
         "validator_access": {"ssh_user": fleet.user, "key_pair_name": KEY_PAIR, "security_group_id": group,
-                             "source": "cidrs", "host_keys": "ec2-console-output"},
+                             "source": "cidrs", "host_keys": "ec2-console-output", **access},
     }
     path = tmp / "outputs.json"
     path.write_text(json.dumps(outputs))
@@ -106,12 +106,14 @@ def run_stack(ns_fleet_sshd: NsSshFleet, validator_key: Path, tmp_path: Path) ->
     if not PLINTH.exists():
         pytest.skip(f"{PLINTH} not installed (pip install -e .)")
 
-    def run(console: Path | None, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Stack, Path]:
+    def run(console: Path | None, *extra: str, access: dict[str, Any] | None = None,
+            env_extra: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Stack, Path]:
         known = tmp_path / f"known_hosts-{len(list(tmp_path.glob('known_hosts-*')))}"
         try:
             with moto_server(console_output=console) as url:
-                stack = stack_in_moto(url, ns_fleet_sshd, validator_key, tmp_path)
+                stack = stack_in_moto(url, ns_fleet_sshd, validator_key, tmp_path, access or {})
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLINTH_SSH_"))}
+                env.update(env_extra or {})
                 env.update(AWS_ENDPOINT_URL_EC2=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                            AWS_DEFAULT_REGION=REGION, PLINTH_SSH_IDENTITY=str(validator_key),
                            PLINTH_SSH_KNOWN_HOSTS=str(known))
@@ -154,3 +156,34 @@ def test_no_host_key_block_is_refused_without_the_opt_in(run_stack) -> None:
     text = json.dumps(node)
     assert f"unknown host key for {stack.instance_id}" in text and "not verified: no SSH host key block" in text
     assert "--accept-new-host-keys" in text and not known.exists()
+
+
+def test_instance_connect_endpoint_tunnel_carries_the_session(run_stack, consoles: dict[str, Path], tmp_path: Path,
+                                                              ns_fleet_sshd: NsSshFleet) -> None:
+    """The stack names an EC2 Instance Connect Endpoint: each node's stream is the proxy command
+    `aws ec2-instance-connect open-tunnel …`. The AWS CLI's websocket to a real endpoint cannot run
+    here, so `aws` on PATH is a stand-in that records its argv and relays with nc to the address
+    and port it was given: what is checked is the exact argv plinth runs, and that a session through
+    a proxy command is verified and probed like a direct one."""
+    from tests.support.apt import ensure_packages
+
+    missing = ensure_packages({"nc": "netcat-openbsd"})
+    if missing:
+        pytest.skip(missing)
+    bin_dir, argv_log = tmp_path / "bin", tmp_path / "aws-argv"
+    bin_dir.mkdir()
+    shim = bin_dir / "aws"
+    # argv: ec2-instance-connect open-tunnel --instance-connect-endpoint-id E --private-ip-address IP --remote-port P --region R
+    shim.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$AWS_ARGV_LOG"\nexec nc "$6" "$8"\n')
+    shim.chmod(0o755)
+    eice = "eice-0123456789abcdef0"
+    _proc, report, stack, known = run_stack(
+        consoles["genuine"], access={"source": "instance-connect-endpoint", "instance_connect_endpoint_id": eice},
+        env_extra={"PATH": f"{bin_dir}:{os.environ['PATH']}", "AWS_ARGV_LOG": str(argv_log)})
+    (node,) = report["nodes"]
+    assert node["reachable"] is True, node
+    assert argv_log.read_text().split() == [
+        "ec2-instance-connect", "open-tunnel", "--instance-connect-endpoint-id", eice,
+        "--private-ip-address", ns_fleet_sshd.fleet.host(0).address, "--remote-port", "22", "--region", REGION]
+    assert known.read_text().startswith(f"{stack.instance_id} ssh-ed25519 ")
+
