@@ -143,7 +143,7 @@ def test_console_vouches_for_the_node_no_flags_needed(run_stack, consoles: dict[
 def test_a_console_showing_another_key_is_refused(run_stack, consoles: dict[str, Path]) -> None:
     proc, report, stack, known = run_stack(consoles["other"], "--accept-new-host-keys")
     (node,) = report["nodes"]
-    assert node["reachable"] is False and proc.returncode == 1
+    assert node["reachable"] is False and proc.returncode == 3  # only unreachable nodes: exit 3
     text = json.dumps(node)
     assert f"host key for {stack.instance_id} refused: instance {stack.instance_id} printed a different ED25519 host key" in text
     assert "possible MITM" in text and not known.exists()
@@ -152,7 +152,7 @@ def test_a_console_showing_another_key_is_refused(run_stack, consoles: dict[str,
 def test_no_host_key_block_is_refused_without_the_opt_in(run_stack) -> None:
     proc, report, stack, known = run_stack(None)  # moto's own console text: a Xen boot log
     (node,) = report["nodes"]
-    assert node["reachable"] is False and proc.returncode == 1
+    assert node["reachable"] is False and proc.returncode == 3  # only unreachable nodes: exit 3
     text = json.dumps(node)
     assert f"unknown host key for {stack.instance_id}" in text and "not verified: no SSH host key block" in text
     assert "--accept-new-host-keys" in text and not known.exists()
