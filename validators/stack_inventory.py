@@ -35,13 +35,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from policies.errors import ConfigError, first_error
-from validators.inventory import Ec2Instance, Expect, Inventory, JumpHost, NodeSpec, ObjectStore
+from validators.inventory import (
+    _REGION,
+    Ec2Instance,
+    Expect,
+    Inventory,
+    JumpHost,
+    NodeSpec,
+    ObjectStore,
+    _check_user,
+)
 
 _EICE = re.compile(r"^eice-[0-9a-f]{17}$")
 _SG = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
-_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,31}$")
 _JUMP = re.compile(r"^(?:([^@]+)@)?([^:@]+)(?::(\d+))?$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 class ValidatorAccessOutput(BaseModel):
@@ -55,12 +62,7 @@ class ValidatorAccessOutput(BaseModel):
     instance_connect_endpoint_id: str | None = None
     jump_host: str | None = None
 
-    @field_validator("ssh_user")
-    @classmethod
-    def _user(cls, v: str | None) -> str | None:
-        if v is not None and not _USER.match(v):
-            raise ValueError("not a user name")
-        return v
+    _user = field_validator("ssh_user")(classmethod(lambda cls, v: _check_user(v)))
 
     @field_validator("key_pair_name")
     @classmethod
