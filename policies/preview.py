@@ -23,6 +23,7 @@ Exit 1 on a mandatory violation, 0 otherwise.
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,15 +126,21 @@ def preview_data(stack: str, policy_config: Path | None = None, known_outputs: b
     return data, (resources, evaluation, cost)
 
 
-def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
-                console: Console | None = None, known_outputs: bool = False) -> int:
+def run_preview(stack: str, json_path: Path | None, policy_config: Path | None, console: Console | None = None,
+                json_stdout: bool = False, verbose: bool = False, known_outputs: bool = False) -> int:
+    """``json_stdout``: the JSON report on stdout as well, as the only thing written there (give a
+    ``console`` on stderr); ``verbose``: each violation's resource URN under it."""
     with paused_gc():
         from rich.console import Console
 
         from policies.preview_report import print_plan, render_json
 
         data, (resources, evaluation, cost) = preview_data(stack, policy_config, known_outputs)
-        print_plan(console or Console(), data, resources, evaluation, cost)
+        print_plan(console or Console(), data, resources, evaluation, cost, verbose)
+        text = render_json(data)
         if json_path is not None:
-            write_json_atomic(json_path, render_json(data))
+            write_json_atomic(json_path, text)
+        if json_stdout:
+            sys.stdout.write(text)
+            sys.stdout.flush()
     return 1 if evaluation.mandatory else 0

@@ -200,6 +200,8 @@ class PlausibleMocks(pulumi.runtime.Mocks):
                        identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{name}"}]}])
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out["latestVersion"] = 1
+        elif typ == "aws:ec2/keyPair:KeyPair":  # the provider names it from keyNamePrefix plus a timestamp
+            out["keyName"] = state.get("keyName") or f"{state.get('keyNamePrefix', '')}20240101000000000000000001"
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             out["nodeGroupName"] = state.get("nodeGroupName") or name
             out["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]  # EKS makes one ASG per group

@@ -203,7 +203,8 @@ def resource_tree(stack: str, resources: Sequence[CapturedResource], evaluation:
     return root
 
 
-def _print_groups(console: Console, title: str, groups: list[dict[str, Any]]) -> None:
+def _print_groups(console: Console, title: str, groups: list[dict[str, Any]], urns: dict[str, list[str]] | None = None) -> None:
+    """``urns``: policy -> the URNs it names, printed under its messages (verbose)."""
     if not groups:
         return
     console.print(Text(title, style="bold"))
@@ -222,15 +223,22 @@ def _print_groups(console: Console, title: str, groups: list[dict[str, Any]]) ->
             on = g["resources"]
             listed = ", ".join(on[:8]) + (f", … ({len(on)} in all)" if len(on) > 8 else "")
             console.print(Text(f"      on {listed}", style="dim"), soft_wrap=True)
+        for urn in (urns or {}).get(g["policy"], []):
+            console.print(Text(f"      {urn}", style="dim"), soft_wrap=True)
 
 
 def print_plan(console: Console, data: dict[str, Any], resources: Sequence[CapturedResource], evaluation: Evaluation,
-               cost: Any) -> None:
+               cost: Any, verbose: bool = False) -> None:
+    """``verbose``: every URN a violation names, under its policy."""
     console.print(Text(f"mode: {MODE_TEXT.get(data['mode'], data['mode'])}", style="dim"), soft_wrap=True)
     console.print(resource_tree(data["stack"], resources, evaluation))
     console.print(Text.assemble("Resources: ", ("+ " + str(data["summary"]["create"]) + " to create", "green"),
                                 f" (strategy {data['strategy']})"))
-    _print_groups(console, "Policy violations", data["violations_by_policy"])
+    urns: dict[str, list[str]] = defaultdict(list)
+    for v in data["violations"] if verbose else []:
+        if v["urn"] and v["urn"] not in urns[v["policy"]]:
+            urns[v["policy"]].append(v["urn"])
+    _print_groups(console, "Policy violations", data["violations_by_policy"], urns)
     _print_groups(console, "Could not run (values unknown until the resources exist)", data["could_not_run_by_policy"])
     mandatory = len(evaluation.mandatory)
     console.print(Text(data["verdict"], style="bold red" if mandatory else "bold green"), soft_wrap=True)

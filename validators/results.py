@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from validators import exit_codes
+
 Status = Literal["pass", "warn", "fail", "error", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "error", "skip")
 
@@ -44,6 +46,21 @@ class NodeReport(BaseModel):
 
 
 
+class PairMeasurement(BaseModel):
+    """One node pair of the pairwise network rounds (validators/network), as measured: ``client``
+    sent to ``server``. The report keeps every pair so a reader can see which link was slow, not
+    only which node the inference named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client: str
+    server: str
+    tool: str | None = None
+    bandwidth_gbps: float | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
 class Summary(BaseModel):
     """Counts are of check results across all nodes (``nodes`` counts nodes); ``score`` is the
     0-100 readiness score (validators/score.py)."""
@@ -66,11 +83,15 @@ class Report(BaseModel):
     profile: str
     nodes: list[NodeReport]
     fleet: list[CheckResult] = Field(default_factory=list)  # cross-node results (fleet outliers, posture)
+    pairs: list[PairMeasurement] = Field(default_factory=list)  # pairwise network rounds, one per measured pair
     started_at: str | None = None
     duration_s: float | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 nothing failed (warnings allowed); 1 something failed or errored."""
-        statuses = {c.status for n in self.nodes for c in n.checks} | {c.status for c in self.fleet}
-        return 1 if statuses & {"fail", "error"} else 0
+        """validators/exit_codes.py: 1 something that was checked failed or errored; else 3 when a
+        node could not be reached; else 0 (warnings allowed)."""
+        reached = {c.status for n in self.nodes if n.reachable for c in n.checks} | {c.status for c in self.fleet}
+        if reached & {"fail", "error"}:
+            return exit_codes.FAILED
+        return exit_codes.UNREACHABLE if any(not n.reachable for n in self.nodes) else exit_codes.OK
