@@ -143,7 +143,7 @@ def test_program_wires_every_pool_and_exports_validator_access(tmp_path: Path, k
     system = next(t for n, t in templates.items() if "-system-" in n)
     assert "keyName" not in system
     assert run.outputs["validator_access"] == {
-        "ssh_user": "ec2-user", "key_pair_name": "plinth-validator-mock", "security_group_id": ssh_group,
+        "ssh_user": "ec2-user", "key_pair_name": key_name, "security_group_id": ssh_group,
         "source": "security-group", "host_keys": "ec2-console-output", "jump_host": "ec2-user@bastion.example.com"}
 
 
