@@ -239,3 +239,12 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, mutate, words: str) -> 
 def test_unknown_stack_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["preview", "--stack", "no-such-stack"])
     assert result.exit_code == 2 and "stack file not found" in result.output
+
+
+def test_json_on_stdout_is_the_report_and_nothing_else(tmp_path: Path) -> None:
+    """`-o json`: the same bytes as the --json file, alone on stdout (the plan goes to stderr)."""
+    out = tmp_path / "edge.json"
+    result = runner.invoke(app, ["preview", "--stack", "edge", "-o", "json", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == out.read_text() and json.loads(result.stdout)["summary"]["create"] > 40
+    assert "Resources: +" in result.stderr
