@@ -32,6 +32,7 @@ from typing import Any
 from policies.catalogue import instance
 from policies.thresholds import Profile
 from validators.checks.base import CheckContext, judge_fleet, judge_node, load_all
+from validators.facts_guard import guard_facts
 from validators.inventory import NodeSpec, ObjectStore
 from validators.results import CheckResult, NodeReport, Report, Summary
 from validators.score import readiness_score
@@ -154,7 +155,8 @@ def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> Non
             return
         gather = opts.gather or probe_facts
         try:
-            state.facts = gather(transport, spec, max(1.0, deadline - time.monotonic()), opts)
+            # the one boundary: nothing a node sent reaches a judge unchecked (validators/facts_guard.py)
+            state.facts = guard_facts(gather(transport, spec, max(1.0, deadline - time.monotonic()), opts))
         except (NodeFailed, TransportError) as exc:
             state.error = str(exc)
     except Exception as exc:  # noqa: BLE001  (a bug on one node must not lose the others)
@@ -350,6 +352,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                     state = next(s for s in states if s.spec.name == name)
                     if state.facts is not None:
                         state.facts["pairwise"] = pw
+                        guard_facts(state.facts)  # the rounds' numbers came from the nodes too
                 facts_by_node = {s.spec.name: s.facts for s in states if s.abandoned is None and s.facts is not None}
                 fleet = judge_fleet(facts_by_node, controller.result(), profile)
             except KeyboardInterrupt:

@@ -108,6 +108,8 @@ def parse_probe_output(result: CommandResult) -> dict[str, Any]:
         return _raise(f"probe printed nothing (exit {result.exit_code}): {detail}")
     try:
         facts = json.loads(stdout)
+    except RecursionError:  # a hostile node's [[[[…]]]]: json's C scanner gives up, so do we
+        return _raise(f"probe output is nested too deep to be facts ({len(stdout)} bytes)")
     except ValueError:
         hint = "truncated" if stdout.startswith(b"{") else "not JSON"
         detail = _tail(result.stderr)
@@ -117,10 +119,12 @@ def parse_probe_output(result: CommandResult) -> dict[str, Any]:
     if not isinstance(facts, dict) or "probe_version" not in facts:
         return _raise("probe output is JSON but not a facts object (no probe_version)")
     if facts["probe_version"] != PROBE_VERSION:
-        return _raise(f"probe version {facts['probe_version']!r}, controller expects {PROBE_VERSION}")
-    errors = facts.get("errors") or {}
+        return _raise(f"probe version {facts['probe_version']!r:.40}, controller expects {PROBE_VERSION}")
+    errors = facts.get("errors")
+    if not isinstance(errors, dict):  # the contract says a mapping; anything else says nothing
+        facts["errors"] = errors = {}
     if "options" in errors:
-        return _raise(f"probe rejected its options: {errors['options']}")
+        return _raise(f"probe rejected its options: {errors['options']!s:.300}")
     if result.exit_code not in (0, None):
         return _raise(f"probe exited {result.exit_code}: {_tail(result.stderr) or 'no reason given'}")
     facts.setdefault("errors", {})
