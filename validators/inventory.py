@@ -26,7 +26,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from policies.errors import ConfigError, first_error
+from policies.errors import ConfigError
+from policies.inputs import load_yaml, read_input_text, schema_error
 
 TransportName = Literal["ssh", "local"]
 _HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:%-]*$")  # DNS name, IPv4, IPv6 (with zone id)
@@ -186,26 +187,17 @@ def resolve(raw: InventoryFile, source: str) -> Inventory:
     return Inventory(source=source, profile=raw.profile, nodes=nodes, object_store=raw.object_store)
 
 
-def parse_inventory(data: Any, source: str) -> Inventory:
-    """Validate already-loaded inventory data; ConfigError names ``source`` and the field."""
+def parse_inventory(data: Any, source: str, node: yaml.Node | None = None) -> Inventory:
+    """Validate already-loaded inventory data; ConfigError names ``source`` (with line and column
+    when ``node``, the YAML node tree, is given) and the field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: (top level): expected a mapping with a `nodes:` list")
     try:
         return resolve(InventoryFile.model_validate(data), source)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {first_error(exc)}") from None
+        raise schema_error(source, exc, InventoryFile, node) from None
 
 
 def load_inventory(path: Path) -> Inventory:
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read inventory: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())  # a ReaderError's str is two lines
-        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
-    except (ValueError, RecursionError) as exc:  # not UTF-8, an impossible date (2001-13-45), nesting too deep
-        raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
-    return parse_inventory(data, str(path))
+    data, node = load_yaml(read_input_text(path, "inventory"), str(path))
+    return parse_inventory(data, str(path), node)

@@ -88,7 +88,7 @@ def test_outputs_file_and_missing_pulumi_cli(tmp_path: Path, monkeypatch: pytest
     f.write_text(json.dumps(outputs()))
     assert read_outputs(None, f)["region"] == REGION
     f.write_text("{not json")
-    with pytest.raises(ConfigError, match=r"^--stack-outputs .*out.json: not JSON"):
+    with pytest.raises(ConfigError, match=r"^--stack-outputs .*out.json:1:\d+: not JSON"):
         read_outputs(None, f)
     monkeypatch.setenv("PATH", str(tmp_path))  # no `pulumi` anywhere
     with pytest.raises(ConfigError, match="pulumi CLI is not installed"):
