@@ -35,7 +35,7 @@ def resolve_stack(stack: str) -> tuple[str, Path]:
     from stacks.config import stack_file
 
     path = Path(stack)
-    if path.suffix in {".yaml", ".yml"} and path.exists():
+    if path.suffix in {".yaml", ".yml"} and ("/" in stack or path.exists()):  # no stat() on a hung mount
         name = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
         return name or "preview", path
     return stack, stack_file(stack)
@@ -84,21 +84,14 @@ def report_data(stack: str, strategy: str, resources: Sequence[CapturedResource]
     }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """The JSON report, written like every plinth report (temp file + fsync + rename, mode 0644):
-    readers never see half a report, and a failed write leaves no temp file behind."""
-    from validators.reports.atomic import write_atomic
-
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-
-    def render(fh: Any) -> None:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
+def write_json_atomic(path: Path | str, data: Any) -> None:
+    """The JSON report, written like every plinth report (validators/reports/targets.py): a file
+    atomically (temp file + fsync + rename, mode 0644), ``-`` or a device directly, never over a
+    device or an input."""
+    from validators.reports.targets import resolve, write_text
 
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, render)
+        write_text(resolve("--json", path), json.dumps(data, indent=2, allow_nan=False) + "\n")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the JSON report: {exc.strerror or exc}") from None
 
@@ -144,6 +137,10 @@ def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
     from policies.rules import POLICY_NAMES
 
     console = console or Console()
+    if json_path is not None:  # exit 2 before the program runs, not after: a bad target, or one that is an input
+        from validators.reports.targets import check_targets
+
+        check_targets({"--json": json_path}, {"stack file": resolve_stack(stack)[1], "policy config": policy_config})
     pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
     from policies.preview_engine import with_stack_config
 

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from rich.console import Console
 
 from policies.errors import ConfigError
+from policies.inputs import check_input
 from policies.thresholds import get_profile
 from validators.inventory import Inventory, NodeSpec, load_inventory
 from validators.reports import check_report_paths, console, write_reports
@@ -83,8 +84,8 @@ def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | No
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
     tests = active_tests(quick, None, disk_test_mb)
     paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path}
-    check_report_paths(paths)
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
+    check_report_paths(paths, {"profile": _profile_file(profile)})
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
     python = "python3" if shutil.which("python3") else sys.executable
@@ -92,6 +93,25 @@ def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | No
     opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
                       network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
     return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, paths, "plinth audit")
+
+
+def _profile_file(profile: str | None) -> Path | None:
+    """The profile's file when it is a user's file, not a built-in name."""
+    return Path(profile).expanduser() if profile and profile.endswith((".yaml", ".yml")) else None
+
+
+def _ssh_files(nodes: list[NodeSpec]) -> dict[str, Path]:
+    """Every distinct key and known_hosts file the run will read (or append to), by what it is."""
+    files: dict[Path, str] = {}
+    for n in nodes:
+        if n.transport != "ssh":
+            continue
+        for what, path in (("SSH identity file", n.identity_file), ("known_hosts", n.known_hosts),
+                           ("SSH identity file", n.jump.identity_file if n.jump else None),
+                           ("known_hosts", n.jump.known_hosts if n.jump else None)):
+            if path is not None:
+                files.setdefault(path, f"{what} of {n.name}")
+    return {what: path for path, what in files.items()}
 
 
 def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | None) -> Inventory:
@@ -114,10 +134,15 @@ def run_validate(
     paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
-    check_report_paths(paths)
+    check_report_paths(paths, {"inventory": inventory, "stack outputs": stack_outputs})  # fail fast, before parsing
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)
+    ssh_files = _ssh_files(inv.nodes)
+    for what, path in ssh_files.items():  # a FIFO or /dev/zero as a key: exit 2 now, not an error per node later
+        check_input(path, what.split(" of ")[0])
+    check_report_paths(paths, {"inventory": inventory, "stack outputs": stack_outputs,
+                               "profile": _profile_file(profile_name), **ssh_files})
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
                       disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason)
