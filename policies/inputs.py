@@ -51,7 +51,7 @@ def _kind(mode: int) -> str:
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):.3g} MiB"
+    return f"{n / 1024**3:.3g} GiB" if n >= 1024**3 else f"{n / 1024**2:.3g} MiB"
 
 
 def _read(path: Path, what: str, limit: int) -> bytes:
@@ -81,10 +81,12 @@ def _read(path: Path, what: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def read_input(path: Path | str, what: str, limit: int = MAX_INPUT_BYTES, timeout: float = READ_TIMEOUT_S) -> bytes:
+def read_input(path: Path | str, what: str, limit: int = MAX_INPUT_BYTES, timeout: float | None = None) -> bytes:
     """The bytes of an input file, or ConfigError ``<path>: <what> …`` naming why not. ``what``
-    says what the file is for (``inventory``, ``SSH identity file``)."""
+    says what the file is for (``inventory``, ``SSH identity file``); ``timeout`` defaults to
+    :data:`READ_TIMEOUT_S`."""
     path = Path(path).expanduser()
+    timeout = READ_TIMEOUT_S if timeout is None else timeout
     box: dict[str, bytes | BaseException] = {}
 
     def run() -> None:

@@ -137,11 +137,14 @@ def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
     from policies.rules import POLICY_NAMES
 
     console = console or Console()
-    if json_path is not None:  # exit 2 before the program runs, not after: a bad target, or one that is an input
+    pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
+    if json_path is not None:  # exit 2 before the program runs: a bad target, or one that is an input
+        from stacks.config import load_stack_file
         from validators.reports.targets import check_targets
 
-        check_targets({"--json": json_path}, {"stack file": resolve_stack(stack)[1], "policy config": policy_config})
-    pcfg: PolicyConfig = load_policy_config(policy_config, POLICY_NAMES)
+        stack_path = resolve_stack(stack)[1]
+        load_stack_file(stack_path)  # read (bounded, with a deadline) before anything stat()s it
+        check_targets({"--json": json_path}, {"stack file": stack_path, "policy config": policy_config})
     from policies.preview_engine import with_stack_config
 
     cfg, resources, name, config = capture(stack)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from policies.errors import ConfigError
 
@@ -39,8 +40,18 @@ QuickOpt = Annotated[bool, typer.Option(
                     "(same as --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
 
 
+# Input files are taken as str, not Path: typer stat()s a Path option while parsing it, and a
+# stat() on a hung mount never returns. policies/inputs.read_input reads them under a deadline.
+InputFile = str
+
+
+def _path(value: InputFile | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _bad_input(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message quotes the user's input (a key, a file name): shown as typed, never parsed as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -71,9 +82,9 @@ def audit(
 
 @app.command()
 def validate(
-    inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
+    inventory: Annotated[InputFile | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
-    stack_outputs: Annotated[Path | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
+    stack_outputs: Annotated[InputFile | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
@@ -102,7 +113,7 @@ def validate(
         raise _bad_input("give exactly one of --inventory FILE or --stack NAME (optionally with --stack-outputs FILE)")
     try:
         code = run_validate(
-            inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
+            inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile,
             json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
             disk_test_mb=disk_test_mb, quick=quick, details=details,
@@ -116,7 +127,7 @@ def validate(
 def preview(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml) or a stack file path.")],
     json_path: JsonOpt = None,
-    policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    policy_config: Annotated[InputFile | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
 ) -> None:
     """Run a stack's program offline (Pulumi SDK mocks, no cloud account, no Pulumi CLI) and
     evaluate the policy pack on it: resource tree, violations by enforcement, estimated hourly cost.
@@ -126,7 +137,7 @@ def preview(
     from policies.preview import run_preview
 
     try:
-        code = run_preview(stack=stack, json_path=json_path, policy_config=policy_config)
+        code = run_preview(stack=stack, json_path=json_path, policy_config=_path(policy_config))
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
@@ -183,7 +194,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # a ConfigError escaping a command is still bad input, never a traceback
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

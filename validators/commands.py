@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rich.console import Console
+from rich.markup import escape
 
 from policies.errors import ConfigError
 from policies.inputs import check_input
@@ -63,7 +64,7 @@ def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, t
         err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)
     problems = write_reports(report, paths, title=title)
     for problem in problems:
-        err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     if signum is not None:
         return 128 + signum
     return 1 if problems else report.exit_code  # a report CI expects but cannot read fails the run
@@ -134,7 +135,8 @@ def run_validate(
     paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
-    check_report_paths(paths, {"inventory": inventory, "stack outputs": stack_outputs})  # fail fast, before parsing
+    # report targets are checked against the inputs once those are read: comparing them means a stat(),
+    # which on a hung mount would block where read_input gives up after its deadline
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)

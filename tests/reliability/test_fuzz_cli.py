@@ -47,7 +47,7 @@ SPECIAL_NUMBERS = ["nan", "inf", "-inf", "1e309", "0", "-1", "1e-300", "0x10", "
 
 # a report file name: hostile characters but never a path separator, so it stays in WORK/run
 report_name = st.one_of(st.text(alphabet=st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), max_size=12),
-                        st.sampled_from(["r.json", ".", "..", "", "sub", " ", "-x", "--json"]))
+                        st.sampled_from(["r.json", ".", "..", "", "sub", " ", "-x", "--json", "-"]))
 number_text = st.one_of(st.sampled_from(SPECIAL_NUMBERS), st.integers(-10, 3000).map(str),
                         st.floats(allow_nan=True, allow_infinity=True).map(repr), words)
 
@@ -68,6 +68,8 @@ def _float_ok(text: str, lo: float) -> bool:
 
 
 def _name_ok(name: str) -> bool:
+    if name == "-":
+        return True  # stdout
     return name not in ("", ".", "..", "sub") and "\x00" not in name and not name.startswith("-") and name.strip() == name != ""
 
 
@@ -92,9 +94,12 @@ def validate_args(draw: Any) -> tuple[list[str], bool]:
     if draw(st.booleans()):
         value = draw(st.one_of(st.sampled_from(PROFILES), words))
         args += ["--profile", value]; ok &= value in PROFILES
+    names = []
     for option in draw(st.lists(st.sampled_from(["--json", "--junit", "--markdown", "--prometheus"]), max_size=2, unique=True)):
         value = draw(report_name)
         args += [option, value]; ok &= _name_ok(value)
+        names.append(value)
+    ok &= len(names) == len(set(names))  # two reports, one target: refused
     if draw(st.integers(0, 9)) == 0:
         args += ["--stack", draw(words)]; ok = False
     if draw(st.integers(0, 9)) == 0:
@@ -168,6 +173,11 @@ def _invoke(args: list[str], ok: bool, kind: str) -> None:
 @example(case=(["validate", "-i", str(GOOD_INV), "--json", "a\x00b"], False))
 @example(case=(["strategy", "--latency-ms", "nan"], False))
 @example(case=(["validate", "-i", str(GOOD_INV), "-p", "single_gpu", "--junit", "r.xml"], True))
+@example(case=(["validate", "-i", str(GOOD_INV), "-p", "single_gpu", "--junit", "-"], True))
+@example(case=(["validate", "-i", str(GOOD_INV), "--json", "-", "--junit", "-"], False))
+@example(case=(["validate", "-i", str(GOOD_INV), "--json", "r", "--markdown", "r"], False))
+@example(case=(["validate", "-i", str(GOOD_INV), "--json", str(GOOD_INV)], False))
+@example(case=(["validate", "-i", str(GOOD_INV), "--prometheus", "/dev/sda"], False))
 def test_cli_arguments_never_crash(case: tuple[list[str], bool], monkeypatch_stacks: None) -> None:
     args, ok = case
     _invoke(args, ok, "CLI arguments")
