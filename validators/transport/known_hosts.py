@@ -38,8 +38,8 @@ class Entry:
 def _key(key_type: str, blob: str) -> paramiko.PKey | None:
     try:
         return paramiko.PKey.from_type_string(key_type, base64.b64decode(blob, validate=True))
-    except (binascii.Error, ValueError, paramiko.SSHException, TypeError):
-        return None  # paramiko.UnknownKeyType is an SSHException; a corrupt blob a ValueError
+    except (binascii.Error, ValueError, TypeError, paramiko.SSHException, paramiko.UnknownKeyType):
+        return None  # a key type paramiko does not know, or a corrupt blob: OpenSSH skips the line too
 
 
 def parse(text: str) -> list[Entry]:
