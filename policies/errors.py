@@ -170,7 +170,7 @@ def _words(err: Any) -> str:
 
 def _union_words(errs: list[Any]) -> str:
     """One line for the N errors pydantic gives for one value of a union type."""
-    wanted = list(dict.fromkeys(_WORDS.get(e["type"], e["type"]) for e in errs))
+    wanted: list[str] = list(dict.fromkeys(_WORDS.get(str(e["type"]), str(e["type"])) for e in errs))
     return "expected " + (", ".join(wanted[:-1]) + " or " + wanted[-1] if len(wanted) > 1 else wanted[0]) + _got(errs[0].get("input"))
 
 

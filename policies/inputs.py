@@ -87,13 +87,14 @@ def read_input(path: Path | str, what: str, limit: int = MAX_INPUT_BYTES, timeou
     :data:`READ_TIMEOUT_S`."""
     path = Path(path).expanduser()
     timeout = READ_TIMEOUT_S if timeout is None else timeout
-    box: dict[str, bytes | BaseException] = {}
+    data: list[bytes] = []
+    error: list[BaseException] = []
 
     def run() -> None:
         try:
-            box["data"] = _read(path, what, limit)
+            data.append(_read(path, what, limit))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
-            box["error"] = exc
+            error.append(exc)
 
     # a daemon thread: one stuck in a hung mount's open() must not keep the process alive
     worker = threading.Thread(target=run, name="plinth-read-input", daemon=True)
@@ -101,11 +102,9 @@ def read_input(path: Path | str, what: str, limit: int = MAX_INPUT_BYTES, timeou
     worker.join(timeout)
     if worker.is_alive():
         raise ConfigError(f"{path}: cannot read {what}: no answer within {timeout:g} s (a hung network or FUSE mount?)")
-    if "error" in box:
-        raise box["error"]
-    data = box["data"]
-    assert isinstance(data, bytes)
-    return data
+    if error:
+        raise error[0]
+    return data[0]
 
 
 def read_input_text(path: Path | str, what: str, limit: int = MAX_INPUT_BYTES) -> str:

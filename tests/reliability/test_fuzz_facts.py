@@ -158,4 +158,5 @@ def test_a_huge_integer_does_not_crash_the_score(base: dict[str, Any]) -> None:
 def test_hostile_facts_fuzzer_ran_at_least_200_cases() -> None:
     if CASES["hostile facts"] == 0:
         pytest.skip("the hostile facts fuzzer was not selected in this run")
+    print(f"\nhostile facts cases: {CASES['hostile facts']}")
     assert CASES["hostile facts"] >= MIN_CASES, dict(CASES)

@@ -40,7 +40,7 @@ def test_summary_is_under_the_github_limit_worst_first_with_the_rest_counted(siz
     took = time.monotonic() - t0
     size_bytes = len(text.encode("utf-8"))
     assert size_bytes <= markdown.MAX_BYTES < GITHUB_LIMIT, size_bytes
-    assert took < 5, took  # 10,000 nodes: well under a second on a free core
+    assert took < 30, took  # a hang guard; 10,000 nodes render in about half a second here
     assert text.rstrip().endswith("</details>")  # the document is closed, not cut mid-table
     # worst nodes first: the unreachable one leads the node table
     node_rows = text.split("| node | host |")[1].split("\n\n")[0].splitlines()[2:]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from validators.reports.common import EMOJI, clean, measured_text, threshold_text, verdict
 from validators.results import CheckResult, NodeReport, Report, Status
@@ -26,6 +28,7 @@ ATTENTION_ROWS = 200  # rows of "Needs attention"
 ALL_ROWS = 500  # rows of the folded "All checks" table
 CELL_LIMIT = 300  # characters of one cell (a message); ids and names are shorter
 ORDER: dict[Status, int] = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
+T = TypeVar("T")
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # what starts emphasis, code, links, strikethrough, cells
 
 
@@ -57,18 +60,21 @@ class _Budget:
         self.left -= size
         return True
 
-    def table(self, header: list[str], rows: list[str], cap: int, what: str, reserve: int = 0) -> None:
-        """Header, then rows up to ``cap`` and the byte budget (keeping ``reserve`` bytes for what
-        follows), then one "… and N more" row if any were left out."""
+    def table(self, header: list[str], items: Sequence[T], row: Callable[[T], str], cap: int, what: str,
+              reserve: int = 0) -> None:
+        """Header, then one row per item up to ``cap`` and the byte budget (keeping ``reserve`` bytes
+        for what follows), then one "… and N more" row if any were left out. Only the rows shown
+        are formatted: 10,000 nodes cost what 100 do."""
         width = header[0].count("|") - 1
         for line in header:
             self.add(line)
         shown = 0
-        for row in rows[:cap]:
-            if self.left - reserve < len(row.encode("utf-8")) + 200 or not self.add(row):
+        for item in items[:cap]:
+            text = row(item)
+            if self.left - reserve < len(text.encode("utf-8")) + 200 or not self.add(text):
                 break
             shown += 1
-        more = len(rows) - shown
+        more = len(items) - shown
         if more:
             self.add("| " + " | ".join([f"… and {more:,} more {what} (see the JSON report)"] + [""] * (width - 1)) + " |")
 
@@ -79,9 +85,18 @@ def _severity(n: NodeReport) -> tuple[int, int]:
     return (0 if not n.reachable else 1, worst)
 
 
-def _check_rows(rows: list[tuple[str, CheckResult]]) -> list[str]:
-    return [f"| {_cell(node, 80)} | {_code(c.id)} | {EMOJI[c.status]} {c.status} | {_cell(measured_text(c), 80)} | "
-            f"{_cell(threshold_text(c), 80)} | {_cell(c.message)} |" for node, c in rows]
+def _check_row(item: tuple[str, CheckResult]) -> str:
+    node, c = item
+    return (f"| {_cell(node, 80)} | {_code(c.id)} | {EMOJI[c.status]} {c.status} | {_cell(measured_text(c), 80)} | "
+            f"{_cell(threshold_text(c), 80)} | {_cell(c.message)} |")
+
+
+def _node_row(n: NodeReport) -> str:
+    count = {st: 0 for st in STATUSES}
+    for c in n.checks:
+        count[c.status] += 1
+    return (f"| {_cell(n.name, 80)} | {_cell(n.host, 80)} | {'yes' if n.reachable else '**no**'} | "
+            + " | ".join(str(count[st]) for st in STATUSES) + " |")
 
 
 CHECK_HEADER = ["| node | check | status | measured | threshold | message |", "|---|---|---|---|---|---|"]
@@ -97,24 +112,19 @@ def render(report: Report, title: str = "plinth validate") -> str:
             f"{s.passed} passed · {s.warnings} warnings · {s.failed} failed · {s.errors} errors · {s.skipped} skipped")
     doc.add("")
     reserve = 4096  # the headings and the closing </details> always fit
-    node_rows = []
-    for n in sorted(report.nodes, key=_severity):  # stable: inventory order among equals
-        count = {st: sum(1 for c in n.checks if c.status == st) for st in STATUSES}
-        node_rows.append(f"| {_cell(n.name, 80)} | {_cell(n.host, 80)} | {'yes' if n.reachable else '**no**'} | "
-                         + " | ".join(str(count[st]) for st in STATUSES) + " |")
     doc.table(["| node | host | reachable | pass | warn | fail | error | skip |", "|---|---|---|---|---|---|---|---|"],
-              node_rows, NODE_ROWS, "nodes", reserve)
+              sorted(report.nodes, key=_severity), _node_row, NODE_ROWS, "nodes", reserve)  # stable: inventory order among equals
     every = [(n.name, c) for n in report.nodes for c in n.checks] + [("fleet", c) for c in report.fleet]
     attention = sorted(((node, c) for node, c in every if c.status in ("fail", "error", "warn")), key=lambda r: ORDER[r[1].status])
     doc.add("")
     doc.add("### Needs attention" if attention else "### Nothing needs attention")
     doc.add("")
     if attention:
-        doc.table(CHECK_HEADER, _check_rows(attention), ATTENTION_ROWS, "results", reserve)
+        doc.table(CHECK_HEADER, attention, _check_row, ATTENTION_ROWS, "results", reserve)
         doc.add("")
     doc.add("<details><summary>All checks</summary>")
     doc.add("")
-    doc.table(CHECK_HEADER, _check_rows(sorted(every, key=lambda r: ORDER[r[1].status])), ALL_ROWS, "results", 64)
+    doc.table(CHECK_HEADER, sorted(every, key=lambda r: ORDER[r[1].status]), _check_row, ALL_ROWS, "results", 64)
     doc.add("")
     doc.add("</details>")
     doc.add("")

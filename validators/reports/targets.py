@@ -98,7 +98,7 @@ def resolve(option: str, target: str | Path) -> Target:
     path = Path(shown).expanduser()
     try:
         st = os.stat(path)  # follows symlinks: the kind of what would be written
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a new name; check_writable says what is wrong with its directory
         st = None
     except OSError as exc:
         raise ConfigError(f"{option} {shown}: cannot use: {exc.strerror or exc}") from None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Entry:
 def _key(key_type: str, blob: str) -> paramiko.PKey | None:
     try:
         return paramiko.PKey.from_type_string(key_type, base64.b64decode(blob, validate=True))
-    except (binascii.Error, ValueError, TypeError, paramiko.SSHException, paramiko.UnknownKeyType):
+    except (binascii.Error, ValueError, TypeError, paramiko.SSHException, UnknownKeyType):
         return None  # a key type paramiko does not know, or a corrupt blob: OpenSSH skips the line too
 
 
