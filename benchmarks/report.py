@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -116,6 +117,43 @@ def render(sections: list[Section], machine: dict[str, str], preamble: list[str]
     return "\n".join(out).rstrip() + "\n"
 
 
+def _heading_key(title: str) -> str:
+    return title.split(":", 1)[0].strip()
+
+
+def merge(document: str, sections: list[Section], machine: dict[str, str]) -> str:
+    """``document`` (a full run's render) with these sections put in place of the sections of the same
+    name (the title before ':') and their rows in "Targets at a glance" replaced; the others untouched.
+    A note under the title says which sections were re-measured, when the load was what."""
+    keys = {_heading_key(s.title): s for s in sections}
+    blocks = re.split(r"(?m)^(?=## )", document)
+    out: list[str] = []
+    placed: set[str] = set()
+    for block in blocks:
+        heading = block.splitlines()[0][3:] if block.startswith("## ") else ""
+        key = _heading_key(heading)
+        if key == "Targets at a glance":
+            rows = [line for line in block.splitlines()
+                    if not (line.startswith("| ") and _heading_key(line[2:].split(" | ", 1)[0]) in keys)]
+            rows = [line for line in rows[1:] if line.strip()]
+            rows += [f"| {s.title} | {t.goal} | {t.measured} | {'n/a' if t.met is None else ('yes' if t.met else '**no**')} |"
+                     for s in sections for t in s.targets]
+            out.append("## Targets at a glance\n\n" + "\n".join(rows) + "\n\n")
+        elif key in keys:
+            out.append(render_section(keys[key]) + "\n")
+            placed.add(key)
+        else:
+            out.append(block)
+    if any(k not in placed for k in keys) and out and not out[-1].endswith("\n\n"):
+        out[-1] = out[-1].rstrip("\n") + "\n\n"
+    out += [render_section(s) + "\n" for k, s in keys.items() if k not in placed]
+    note = (f"**Partial re-run:** {', '.join(s.title for s in sections)} re-measured with `--only` "
+            f"(load average at the end {machine.get('load average at end', '?')}); every other figure is from the full run.")
+    text = "".join(out)
+    text = re.sub(r"(?m)^\*\*Partial re-run:\*\*.*\n\n?", "", text)
+    return text.replace("## Machine", note + "\n\n## Machine", 1).rstrip() + "\n"
+
+
 def to_json(sections: list[Section], machine: dict[str, str]) -> str:
     def row(r: Row) -> dict[str, Any]:
         d = asdict(r)
@@ -174,4 +212,4 @@ def _os_name() -> str:
     return platform.platform()
 
 
-__all__ = ["Row", "Section", "Target", "fmt", "machine_info", "render", "render_section", "to_json"]
+__all__ = ["Row", "Section", "Target", "fmt", "machine_info", "merge", "render", "render_section", "to_json"]

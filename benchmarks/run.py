@@ -4,6 +4,7 @@ docs/BENCHMARKS.md (and a JSON twin with every sample).
     python -m benchmarks.run                 # the full run (~15 min on 2 cores)
     python -m benchmarks.run --quick --out /tmp/b.md --tools plinth,pdsh   # the smoke-test size
     python -m benchmarks.run --only fanout,preview
+    python -m benchmarks.run --only payload --out /tmp/payload.md   # the probe's size and speed only
 
 Needs root (sshd drops privileges to the benchmark user; namespaces and tc for the accuracy part).
 Timings are only comparable within one run: the table's ratios are taken repetition by repetition.
@@ -20,9 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks import tools
-from benchmarks.report import Section, machine_info, render, to_json
+from benchmarks.report import Section, machine_info, merge, render, to_json
 
-SECTIONS = ("fanout", "accuracy", "scale", "preview")
+SECTIONS = ("fanout", "accuracy", "scale", "facts", "preview", "payload")
 
 
 @dataclass
@@ -34,17 +35,21 @@ class Plan:
     delays_ms: list[float]
     disk_mb: int
     bw_seconds: int
-    scale_hosts: int
+    scale_sizes: list[int]
     scale_servers: int
     scale_concurrency: int
     scale_floor: bool  # also time pdsh at the scale size (costs ~as much again)
     stacks: list[str] | None  # None: every shipped stack
+    payload_runs: int  # probe runs per repetition in the payload section
+    facts_nodes: int = 10_000
 
 
 FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
-            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None)
+            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_sizes=[256, 1024], scale_servers=16,
+            scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
-             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"])
+             scale_sizes=[8, 16], scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"], payload_runs=1,
+             facts_nodes=100)
 
 
 def _busy_note() -> str | None:
@@ -133,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"fan-out N={plan.sizes}, {plan.reps} runs, tools {wanted}")
                 sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, plan.limited))
             if "scale" in only:
-                log(f"scale: {plan.scale_hosts} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
+                log(f"scale: {plan.scale_sizes} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
                 scale_fleet = fleet
                 if len(fleet.servers) != plan.scale_servers:
                     scale_fleet = type(fleet)(fleet.workdir, fleet.client_key, fleet.known_hosts, fleet.user,
                                               fleet.servers[:plan.scale_servers])
-                sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps,
+                sections.append(run_scale(scale_fleet, plan.scale_sizes, plan.scale_concurrency, plan.reps,
                                           use_pdsh=plan.scale_floor and "pdsh" in wanted))
         finally:
             fleet.close()
@@ -147,17 +152,31 @@ def main(argv: list[str] | None = None) -> int:
 
         log(f"accuracy: {plan.rates_mbit} Mbit/s, {plan.delays_ms} ms, disk {plan.disk_mb} MiB")
         sections.append(run_accuracy(plan.rates_mbit, plan.delays_ms, plan.disk_mb, plan.reps, plan.bw_seconds))
+    if "facts" in only:
+        from benchmarks.facts_scale import run_facts_scale
+
+        log(f"facts: {plan.facts_nodes} nodes from moto S3 and a directory")
+        sections.append(run_facts_scale(plan.facts_nodes, min(plan.reps, 3)))
     if "preview" in only:
         from benchmarks.preview import run_preview, shipped_stacks
 
         stacks = plan.stacks or shipped_stacks()
         log(f"preview: {stacks}")
         sections.append(run_preview(stacks, plan.reps))
+    if "payload" in only:
+        from benchmarks.payload import run_payload
+
+        log("payload: assembled probe vs the one-file probe")
+        sections.append(run_payload(plan.reps, plan.payload_runs))
     machine["load average at end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     preamble.append(f"Total harness wall time: {time.monotonic() - t0:.0f} s"
                     + (" (quick mode: smoke-test sizes, not a benchmark)." if args.quick else "."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(sections, machine, preamble))
+    if set(only) != set(SECTIONS) and args.out.exists() and not args.quick:
+        # a partial run updates its own sections in the existing document and leaves the others as they were
+        args.out.write_text(merge(args.out.read_text(), sections, machine))
+    else:
+        args.out.write_text(render(sections, machine, preamble))
     if args.json is not None:
         args.json.write_text(to_json(sections, machine))
     log(f"wrote {args.out}" + (f" and {args.json}" if args.json else ""))

@@ -14,14 +14,18 @@ What it builds and why:
 
 - private subnets (large, one per AZ) for nodes, public subnets (small) for NAT and load balancers,
   tagged for EKS load-balancer discovery;
-- NAT gateways: one (cheap) or one per AZ (no cross-AZ dependency) as ``singleNatGateway`` says;
+- NAT gateways: one per AZ by default (a GPU pool in one zone pulls images through its own zone's
+  NAT: no cross-zone charge, no dependency on another zone), or one (cheaper) with ``singleNatGateway``;
 - an S3 *gateway* endpoint on every private route table: training data streams from S3 without
   NAT charges or NAT bandwidth limits;
 - an EFA security group that allows all traffic to and from itself: EFA's OS-bypass traffic is
   refused unless the group references itself in both directions;
 - a ``cluster`` placement group, so EFA nodes land on the same network spine;
 - hybrid (``network.vpn`` set): customer gateway, VPN gateway attached to the VPC, a VPN
-  connection, a static route to ``onPremCidr`` and route propagation into the private tables.
+  connection, a static route per ``onPremCidr`` block and route propagation into the private tables
+  (the EKS control plane's network interfaces sit in those subnets, so its replies find the tunnel).
+  The customer gateway address and BGP ASN are checked against what AWS accepts
+  (:mod:`stacks.network_checks`) before anything is created.
 
 The subnet layout is a pure function (:func:`subnet_layout`) with its own tests.
 """
@@ -37,6 +41,7 @@ import pulumi_aws as aws
 
 from policies.errors import ConfigError
 from stacks.config import NetworkConfig, VpnConfig
+from stacks.network_checks import bgp_asn_problem
 
 # AWS subnets are /16../28. Private subnets are 1/8 of the VPC, public ones 1/64: with a /16 that is
 # /19 (8190 addresses: EKS pods take VPC IPs) and /22 (1022 addresses: NATs and load balancers).
@@ -79,12 +84,19 @@ def subnet_layout(vpc_cidr: str, az_count: int) -> SubnetLayout:
     )
 
 
-def check_on_prem_cidr(vpc_cidr: str, on_prem_cidr: str | None) -> None:
+def check_on_prem_cidr(vpc_cidr: str, on_prem_cidrs: list[str] | None) -> None:
     """An overlapping on-prem range makes the VPN route unreachable (the VPC's local route wins)."""
-    if on_prem_cidr is None:
-        return
-    if ipaddress.ip_network(vpc_cidr).overlaps(ipaddress.ip_network(on_prem_cidr)):
-        raise ConfigError(f"plinth:network.onPremCidr: {on_prem_cidr} overlaps the VPC block {vpc_cidr}")
+    for block in on_prem_cidrs or []:
+        if ipaddress.ip_network(vpc_cidr).overlaps(ipaddress.ip_network(block)):
+            raise ConfigError(f"plinth:network.onPremCidr: {block} overlaps the VPC block {vpc_cidr}")
+
+
+def check_vpn(vpn: VpnConfig, region: str) -> None:
+    """The BGP ASN against AWS's reserved numbers for this region (the address is checked by the
+    config model: it needs no region)."""
+    problem = bgp_asn_problem(vpn.bgp_asn, region, vpn.static_routes_only)
+    if problem:
+        raise ConfigError(f"plinth:network.vpn.bgpAsn: {problem}")
 
 
 def nat_gateway_count(az_count: int, single_nat_gateway: bool) -> int:
@@ -99,7 +111,15 @@ def customer_gateway_asn(vpn: VpnConfig) -> tuple[str | None, str | None]:
     return None, str(vpn.bgp_asn)
 
 
-def pick_zones(available: list[str], az_count: int) -> list[str]:
+def pick_zones(available: list[str], az_count: int, named: list[str] | None = None) -> list[str]:
+    """The zones to lay subnets in: the ones the config names (each must be available here), else the
+    first ``az_count`` available ones."""
+    if named:
+        missing = [z for z in named if z not in available]
+        if missing:
+            raise ConfigError(f"plinth:network.availabilityZones: {missing[0]} is not an available zone of this region "
+                              f"({', '.join(sorted(available))})")
+        return list(named)
     if len(available) < az_count:
         raise ConfigError(
             f"plinth:network.azCount: {az_count} zones asked but the region has {len(available)} available ({', '.join(available)})"
@@ -129,9 +149,11 @@ class AiNetwork(pulumi.ComponentResource):
         super().__init__("plinth:network:AiNetwork", name, None, opts)
         cfg, region, p = args.network, args.region, args.prefix
         check_on_prem_cidr(cfg.cidr, cfg.on_prem_cidr)
-        if cfg.vpn is not None and cfg.vpn.static_routes_only and cfg.on_prem_cidr is None:
-            raise ConfigError("plinth:network.onPremCidr: required when network.vpn uses static routes")
-        layout = subnet_layout(cfg.cidr, cfg.az_count)
+        if cfg.vpn is not None:
+            check_vpn(cfg.vpn, region)
+            if cfg.vpn.static_routes_only and not cfg.on_prem_cidr:
+                raise ConfigError("plinth:network.onPremCidr: required when network.vpn uses static routes")
+        layout = subnet_layout(cfg.cidr, cfg.zone_count)
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(name_tag: str, **extra: str) -> dict[str, str]:
@@ -143,7 +165,7 @@ class AiNetwork(pulumi.ComponentResource):
             filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
             opts=pulumi.InvokeOptions(parent=self),
         )
-        zones = pick_zones(list(azs.names), cfg.az_count)
+        zones = pick_zones(list(azs.names), cfg.zone_count, cfg.availability_zones)
 
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           region=region, tags=tags("vpc"), opts=child)
@@ -165,7 +187,7 @@ class AiNetwork(pulumi.ComponentResource):
             public_subnets.append(sn)
 
         nats: list[aws.ec2.NatGateway] = []
-        for i in range(nat_gateway_count(cfg.az_count, cfg.single_nat_gateway)):
+        for i in range(nat_gateway_count(cfg.zone_count, cfg.single_nat_gateway)):
             eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", region=region, tags=tags(f"nat-{i}"), opts=child)
             nats.append(aws.ec2.NatGateway(f"{name}-nat-{i}", allocation_id=eip.id, subnet_id=public_subnets[i].id,
                                            region=region, tags=tags(f"nat-{i}"),
@@ -240,9 +262,12 @@ class AiNetwork(pulumi.ComponentResource):
         conn = aws.ec2.VpnConnection(f"{name}-vpn", customer_gateway_id=cgw.id, vpn_gateway_id=vgw.id, type="ipsec.1",
                                      static_routes_only=vpn.static_routes_only, region=region, tags=tags("vpn"),
                                      opts=child)
-        if vpn.static_routes_only and cfg.on_prem_cidr is not None:
-            aws.ec2.VpnConnectionRoute(f"{name}-vpn-on-prem", vpn_connection_id=conn.id,
-                                       destination_cidr_block=cfg.on_prem_cidr, region=region, opts=child)
+        if vpn.static_routes_only:
+            for i, block in enumerate(cfg.on_prem_cidr or []):
+                # the first keeps its original name so existing stacks don't replace their route
+                suffix = "" if i == 0 else f"-{i}"
+                aws.ec2.VpnConnectionRoute(f"{name}-vpn-on-prem{suffix}", vpn_connection_id=conn.id,
+                                           destination_cidr_block=block, region=region, opts=child)
         for i, rt in enumerate(private_rts):
             aws.ec2.VpnGatewayRoutePropagation(f"{name}-vpn-propagation-{i}", vpn_gateway_id=vgw.id,
                                                route_table_id=rt.id, region=region, opts=child)

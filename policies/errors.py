@@ -71,9 +71,20 @@ def _members(t: Any) -> list[Any]:
     return [t]
 
 
+def _keys(name: str, info: Any) -> set[str]:
+    """Every key a field is given by: its name, its alias, the choices of AliasChoices."""
+    keys = {name, info.alias}
+    choices = getattr(info.validation_alias, "choices", None)
+    if choices:
+        keys |= {c for c in choices if isinstance(c, str)}
+    elif isinstance(info.validation_alias, str):
+        keys.add(info.validation_alias)
+    return {k for k in keys if k}
+
+
 def _field(model: type[BaseModel], key: str) -> Any | None:
     for name, info in model.model_fields.items():
-        if key in (name, info.alias):
+        if key in _keys(name, info):
             return info.annotation
     return None
 

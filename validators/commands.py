@@ -1,19 +1,26 @@
 """What `plinth audit` and `plinth validate` do (validators/cli.py only parses arguments).
 
-Exit codes: 0 nothing failed (warnings allowed); 1 a check failed or errored; 2 bad input
-(ConfigError, raised before any node is contacted); 128+signal when interrupted (130 Ctrl-C,
-143 SIGTERM): the shells' convention, so a CI script can tell "the fleet is bad" (1) from "the run
-was cut short and its report is partial" — the reports are still written, with the unfinished
-nodes' checks as ``error: interrupted``.
+Exit codes (validators/exit_codes.py): 0 nothing failed (warnings allowed); 1 a check failed or
+errored; 2 bad input (ConfigError, raised before any node is contacted); 3 some nodes unreachable
+and every node reached passed; 128+signal when interrupted (130 Ctrl-C, 143 SIGTERM): the shells'
+convention, so a CI script can tell "the fleet is bad" (1) from "the run was cut short and its
+report is partial" -- the reports are still written, with the unfinished nodes' checks as
+``error: interrupted``.
+
+Where things go (validators/cli_options.Output): report files as asked; at most one report on
+stdout (``-o FORMAT`` or ``--FORMAT -``), and then the console view on stderr, so stdout is that
+document alone; progress always on stderr; nothing but errors with ``--quiet``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,8 +30,10 @@ from rich.markup import escape
 from policies.errors import ConfigError
 from policies.inputs import check_input
 from policies.thresholds import get_profile
+from validators import exit_codes
+from validators.cli_options import Output
 from validators.inventory import Inventory, NodeSpec, load_inventory
-from validators.reports import check_report_paths, console, write_reports
+from validators.reports import RENDERERS, check_report_paths, console, markdown, write_reports
 from validators.results import Report
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
 
@@ -57,43 +66,70 @@ def active_tests(quick: bool, network: bool | None, disk_test_mb: int | None) ->
                        "pairwise network tests not run (--no-network)", "disk test disabled (--disk-test-mb 0)")
 
 
-def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, title: str, details: bool = False) -> int:
-    console.render(report, details=details)
+def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
+    """The one report on stdout (``-o FORMAT`` / ``--FORMAT -``), written straight to the stream."""
+    text = markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader left; don't let the interpreter's exit flush fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return [f"-o {kind}: stdout closed before the report was written"]
+    except OSError as exc:
+        return [f"-o {kind}: cannot write to stdout: {exc.strerror or exc}"]
+    return []
+
+
+def _write(report: Report, out: Output, title: str) -> list[str]:
+    """Every requested report; one line per report that could not be written."""
+    problems = write_reports(report, dict(out.files), title=title)
+    if out.stdout is not None:
+        problems += _report_to_stdout(report, out.stdout, title)
+    return problems
+
+
+def _finish(report: Report, out: Output, signum: int | None, title: str, details: bool = False) -> int:
+    console.render(report, out.console(), details=details, verbose=out.verbose)
     err = Console(stderr=True)
     if signum is not None:
         err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)
-    problems = write_reports(report, paths, title=title)
+    problems = _write(report, out, title)
     for problem in problems:
         err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     if signum is not None:
-        return 128 + signum
-    return 1 if problems else report.exit_code  # a report CI expects but cannot read fails the run
+        return exit_codes.SIGNAL_BASE + signum
+    return exit_codes.FAILED if problems else report.exit_code  # a report CI expects but cannot read fails the run
 
 
-def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict[str, Path | None], title: str,
+def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, out: Output, title: str,
          details: bool = False) -> int:
     profile = get_profile(profile_name)
+    if out.quiet:
+        opts = replace(opts, progress=False)
     try:
         report = run_fleet(nodes, profile, opts)
     except FleetInterrupted as exc:
-        return _finish(exc.report, paths, exc.signum, title, details)
-    return _finish(report, paths, None, title, details)
+        return _finish(exc.report, out, exc.signum, title, details)
+    return _finish(report, out, None, title, details)
 
 
-def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | None, markdown_path: Path | None,
-              disk_test_mb: int | None = None, quick: bool = False) -> int:
+def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None, quick: bool = False) -> int:
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
     tests = active_tests(quick, None, disk_test_mb)
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path}
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
-    check_report_paths(paths, {"profile": _profile_file(profile)})
+    check_report_paths(_targets(out), {"profile": _profile_file(profile)})
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
     python = "python3" if shutil.which("python3") else sys.executable
     node = NodeSpec(name=hostname, host="localhost", transport="local", python=python)
     opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
                       network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
-    return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, paths, "plinth audit")
+    return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, out, "plinth audit")
+
+
+def _targets(out: Output) -> dict[str, str | Path]:
+    """Every report target, the one on stdout included: two reports on one stream is caught too."""
+    return {**out.files, **({out.stdout: "-"} if out.stdout else {})}
 
 
 def _profile_file(profile: str | None) -> Path | None:
@@ -124,15 +160,13 @@ def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | 
 
 
 def run_validate(
-    inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
-    json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
+    inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None, out: Output,
     concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool | None = None,
     disk_test_mb: int | None = None, quick: bool = False, details: bool = False,
 ) -> int:
     """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
     inventory's ``profile:``, else distributed_training. ``network`` None: on unless ``quick``."""
     tests = active_tests(quick, network, disk_test_mb)
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
     # report targets are checked against the inputs once those are read: comparing them means a stat(),
@@ -143,12 +177,52 @@ def run_validate(
     ssh_files = _ssh_files(inv.nodes)
     for what, path in ssh_files.items():  # a FIFO or /dev/zero as a key: exit 2 now, not an error per node later
         check_input(path, what.split(" of ")[0])
-    check_report_paths(paths, {"inventory": inventory, "stack outputs": stack_outputs,
-                               "profile": _profile_file(profile_name), **ssh_files})
+    check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
+                                       "profile": _profile_file(profile_name), **ssh_files})
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
                       disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason)
-    return _run(inv.nodes, profile_name, opts, paths, "plinth validate", details)
+    return _run(inv.nodes, profile_name, opts, out, "plinth validate", details)
 
 
-__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests", "run_audit", "run_validate"]
+def run_validate_facts(
+    location: str, inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
+    out: Output, details: bool = False, ssh_only: dict[str, bool] | None = None,
+) -> int:
+    """Judge the facts `plinth agent` stored at ``location`` like a live run (validators/facts).
+    The inventory or stack, when given, names the expected nodes and the object store."""
+    from validators.facts.collect import judge_store
+    from validators.facts.store import open_store
+    from validators.runner import controller_facts
+
+    given = [flag for flag, on in (ssh_only or {}).items() if on]
+    if given:
+        raise ConfigError(f"--facts: {given[0]} does not apply: the agents already gathered the facts")
+    inv = _inventory(inventory, stack, stack_outputs) if inventory or stack or stack_outputs else None
+    profile_name = profile or (inv.profile if inv else None) or VALIDATE_DEFAULT_PROFILE
+    prof = get_profile(profile_name)
+    check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
+                                       "profile": _profile_file(profile_name)})
+    store = open_store(location)
+    controller = controller_facts(inv.object_store) if inv else {}
+    try:
+        collected = judge_store(store, prof, expected=inv.nodes if inv else None, controller=controller)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: no report (nothing was judged yet)", highlight=False)
+        return 130
+    run = collected.run
+    err = Console(stderr=True, highlight=False, quiet=out.quiet)
+    started = run.started_at.isoformat(timespec="seconds") if run.started_at else "unknown"
+    err.print(f"facts: run {run.run_id} at {run.location}; started {started} ({run.start_from}); "
+              f"expected nodes from {run.expected_from}", markup=False, soft_wrap=True)
+    if run.unexpected:
+        err.print(f"facts: {len(run.unexpected)} node(s) reported but were not expected (judged too): "
+                  + ", ".join(run.unexpected[:5]) + (" …" if len(run.unexpected) > 5 else ""), markup=False, soft_wrap=True)
+    if run.ignored:
+        err.print(f"facts: {len(run.ignored)} object(s) ignored, their names are not node names: "
+                  + ", ".join(run.ignored[:5]) + (" …" if len(run.ignored) > 5 else ""), markup=False, soft_wrap=True)
+    return _finish(collected.report, out, None, "plinth validate --facts", details)
+
+
+__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests", "run_audit", "run_validate",
+           "run_validate_facts"]

@@ -11,7 +11,8 @@ a thousand deep. Judges are pure functions written for sane numbers; rather than
   path of the bad value, exactly as for a section the probe could not gather;
 - containers nested deeper than :data:`MAX_DEPTH` are cut the same way;
 - a string longer than :data:`MAX_STRING` characters is cut (no real fact comes near it; renderers
-  cut again for display).
+  cut again for display), and a lone surrogate (json decodes ``"\\ud800"`` into one) becomes
+  U+FFFD: no UTF-8 writer accepts it, so one in a GPU name would cost the JSON report.
 
 Booleans are left alone (``True`` is an int, but a legitimate one).
 """
@@ -19,6 +20,7 @@ Booleans are left alone (``True`` is an int, but a legitimate one).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 MAX_INT = 2**63
@@ -31,6 +33,13 @@ def _path(parts: list[str | int]) -> str:
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
     return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: Any) -> Any:
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _bad_number(value: Any) -> str | None:
@@ -53,11 +62,11 @@ def guard_facts(facts: dict[str, Any]) -> dict[str, Any]:
             problems.setdefault(str(parts[0]), f"{_path(parts)}: nested deeper than {MAX_DEPTH} levels")
             return None
         if isinstance(value, dict):
-            return {k: walk(v, [*parts, k]) for k, v in value.items()}
+            return {_text(k): walk(v, [*parts, k]) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, [*parts, i]) for i, v in enumerate(value)]
         if isinstance(value, str):
-            return value if len(value) <= MAX_STRING else value[: MAX_STRING - 1] + "…"
+            return _text(value if len(value) <= MAX_STRING else value[: MAX_STRING - 1] + "…")
         bad = _bad_number(value)
         if bad is not None:
             problems.setdefault(str(parts[0]) if parts else "facts", f"{_path(parts)}: {bad}")

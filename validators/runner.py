@@ -1,5 +1,5 @@
 """Fan-out over the fleet: connect → probe → parse (per node, in parallel) → pairwise network rounds
-→ judges → :class:`Report`.
+(:func:`gather_fleet`), then the shared judging path (validators/judging.py) → :class:`Report`.
 
 - Bounded concurrency (a thread per node in flight, default 32) and a per-node budget that covers
   connecting and the probe round trip; the pairwise rounds bound themselves (NetOptions.timeout_s).
@@ -16,9 +16,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,16 +27,13 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
-from policies.catalogue import instance
 from policies.thresholds import Profile
-from validators.checks.base import CheckContext, judge_fleet, judge_node, load_all
-from validators.facts_guard import guard_facts
 from validators.inventory import NodeSpec, ObjectStore
-from validators.results import CheckResult, NodeReport, Report, Summary
-from validators.score import readiness_score
+from validators.judging import INTERRUPTED, NodeOutcome, judge_outcomes, summarize
+from validators.progress import Progress, progress_for
+from validators.results import Report
 from validators.transport import Transport, TransportError, make_transport
 
-INTERRUPTED = "interrupted"
 PAIRWISE_CHECKS = ("network.bandwidth", "network.latency")
 DISK_CHECKS = ("storage.disk_throughput", "storage.disk_outlier")  # the only readers of the disk test
 
@@ -75,7 +70,7 @@ class RunOptions:
     disk_test_mb: int = 64  # MiB per node; 0 = no disk test (only used when probe_options is None)
     disk_off_reason: str = "disk test disabled (--disk-test-mb 0)"
     probe_options: Any = None  # validators.probe.ProbeOptions; None: built from object_store and disk_test_mb
-    progress: bool | None = None  # None: on when stderr is a TTY and not in CI
+    progress: bool | None = None  # None: a bar on a terminal, plain lines elsewhere (validators/progress.py); False: none
     transport_factory: Callable[[NodeSpec, bool], Transport] = make_transport
     gather: FactsGatherer | None = None  # None: the probe (validators.probe)
 
@@ -155,8 +150,7 @@ def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> Non
             return
         gather = opts.gather or probe_facts
         try:
-            # the one boundary: nothing a node sent reaches a judge unchecked (validators/facts_guard.py)
-            state.facts = guard_facts(gather(transport, spec, max(1.0, deadline - time.monotonic()), opts))
+            state.facts = gather(transport, spec, max(1.0, deadline - time.monotonic()), opts)
         except (NodeFailed, TransportError) as exc:
             state.error = str(exc)
     except Exception as exc:  # noqa: BLE001  (a bug on one node must not lose the others)
@@ -164,22 +158,6 @@ def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> Non
     finally:
         state.duration_s = time.monotonic() - state.started
         state.done = True
-
-
-def _errors_for_all_checks(profile: Profile, reason: str) -> list[CheckResult]:
-    registry = load_all()
-    out = []
-    for check_id, th in profile.thresholds.items():
-        reg = registry.get(check_id)
-        if reg is None or reg.scope == "node":
-            out.append(CheckResult.make(check_id, "error", reason, threshold=th.min if th.min is not None else (th.max if th.max is not None else th.expect), unit=th.unit))
-    return out
-
-
-def _context(spec: NodeSpec, profile: Profile) -> CheckContext:
-    expect = spec.expect.model_dump(exclude_none=True)
-    row = instance(spec.expect.instance_type) if spec.expect.instance_type else None
-    return CheckContext(profile=profile, node=spec.name, expect=expect, instance=row)
 
 
 def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str, Any]]:
@@ -200,88 +178,21 @@ def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str,
         return {name: {"error": f"pairwise rounds failed: {exc.__class__.__name__}: {exc}"} for name in transports}
 
 
-def _controller_facts(opts: RunOptions) -> dict[str, Any]:
-    if opts.object_store is None:
+def controller_facts(store: ObjectStore | None) -> dict[str, Any]:
+    """The controller's own facts: the object store's posture and throughput seen from here."""
+    if store is None:
         return {}
     try:
         from validators.objectstore import controller_store_facts
     except ImportError:
         return {}
     try:
-        return {"object_store": controller_store_facts(opts.object_store)}
+        return {"object_store": controller_store_facts(store)}
     except Exception as exc:  # noqa: BLE001  (a bug there must not lose the node results)
-        return {"object_store": {"endpoint": opts.object_store.endpoint, "bucket": opts.object_store.bucket,
+        return {"object_store": {"endpoint": store.endpoint, "bucket": store.bucket,
                                  "error": f"{exc.__class__.__name__}: {exc}"}}
 
 
-def summarize(nodes: list[NodeReport], fleet: list[CheckResult]) -> Summary:
-    results = [c for n in nodes for c in n.checks] + fleet
-    count = {s: sum(1 for c in results if c.status == s) for s in ("pass", "fail", "error", "warn", "skip")}
-    return Summary(nodes=len(nodes), passed=count["pass"], failed=count["fail"], errors=count["error"],
-                   warnings=count["warn"], skipped=count["skip"], score=readiness(nodes))
-
-
-def readiness(nodes: list[NodeReport]) -> float:
-    """The 0-100 fleet score (validators/score.py: mean of node scores; unreachable nodes 0)."""
-    return readiness_score([n.checks for n in nodes])
-
-
-def _build_report(states: list[_NodeState], fleet: list[CheckResult], profile: Profile, started_at: str,
-                  t0: float) -> Report:
-    nodes = []
-    for s in states:
-        if s.abandoned is None and s.facts is not None:
-            checks = judge_node(s.facts, _context(s.spec, profile))
-        else:
-            checks = _errors_for_all_checks(profile, s.abandoned or s.error or INTERRUPTED)
-        nodes.append(NodeReport(name=s.spec.name, host=s.spec.host, reachable=s.reachable, checks=checks,
-                                duration_s=None if s.duration_s is None else round(s.duration_s, 3)))
-    return Report(summary=summarize(nodes, fleet), profile=profile.name, nodes=nodes, fleet=fleet,
-                  started_at=started_at, duration_s=round(time.monotonic() - t0, 3))
-
-
-def _progress_enabled(opts: RunOptions) -> bool:
-    if opts.progress is not None:
-        return opts.progress
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-class _Progress:
-    """rich progress on stderr (transient), or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self._p: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self._task = self._p.add_task("probing nodes", total=total)
-
-    def __enter__(self) -> _Progress:  # noqa: PYI034
-        if self._p is not None:
-            self._p.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.stop()
-
-    def advance(self, description: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, advance=1, description=description)
-
-    def describe(self, description: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, description=description)
 
 
 class _SignalGuard:
@@ -302,7 +213,16 @@ class _SignalGuard:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: _Progress) -> Iterator[None]:
+def _finished(state: _NodeState) -> tuple[str, str | None]:
+    """What the progress line says of a node that finished: (outcome, why)."""
+    if state.facts is not None:
+        return "probed", None
+    if not state.reachable:
+        return "unreachable", (state.error or "").removeprefix("unreachable: ") or None
+    return "not probed", state.error
+
+
+def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: Progress) -> Iterator[None]:
     """Yield as nodes finish; a node still running after its budget (a transport that ignored
     its timeout) is abandoned with an error and its connection closed."""
     pending = set(futures)
@@ -315,7 +235,7 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
                 # no pairwise round will use this connection: close it now, so open connections (fds,
                 # sshd sessions) are bounded by --concurrency rather than by the size of the fleet
                 state.transport.close()
-            progress.advance(f"{state.spec.name}: {'ok' if state.facts is not None else 'error'}")
+            progress.node_done(state.spec.name, *_finished(state), state.duration_s)
         now = time.monotonic()
         for fut in list(pending):
             state = futures[fut]
@@ -327,9 +247,27 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
         yield
 
 
-def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Report:
-    """Validate ``nodes`` against ``profile``. Raises :class:`FleetInterrupted` (with the partial
-    report) on SIGINT/SIGTERM; never raises for a node's own failures."""
+@dataclass
+class Gathered:
+    """What the SSH/local fan-out found: one outcome per node (inventory order), the controller's own
+    facts, and the signal that cut the run short (None: it finished)."""
+
+    outcomes: list[NodeOutcome]
+    controller: dict[str, Any]
+    started_at: str
+    t0: float
+    interrupted: int | None = None
+
+
+def _outcome(s: _NodeState) -> NodeOutcome:
+    if s.abandoned is None and s.facts is not None:
+        return NodeOutcome(s.spec, s.reachable, s.facts, None, s.duration_s)
+    return NodeOutcome(s.spec, s.reachable, None, s.abandoned or s.error or INTERRUPTED, s.duration_s)
+
+
+def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Gathered:
+    """Connect, probe and run the pairwise rounds; judge nothing. Never raises for a node's own
+    failures; on SIGINT/SIGTERM returns what it has with ``interrupted`` set."""
     opts = opts or RunOptions()
     opts = replace(opts, probe_options=_resolve_probe_options(opts, profile))
     t0 = time.monotonic()
@@ -339,22 +277,21 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
     pool = ThreadPoolExecutor(max_workers=max(1, min(opts.concurrency, len(states))), thread_name_prefix="plinth-node")
     side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plinth-controller")
     interrupted: int | None = None
-    fleet: list[CheckResult] = []
+    controller: dict[str, Any] = {}
     try:
-        with _SignalGuard(), _Progress(_progress_enabled(opts), len(states)) as progress:
+        with _SignalGuard(), progress_for(opts.progress, len(states)) as progress:
             try:
-                controller = side.submit(_controller_facts, opts)
+                controller_future = side.submit(controller_facts, opts.object_store)
                 futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
                 for _ in _wait_nodes(futures, opts, progress):
                     pass
-                progress.describe("pairwise network rounds")
+                if opts.network and sum(s.facts is not None for s in states) >= 2:
+                    progress.describe("pairwise network rounds")
                 for name, pw in _pairwise(states, opts).items():
                     state = next(s for s in states if s.spec.name == name)
                     if state.facts is not None:
                         state.facts["pairwise"] = pw
-                        guard_facts(state.facts)  # the rounds' numbers came from the nodes too
-                facts_by_node = {s.spec.name: s.facts for s in states if s.abandoned is None and s.facts is not None}
-                fleet = judge_fleet(facts_by_node, controller.result(), profile)
+                controller = controller_future.result()
             except KeyboardInterrupt:
                 interrupted = signal.SIGINT
             except _Terminated:
@@ -373,11 +310,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                 for s in states:
                     if s.abandoned is None and s.facts is not None and "pairwise" not in s.facts:
                         s.facts["pairwise"] = {"skipped": "pairwise network tests not run: interrupted"}
-                if not fleet:  # the fleet judges never ran: say so per check, so the report stays complete
-                    registry = load_all()
-                    fleet = [CheckResult.make(cid, "error", INTERRUPTED, unit=th.unit) for cid, th in profile.thresholds.items()
-                             if cid in registry and registry[cid].scope == "fleet"]
-        report = _build_report(states, fleet, profile, started_at, t0)
+        outcomes = [_outcome(s) for s in states]
     finally:
         stop.set()
         for s in states:
@@ -385,9 +318,31 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                 s.transport.close()
         pool.shutdown(wait=interrupted is None, cancel_futures=True)
         side.shutdown(wait=False, cancel_futures=True)
-    if interrupted is not None:
-        raise FleetInterrupted(report, interrupted)
+    return Gathered(outcomes, controller, started_at, t0, interrupted)
+
+
+def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Report:
+    """Validate ``nodes`` against ``profile``: :func:`gather_fleet`, then the shared judging path
+    (validators/judging.py). Raises :class:`FleetInterrupted` (with the partial report) on
+    SIGINT/SIGTERM; never raises for a node's own failures. An interrupted run's fleet checks are
+    ``error: interrupted``: outliers against a partial fleet would name the wrong nodes."""
+    gathered = gather_fleet(nodes, profile, opts)
+    report = judge_outcomes(gathered.outcomes, gathered.controller, profile, started_at=gathered.started_at,
+                            duration_s=time.monotonic() - gathered.t0,
+                            fleet_error=INTERRUPTED if gathered.interrupted is not None else None)
+    if gathered.interrupted is not None:
+        raise FleetInterrupted(report, gathered.interrupted)
     return report
 
 
-__all__ = ["FleetInterrupted", "NodeFailed", "RunOptions", "probe_facts", "run_fleet", "summarize"]
+__all__ = [
+    "FleetInterrupted",
+    "Gathered",
+    "NodeFailed",
+    "RunOptions",
+    "controller_facts",
+    "gather_fleet",
+    "probe_facts",
+    "run_fleet",
+    "summarize",
+]

@@ -43,6 +43,7 @@ class Registered:
     custom: bool = True
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
 
 
 def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +64,7 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         extra["latestVersion"] = 1
     elif typ == "aws:eks/nodeGroup:NodeGroup":
         extra["nodeGroupName"] = inputs.get("nodeGroupName", name)
+        extra["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]  # EKS makes one ASG per group
     elif typ == "aws:ec2/placementGroup:PlacementGroup":
         extra["name"] = inputs.get("name", name)
     elif typ.startswith("aws:s3/bucket:Bucket"):
@@ -116,6 +118,7 @@ class RecordingMonitor(_mocks.MockMonitor):
                     custom=bool(request.custom),
                     ignore_changes=list(request.ignoreChanges),
                     dependencies=list(request.dependencies),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

@@ -1,6 +1,7 @@
 """The probe: what runs on a node, and how its answer comes back.
 
-``node_probe.py`` (stdlib only, Python 3.8+) is streamed to the node on stdin and run as
+The node side lives in ``gather/``, one module per family of facts (stdlib only, Python 3.8+);
+``assemble.py`` bundles it into one script that is streamed to the node on stdin and run as
 ``python3 - '<options json>'``: no file is copied, nothing is installed, one round trip returns
 every fact as one JSON object. The runner does::
 
@@ -17,7 +18,10 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
                 "memory_installed_gib": float|null (online memory blocks), "kernel": str, "os": str,
                 "clock_synced": bool|null, "clock_source": "adjtimex"|"timedatectl"|"systemd-timesyncd"|"chronyc"|null,
                 "python": str, "data_stack": {"numpy": bool, "pandas": bool, "pyarrow": bool, "torch": bool},
-                "is_root": bool},
+                "is_root": bool,
+                "platform": {"kind": "aws"|"azure"|"gcp"|"oci"|"cloud-other"|"bare-metal"|"unknown",
+                             "sys_vendor", "product_name", "board_vendor", "bios_vendor": str|null (DMI),
+                             "hypervisor": bool|null (x86 CPU flag), "instance_type": str|null (EC2, from DMI)}},
      "gpu": {"source": "pynvml"|"nvidia-smi-xml"|"nvidia-smi-text"|null, "error": str|null ("no NVIDIA driver …"),
              "driver_version": str|null, "cuda_version": str|null, "attached_gpus": int|null, "notes": [str],
              "devices": [{"index", "name", "uuid", "pci", "memory_total_mib", "ecc_mode": "Enabled"|"Disabled"|null,
@@ -28,13 +32,33 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
                           "pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max": int|null,
                           "nvlink_links_total", "nvlink_links_active": int|null (total 0: no NVLink), "nvlink_note"?: str,
                           "mig_mode": str|null}]},
-     "xid": {"readable": bool, "source": str|null, "error": str|null, "total": int, "counts": {"<xid>": n},
-             "events": [{"xid": int, "pci": str, "line": str}] (first 50)},
+     "xid": {"readable": bool, "source": "dmesg"|"/dev/kmsg"|"journalctl -k -b 0"|<log file>|null, "error": str|null,
+             "since_boot": bool (false: a log file spanning boots, older lines dropped), "boot_time": float|null (btime),
+             "now": float (the node's clock at probe time: windows are applied against it),
+             "total": int, "counts": {"<xid>": n} (this boot), "before_boot": int (lines of earlier boots not counted),
+             "events": [{"xid": int, "pci": str, "ts": float|null, "line": str, "gpu_instance"?, "compute_instance"?: int (MIG),
+                         "recovery_action"?: int, "recovery_text"?: str (Xid 154)}] (the newest 10 per code),
+             "sxid_counts": {"<sxid>": n}, "sxid_events": [{"sxid", "pci", "switch", "fatal": bool|null, "ts", "line"}],
+             "nvswitches": int|null (/proc/driver/nvidia-nvswitch/devices; null: no NVSwitch driver)},
      "nics": [{"name", "speed_mbps": int|null, "mtu": int, "operstate": str, "address": str|null,
                "type": int (1 ether, 32 infiniband, 772 loopback), "virtual": bool, "default_route": bool}],
-     "rdma": {"source": "sysfs"|"ibstat"|null,
-              "devices": [{"name", "driver": str|null, "ports": [{"port", "state", "rate_gbps", "link_layer"}]}],
-              "efa": {"present": bool, "providers": int, "domains": [str], "source": "fi_info"|"sysfs"|null}},
+     "rdma": {"source": "sysfs"|"ibstat"|null, "error": str|null (ibstat failed or stopped part-way: the listing is incomplete),
+              "devices": [{"name", "driver": str|null, "hca_type", "board_id", "fw_ver": str|null, "netdevs": [str],
+                           "ports": [{"port", "state": "ACTIVE"|…, "phys_state": "LinkUp"|"Polling"|"Disabled"|…,
+                                      "rate_gbps": float|null, "width": "4X"|…|null, "speed": "NDR"|…|null, "link_layer",
+                                      "counters": {"symbol_error": int, …} (PMA port counters),
+                                      "hw_counters"?: {"rx_drops", "retrans_timeout_events"} (EFA)}]}],
+              "efa": {"present": bool, "providers": int, "domains": [str], "source": "fi_info"|"sysfs"|null, "fi_info_error"?: str},
+              "flaps": null (no IPoIB/RoCE interface) | {"counts": {"<iface>": n}, "events": [{"iface", "ts", "line"}],
+                        "before_boot": int, "sources": [str], "since_boot": bool, "error": str|null, "interfaces": [str],
+                        "now": float, "boot_time": float|null}},
+     "software": {"modules": {"nvidia_peermem", "efa_nv_peermem", "gdrdrv", "efa", "ib_uverbs", …: bool},
+                  "memory_peers": bool, "nvidia_kernel_module": "open"|"proprietary"|null, "uverbs_devices": int,
+                  "gdrcopy_installed": bool, "memlock": {"soft", "hard": int|null (null: unlimited), "user": str|null},
+                  "containers": {"engines": ["containerd"|"docker"|"cri-o"], "toolkit": {binary: path},
+                                 "containerd_configs": [str], "containerd_nvidia", "crio_nvidia", "docker_nvidia": bool|null,
+                                 "cdi_specs": [str]},
+                  "peermem_errors": {"count": int|null, "sample": str|null}},
      "mounts": [{"path", "fs", "device", "remote": bool, "total_gib", "free_gib", "read_only": bool}],
      "disk": {"path", "tool": "fio"|"builtin"|null, "write_mb_s": float|null, "read_mb_s": float|null (MB = 10^6 B),
               "bytes": int, "direct": bool, "error": str|null, "notes": [str],
@@ -49,13 +73,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from validators.probe.assemble import payload
 from validators.transport.base import CommandResult
 
-NODE_SCRIPT = Path(__file__).with_name("node_probe.py")
 PROBE_VERSION = 1
 
 
@@ -76,17 +98,21 @@ class ProbeOptions:
     use_pynvml: bool = True
     kmsg_path: str = "/dev/kmsg"
     kernel_log_paths: tuple[str, ...] = field(default=("/var/log/kern.log", "/var/log/syslog", "/var/log/messages"))
+    system_log_paths: tuple[str, ...] = field(default=("/var/log/syslog", "/var/log/messages"))  # daemons' carrier messages
+    use_journal: bool = True  # journalctl as a fallback kernel log (-k -b 0) and for daemons' messages (-b 0)
+    host_root: str = ""  # prefix of the host's /sys, /proc, /etc … read by the rdma and software gatherers
 
 
-@lru_cache(maxsize=1)
 def node_script() -> bytes:
-    return NODE_SCRIPT.read_bytes()
+    """The script the node runs (assembled once per process from ``gather/``)."""
+    return payload()
 
 
 def probe_command(opts: ProbeOptions) -> tuple[list[str], bytes]:
-    """(argv, stdin): ``python3 - <options json>`` with the probe script on stdin."""
+    """(argv, stdin): ``python3 - <options json>`` with the assembled probe on stdin."""
     options = asdict(opts)
     options["kernel_log_paths"] = list(opts.kernel_log_paths)
+    options["system_log_paths"] = list(opts.system_log_paths)
     return ["python3", "-", json.dumps(options, separators=(",", ":"), sort_keys=True)], node_script()
 
 
@@ -116,23 +142,33 @@ def parse_probe_output(result: CommandResult) -> dict[str, Any]:
         return _raise(
             f"probe output is {hint} ({len(stdout)} bytes, exit {result.exit_code})" + (f": {detail}" if detail else "")
         )
-    if not isinstance(facts, dict) or "probe_version" not in facts:
-        return _raise("probe output is JSON but not a facts object (no probe_version)")
-    if facts["probe_version"] != PROBE_VERSION:
-        return _raise(f"probe version {facts['probe_version']!r:.40}, controller expects {PROBE_VERSION}")
-    errors = facts.get("errors")
-    if not isinstance(errors, dict):  # the contract says a mapping; anything else says nothing
-        facts["errors"] = errors = {}
-    if "options" in errors:
-        return _raise(f"probe rejected its options: {errors['options']!s:.300}")
+    problem = facts_problem(facts)
+    if problem:
+        return _raise(problem)
     if result.exit_code not in (0, None):
         return _raise(f"probe exited {result.exit_code}: {_tail(result.stderr) or 'no reason given'}")
     facts.setdefault("errors", {})
     return facts
 
 
+def facts_problem(facts: object) -> str | None:
+    """Why ``facts`` (parsed JSON from a probe, or from a facts store) is not a facts object this
+    controller can judge; None when it is."""
+    if not isinstance(facts, dict) or "probe_version" not in facts:
+        return "probe output is JSON but not a facts object (no probe_version)"
+    if facts["probe_version"] != PROBE_VERSION:
+        return f"probe version {facts['probe_version']!r:.40}, controller expects {PROBE_VERSION}"
+    errors = facts.get("errors")
+    if errors is not None and not isinstance(errors, dict):
+        return "probe output's errors is not an object"
+    if errors and "options" in errors:
+        return f"probe rejected its options: {errors['options']!s:.300}"
+    return None
+
+
 def _raise(message: str) -> dict[str, Any]:
     raise ProbeError(message)
 
 
-__all__ = ["NODE_SCRIPT", "ProbeError", "ProbeOptions", "node_script", "parse_probe_output", "probe_command"]
+__all__ = ["PROBE_VERSION", "ProbeError", "ProbeOptions", "facts_problem", "node_script", "parse_probe_output",
+           "probe_command"]
