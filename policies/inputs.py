@@ -51,7 +51,9 @@ def _kind(mode: int) -> str:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 1024**3:.3g} GiB" if n >= 1024**3 else f"{n / 1024**2:.3g} MiB"
+    if n >= 1024**3:
+        return f"{n / 1024**3:.3g} GiB"
+    return f"{n / 1024**2:.3g} MiB" if n >= 1024**2 else f"{n:,} bytes"
 
 
 def _read(path: Path, what: str, limit: int) -> bytes:

@@ -193,7 +193,7 @@ def test_read_input_reads_a_regular_file_and_proc_files_that_lie_about_their_siz
     assert inputs.read_input(f, "inventory") == b"nodes: []\n"
     # /proc files say st_size 0; the bound is enforced on what is read, not on what stat says
     assert inputs.read_input("/proc/self/status", "status").startswith(b"Name:")
-    with pytest.raises(inputs.ConfigError, match="larger than 0.000977 MiB"):
+    with pytest.raises(inputs.ConfigError, match="larger than 1,024 bytes"):
         inputs.read_input("/proc/self/smaps", "smaps", limit=1024)
 
 
