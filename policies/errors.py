@@ -13,6 +13,7 @@ added to a model is suggested without touching this module.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -186,6 +187,7 @@ def _union_words(errs: list[Any]) -> str:
 
 
 Locator = Callable[[Loc, str], tuple[int, int] | None]
+_NAMES_ITS_FIELD = re.compile(r"^[\w:.\[\]-]+: ")  # "plinth:gpuPools[0].availabilityZone: ..."
 
 
 def describe(exc: ValidationError, model: type[BaseModel] | None = None, *, locate: Locator | None = None,
@@ -216,6 +218,8 @@ def describe(exc: ValidationError, model: type[BaseModel] | None = None, *, loca
     scalar_union = len(same) > 1 and all(e["type"] in _WORDS for e in same)
     what = _union_words(same) if scalar_union else _words(first)
     where = locate(loc, "value") if locate else None
+    if not loc and _NAMES_ITS_FIELD.match(what):  # a rule across fields that names the one at fault
+        return f"{what}{more}", where
     return f"{display(loc)}: {what}{more}", where
 
 

@@ -129,7 +129,7 @@ def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None,
 
 def _targets(out: Output) -> dict[str, str | Path]:
     """Every report target, the one on stdout included: two reports on one stream is caught too."""
-    return {**out.files, **({out.stdout: "-"} if out.stdout else {})}
+    return {**({out.stdout: "-"} if out.stdout else {}), **out.files}
 
 
 def _profile_file(profile: str | None) -> Path | None:

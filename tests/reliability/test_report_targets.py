@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 
 from tests.reliability.support import SilentServer
 from tests.support.sshd import free_port
+from validators import exit_codes
 from validators.cli import app
 
 pytestmark = pytest.mark.root
@@ -59,7 +60,7 @@ def test_json_to_dev_stdout_keeps_the_device_and_what_was_already_written(tmp_pa
     out = tmp_path / "out.txt"
     with open(out, "wb") as fh:
         proc = _real_plinth(["-i", str(inv), "--json", "/dev/stdout"], stdout=fh.fileno())
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == exit_codes.UNREACHABLE, proc.stderr
     assert os.path.islink("/dev/stdout") and os.readlink("/dev/stdout") == "/proc/self/fd/1"
     text = out.read_text()
     assert "readiness score" in text  # the console output written before the report is still there
@@ -70,7 +71,7 @@ def test_json_to_dev_stdout_keeps_the_device_and_what_was_already_written(tmp_pa
 def test_dash_is_stdout_and_creates_no_file(tmp_path: Path) -> None:
     inv = _inventory(tmp_path)
     proc = _real_plinth(["-i", str(inv), "--json", "-"], cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == exit_codes.UNREACHABLE, proc.stderr
     assert _json_at_end(proc.stdout.decode())["summary"]["nodes"] == 1
     assert not (tmp_path / "-").exists()
 
@@ -78,7 +79,7 @@ def test_dash_is_stdout_and_creates_no_file(tmp_path: Path) -> None:
 def test_dev_null_stays_a_device(tmp_path: Path) -> None:
     before = os.stat("/dev/null")
     result = _cli(["-i", str(_inventory(tmp_path)), "--junit", "/dev/null", "--prometheus", str(tmp_path / "p.prom")])
-    assert result.exit_code == 1, result.output  # the node is down: a verdict, and the reports are written
+    assert result.exit_code == exit_codes.UNREACHABLE, result.output  # the node is down, and the reports are written
     after = os.stat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
     assert not list(Path("/dev").glob(".null.*.tmp"))
@@ -93,7 +94,7 @@ def test_a_fifo_with_a_reader_gets_the_whole_report(tmp_path: Path) -> None:
     reader.start()
     result = _cli(["-i", str(_inventory(tmp_path)), "--json", str(fifo)])
     reader.join(10)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == exit_codes.UNREACHABLE, result.output
     assert json.loads(got[0])["summary"]["nodes"] == 1
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a FIFO, not replaced by a file
 
@@ -174,7 +175,7 @@ def test_two_reports_to_one_target_is_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"--junit {tmp_path / 'r'}: --json writes there too" in " ".join(result.output.split())
     result = _cli(["-i", str(_inventory(tmp_path)), "--json", "-", "--junit", "/dev/stdout"])
-    assert result.exit_code == 2 and "--json writes there too" in result.output
+    assert result.exit_code == 2 and "error: --junit /dev/stdout: --json writes there too" in result.output
 
 
 def test_a_symlinked_report_replaces_the_file_it_points_at_and_keeps_the_link(tmp_path: Path) -> None:
@@ -185,7 +186,7 @@ def test_a_symlinked_report_replaces_the_file_it_points_at_and_keeps_the_link(tm
     link = tmp_path / "plinth.prom"
     link.symlink_to(real)
     result = _cli(["-i", str(_inventory(tmp_path)), "--prometheus", str(link)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == exit_codes.UNREACHABLE, result.output
     assert link.is_symlink() and real.read_text().startswith("# HELP") and real.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in real.parent.iterdir()) == ["plinth.prom"]  # no temp file left
 
