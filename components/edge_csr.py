@@ -33,17 +33,18 @@ def _field(index: int) -> str:
     return f"plinth:edge.devices[{index}].csr"
 
 
-def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES) -> str:
-    """The text of a regular file of at most ``limit`` bytes (policies/inputs.read_input, the one way
-    plinth reads an input file), or a ConfigError naming ``field``."""
+def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES, kind: str = "a CSR", text: str = "PEM text") -> str:
+    """The ASCII text of a regular file of at most ``limit`` bytes, read by policies/inputs.read_input
+    (the one way plinth reads an input file), or a ConfigError naming ``field`` (``kind``/``text`` name
+    what the file should hold; SSH public keys are read the same way)."""
     try:
-        data = read_input(path, "CSR file", limit)
+        data = read_input(path, kind.split(" ", 1)[1] if kind.startswith(("a ", "an ")) else kind, limit)
     except ConfigError as exc:
         raise ConfigError(f"{field}: {exc}") from None
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:
-        raise ConfigError(f"{field}: {path} is not PEM text (non-ASCII bytes)") from None
+        raise ConfigError(f"{field}: {path} is not {text} (non-ASCII bytes)") from None
 
 
 def key_problem(csr: x509.CertificateSigningRequest) -> str | None:

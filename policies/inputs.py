@@ -162,6 +162,15 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
                                                     node.start_mark) from None
 
 
+class YamlError(ConfigError):
+    """Text that is not YAML plinth can read; ``cause`` is yaml's own exception (a caller that knows
+    another format, like an Ansible inventory with ``!vault`` values, looks at it)."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 def _yaml_reason(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None)
     context = getattr(exc, "context", None)
@@ -185,15 +194,14 @@ def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark is not None else None
-        raise ConfigError(f"{at(source, where)}: not valid YAML: {_yaml_reason(exc)}") from None
+        raise YamlError(f"{at(source, where)}: not valid YAML: {_yaml_reason(exc)}", exc) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other C0 controls)
-        where = _line_col(text, exc.position)
         char = chr(exc.character) if isinstance(exc.character, int) else exc.character
-        raise ConfigError(f"{at(source, where)}: not valid YAML: character {char!r} is not allowed") from None
+        raise YamlError(f"{at(source, _line_col(text, exc.position))}: not valid YAML: character {char!r} is not allowed", exc) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {_yaml_reason(exc)}") from None
+        raise YamlError(f"{source}: not valid YAML: {_yaml_reason(exc)}", exc) from None
     except RecursionError:
-        raise ConfigError(f"{source}: not valid YAML: nested too deep") from None
+        raise YamlError(f"{source}: not valid YAML: nested too deep") from None
     finally:
         loader.dispose()
 
@@ -238,4 +246,4 @@ def schema_error(source: str, exc: ValidationError, model: type[BaseModel], node
     return ConfigError(f"{at(source, where)}: {what}")
 
 
-__all__ = ["MAX_INPUT_BYTES", "READ_TIMEOUT_S", "check_input", "load_yaml", "read_input", "read_input_text", "schema_error", "yaml_locator"]
+__all__ = ["MAX_INPUT_BYTES", "READ_TIMEOUT_S", "YamlError", "check_input", "load_yaml", "read_input", "read_input_text", "schema_error", "yaml_locator"]

@@ -179,6 +179,8 @@ def run_validate(
         check_input(path, what.split(" of ")[0])
     check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
                                        "profile": _profile_file(profile_name), **ssh_files})
+    for note in inv.notes:  # e.g. stack nodes launched before the stack's SSH access
+        Console(stderr=True, highlight=False).print(f"note: {note}", markup=False, soft_wrap=True)
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
                       disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason)

@@ -82,11 +82,11 @@ def test_tampered_two_or_no_requests_are_refused(p256: str) -> None:
 
 
 def test_paths_must_be_small_regular_files(tmp_path: Path, p256: str) -> None:
-    with pytest.raises(ConfigError, match=FIELD + ".*missing.csr: CSR file not found"):
+    with pytest.raises(ConfigError, match=FIELD + ".*missing.csr: CSR not found"):
         load_csr("missing.csr", 0, tmp_path)
-    with pytest.raises(ConfigError, match=FIELD + ".*: CSR file is a directory, not a regular file"):
+    with pytest.raises(ConfigError, match=FIELD + ".*: CSR is a directory, not a regular file"):
         load_csr(str(tmp_path), 0, tmp_path)
-    with pytest.raises(ConfigError, match=FIELD + "/dev/zero: CSR file is a character device, not a regular file"):
+    with pytest.raises(ConfigError, match=FIELD + "/dev/zero: CSR is a character device, not a regular file"):
         load_csr("/dev/zero", 0, tmp_path)  # would otherwise be read forever
     big = tmp_path / "big.csr"
     big.write_text(p256 + "#" * MAX_CSR_BYTES)

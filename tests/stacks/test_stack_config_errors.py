@@ -93,7 +93,7 @@ PROGRAM_BAD = [
     pytest.param({**HYBRID, "plinth:kubernetes": {"existing": ["namespace/ops"]}},
                  "plinth:kubernetes.existing[0]: plinth makes no namespace/ops", id="existing-unknown"),
     pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam", "csr": "/nonexistent.csr"}]}},
-                 "plinth:edge.devices[0].csr: /nonexistent.csr: CSR file not found", id="csr-missing-file"),
+                 "plinth:edge.devices[0].csr: /nonexistent.csr: CSR not found", id="csr-missing-file"),
     pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam"}]}},
                  "plinth:edge.devices[0].csr: required", id="csr-or-opt-in"),
     pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam", "generateKeyPair": True}],

@@ -1,4 +1,4 @@
-"""Reporters: console (rich), JSON (the contract), JUnit XML, Markdown, Prometheus textfile.
+"""Reporters: console (rich), JSON (the contract), JUnit XML, Markdown, Prometheus textfile, HTML.
 
 Report targets are checked before any node is contacted (:func:`check_report_paths`: writable,
 not an input, not a disk, not twice the same) and written by :func:`write_report`: atomically for
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from validators.reports import json_report, junit, markdown, prometheus
+from validators.reports import html, json_report, junit, markdown, prometheus
 from validators.reports.targets import STDOUT, Target, check_targets, resolve, write_text
 from validators.results import Report
 
@@ -20,8 +20,9 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
     "junit": junit.render,
     "markdown": markdown.render,
     "prometheus": prometheus.render,
+    "html": html.render,
 }
-OPTION: dict[str, str] = {"json": "--json", "junit": "--junit", "markdown": "--markdown", "prometheus": "--prometheus"}
+OPTION: dict[str, str] = {"json": "--json", "junit": "--junit", "markdown": "--markdown", "prometheus": "--prometheus", "html": "--html"}
 
 
 def check_report_paths(paths: Mapping[str, str | Path | None], inputs: Mapping[str, Path | None] | None = None) -> None:
