@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from validators.reports import console, json_report, junit, markdown, prometheus
+from validators.reports import console, html, json_report, junit, markdown, prometheus
 from validators.results import Report
 
 MARKUP = "[/] [bold red]H100[/bold red] [link=http://evil]x[/link]"
@@ -72,6 +72,12 @@ def assert_reports_inert(report: Report) -> dict[str, str]:
         assert line.startswith("# ") or PROM_LINE.match(line), line
     text.encode("utf-8")
     out["prometheus"] = text
+
+    text = html.render(report)
+    for tag in ("<img", "<script"):  # shown as &lt;img …, never as a tag
+        assert tag not in text, f"{tag} from a node reached the HTML report as markup"
+    _no_control(text)
+    out["html"] = text
 
     buf = io.StringIO()
     console.render(report, Console(file=buf, width=160, force_terminal=True, color_system="truecolor"))
