@@ -166,7 +166,7 @@ class YamlError(ConfigError):
     """Text that is not YAML plinth can read; ``cause`` is yaml's own exception (a caller that knows
     another format, like an Ansible inventory with ``!vault`` values, looks at it)."""
 
-    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+    def __init__(self, message: str, cause: Exception | None = None) -> None:
         super().__init__(message)
         self.cause = cause
 
