@@ -62,7 +62,7 @@ def resolve_stack(stack: str) -> tuple[str, Path]:
     from stacks.config import stack_file
 
     path = Path(stack)
-    if path.suffix in {".yaml", ".yml"} and path.exists():
+    if path.suffix in {".yaml", ".yml"} and ("/" in stack or path.exists()):  # no stat() on a hung mount
         name = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
         return name or "preview", path
     return stack, stack_file(stack)
@@ -94,16 +94,14 @@ def estimated_cost(resources: Sequence[CapturedResource]):
     return stack_estimate(policy_resources(resources))
 
 
-def write_json_atomic(path: Path, text: str) -> None:
-    """The JSON report, written like every plinth report (temp file + fsync + rename, mode 0644):
-    readers never see half a report, and a failed write leaves no temp file behind."""
-    from validators.reports.atomic import write_atomic
+def write_json_atomic(path: Path | str, text: str) -> None:
+    """The JSON report, written like every plinth report (validators/reports/targets.py): a file
+    atomically (temp file + fsync + rename, mode 0644), ``-`` or a device directly, never over a
+    device or an input."""
+    from validators.reports.targets import resolve, write_text
 
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, lambda fh: fh.write(text))
+        write_text(resolve("--json", path), text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the JSON report: {exc.strerror or exc}") from None
 
@@ -126,7 +124,7 @@ def preview_data(stack: str, policy_config: Path | None = None, known_outputs: b
     return data, (resources, evaluation, cost)
 
 
-def run_preview(stack: str, json_path: Path | None, policy_config: Path | None, console: Console | None = None,
+def run_preview(stack: str, json_path: Path | str | None, policy_config: Path | None, console: Console | None = None,
                 json_stdout: bool = False, verbose: bool = False, known_outputs: bool = False) -> int:
     """``json_stdout``: the JSON report on stdout as well, as the only thing written there (give a
     ``console`` on stderr); ``verbose``: each violation's resource URN under it."""
@@ -135,6 +133,13 @@ def run_preview(stack: str, json_path: Path | None, policy_config: Path | None, 
 
         from policies.preview_report import print_plan, render_json
 
+        if json_path is not None:  # exit 2 before the program runs: a bad target, or one that is an input
+            from stacks.config import load_stack_file
+            from validators.reports.targets import check_targets
+
+            stack_path = resolve_stack(stack)[1]
+            load_stack_file(stack_path)  # read (bounded, with a deadline) before anything stat()s it
+            check_targets({"--json": json_path}, {"stack file": stack_path, "policy config": policy_config})
         data, (resources, evaluation, cost) = preview_data(stack, policy_config, known_outputs)
         print_plan(console or Console(), data, resources, evaluation, cost, verbose)
         text = render_json(data)

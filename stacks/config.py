@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from policies.errors import ConfigError, field_path, first_error
+from policies.errors import ConfigError, Loc, field_path
+from policies.inputs import load_yaml, read_input_text, schema_error
 from stacks.network_checks import customer_gateway_ip_problem
 
 STACKS_DIR = Path(__file__).parent
@@ -40,7 +41,7 @@ _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, allow_inf_nan=False)
 
 
 def _cidr(value: str) -> str:
@@ -665,19 +666,32 @@ def stack_file(stack: str) -> Path:
     return STACKS_DIR / f"Pulumi.{stack}.yaml"
 
 
-def _validate(data: dict[str, Any], where: str) -> StackConfig:
+def _display(loc: Loc) -> str:
+    """A location as the user writes it in a stack file: plinth:gpuPools[0].instanceType."""
+    if not loc:
+        return "config"
+    if loc[0] == "region":
+        return "aws:region" + field_path(loc[1:]).removeprefix("(top level)")
+    return f"{NAMESPACE}:{field_path(loc)}"
+
+
+def _in_file(loc: Loc) -> Loc:
+    """The same location among the stack file's keys (everything sits under ``config:``)."""
+    if not loc:
+        return ("config",)
+    head = "aws:region" if loc[0] == "region" else f"{NAMESPACE}:{loc[0]}"
+    return ("config", head, *loc[1:])
+
+
+def _validate(data: dict[str, Any], where: str, node: yaml.Node | None = None) -> StackConfig:
     try:
         return StackConfig.model_validate(data)
     except ValidationError as exc:
-        msg = first_error(exc)
-        # report fields as the user writes them: plinth:gpuPools[0].instanceType
-        # a cross-field rule (model validator) names its own fields; pydantic's "Value error, " adds nothing
-        return_msg = (f"{where}: plinth:{msg}" if not msg.startswith("(top level)")
-                      else f"{where}: {msg.split(': ', 1)[1].removeprefix('Value error, ')}")
-        raise ConfigError(return_msg) from None
+        # fields as the user writes them (plinth:gpuPools[0].instanceType), at their line in the file
+        raise schema_error(where, exc, StackConfig, node, to_yaml=_in_file, display=_display) from None
 
 
-def config_from_mapping(config: dict[str, Any], where: str) -> StackConfig:
+def config_from_mapping(config: dict[str, Any], where: str, node: yaml.Node | None = None) -> StackConfig:
     """Build the model from a Pulumi ``config:`` mapping ({"plinth:strategy": ..., "aws:region": ...})."""
     data: dict[str, Any] = {}
     for key, value in config.items():
@@ -688,30 +702,32 @@ def config_from_mapping(config: dict[str, Any], where: str) -> StackConfig:
             data[name] = value
         elif key == "aws:region":
             data["region"] = value
-    return _validate(data, where)
+    return _validate(data, where, node)
+
+
+def _stack_document(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    data, node = load_yaml(read_input_text(path, "stack file"), str(path))
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise ConfigError(f"{path}: config: a stack file needs a 'config:' mapping")
+    return data["config"], node
 
 
 def stack_config_mapping(path: Path) -> dict[str, Any]:
     """The raw ``config:`` mapping of a stack file."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: stack file not found") from None
-    except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, a bad date
-        raise ConfigError(f"{path}: cannot read stack file: {' '.join(str(exc).split())}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
-        raise ConfigError(f"{path}: config: a stack file needs a 'config:' mapping")
-    return raw["config"]
+    return _stack_document(path)[0]
 
 
 def load_stack_file(path: Path) -> StackConfig:
-    return config_from_mapping(stack_config_mapping(path), str(path))
+    config, node = _stack_document(path)
+    return config_from_mapping(config, str(path), node)
 
 
 def load_stack(stack: str) -> StackConfig:
     """Offline: ``stacks/Pulumi.<stack>.yaml`` (or a path to any stack file)."""
     path = Path(stack)
-    if not (path.suffix in {".yaml", ".yml"} and path.exists()):
+    # a path with a directory is read as given (read_input says why it can't be), never stat()ed
+    # here: on a hung mount that alone would block
+    if not (path.suffix in {".yaml", ".yml"} and ("/" in stack or path.exists())):
         path = stack_file(stack)
     return load_stack_file(path)
 

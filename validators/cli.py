@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from policies.errors import ConfigError
 from validators import exit_codes
@@ -74,8 +75,18 @@ QuickOpt = Annotated[bool, typer.Option(
                     "(same as --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
 
 
+# Input files are taken as str, not Path: typer stat()s a Path option while parsing it, and a
+# stat() on a hung mount never returns. policies/inputs.read_input reads them under a deadline.
+InputFile = str
+
+
+def _path(value: InputFile | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _bad_input(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message quotes the user's input (a key, a file name): shown as typed, never parsed as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -118,9 +129,9 @@ def audit(
 
 @app.command(epilog=EXIT_CODES)
 def validate(
-    inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
+    inventory: Annotated[InputFile | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
-    stack_outputs: Annotated[Path | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
+    stack_outputs: Annotated[InputFile | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
@@ -167,7 +178,7 @@ def validate(
 
         try:
             code = run_validate_facts(
-                facts, inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile, out=out,
+                facts, inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile, out=out,
                 details=details, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
                                            "--quick": quick, "--accept-new-host-keys": accept_new_host_keys})
         except ConfigError as exc:
@@ -177,7 +188,7 @@ def validate(
         raise _bad_input("give exactly one of --inventory FILE or --stack NAME (optionally with --stack-outputs FILE)")
     try:
         code = run_validate(
-            inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile, out=out,
+            inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile, out=out,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
             disk_test_mb=disk_test_mb, quick=quick, details=details,
         )
@@ -224,7 +235,7 @@ def preview(
     output: PreviewOutputOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    policy_config: Annotated[InputFile | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
     known_outputs: Annotated[bool, typer.Option(
         "--known-outputs",
         help="Run as if every resource existed (plausible ids, ARNs, names) instead of as a first preview, "
@@ -247,7 +258,7 @@ def preview(
 
     try:
         out = outputs(("json",), output=output, quiet=quiet, verbose=verbose, json=json_path)
-        code = run_preview(stack=stack, json_path=out.files.get("json"), policy_config=policy_config,
+        code = run_preview(stack=stack, json_path=out.files.get("json"), policy_config=_path(policy_config),
                            console=out.console(), json_stdout=out.stdout == "json", verbose=out.verbose,
                            known_outputs=known_outputs)
     except ConfigError as exc:
@@ -344,7 +355,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # a ConfigError escaping a command is still bad input, never a traceback
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

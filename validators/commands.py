@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from policies.errors import ConfigError
+from policies.inputs import check_input
 from policies.thresholds import get_profile
 from validators import exit_codes
 from validators.cli_options import Output
@@ -115,8 +116,8 @@ def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, out: Output
 def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None, quick: bool = False) -> int:
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
     tests = active_tests(quick, None, disk_test_mb)
-    check_report_paths(out.files)
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
+    check_report_paths(_targets(out), {"profile": _profile_file(profile)})
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
     python = "python3" if shutil.which("python3") else sys.executable
@@ -124,6 +125,30 @@ def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None,
     opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
                       network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
     return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, out, "plinth audit")
+
+
+def _targets(out: Output) -> dict[str, str | Path]:
+    """Every report target, the one on stdout included: two reports on one stream is caught too."""
+    return {**({out.stdout: "-"} if out.stdout else {}), **out.files}
+
+
+def _profile_file(profile: str | None) -> Path | None:
+    """The profile's file when it is a user's file, not a built-in name."""
+    return Path(profile).expanduser() if profile and profile.endswith((".yaml", ".yml")) else None
+
+
+def _ssh_files(nodes: list[NodeSpec]) -> dict[str, Path]:
+    """Every distinct key and known_hosts file the run will read (or append to), by what it is."""
+    files: dict[Path, str] = {}
+    for n in nodes:
+        if n.transport != "ssh":
+            continue
+        for what, path in (("SSH identity file", n.identity_file), ("known_hosts", n.known_hosts),
+                           ("SSH identity file", n.jump.identity_file if n.jump else None),
+                           ("known_hosts", n.jump.known_hosts if n.jump else None)):
+            if path is not None:
+                files.setdefault(path, f"{what} of {n.name}")
+    return {what: path for path, what in files.items()}
 
 
 def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | None) -> Inventory:
@@ -144,10 +169,16 @@ def run_validate(
     tests = active_tests(quick, network, disk_test_mb)
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
-    check_report_paths(out.files)
+    # report targets are checked against the inputs once those are read: comparing them means a stat(),
+    # which on a hung mount would block where read_input gives up after its deadline
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)
+    ssh_files = _ssh_files(inv.nodes)
+    for what, path in ssh_files.items():  # a FIFO or /dev/zero as a key: exit 2 now, not an error per node later
+        check_input(path, what.split(" of ")[0])
+    check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
+                                       "profile": _profile_file(profile_name), **ssh_files})
     for note in inv.notes:  # e.g. stack nodes launched before the stack's SSH access
         Console(stderr=True, highlight=False).print(f"note: {note}", markup=False, soft_wrap=True)
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
@@ -169,10 +200,11 @@ def run_validate_facts(
     given = [flag for flag, on in (ssh_only or {}).items() if on]
     if given:
         raise ConfigError(f"--facts: {given[0]} does not apply: the agents already gathered the facts")
-    check_report_paths(out.files)
     inv = _inventory(inventory, stack, stack_outputs) if inventory or stack or stack_outputs else None
     profile_name = profile or (inv.profile if inv else None) or VALIDATE_DEFAULT_PROFILE
     prof = get_profile(profile_name)
+    check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
+                                       "profile": _profile_file(profile_name)})
     store = open_store(location)
     controller = controller_facts(inv.object_store) if inv else {}
     try:

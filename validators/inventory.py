@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from policies.errors import ConfigError, first_error
+from policies.inputs import YamlError, load_yaml, read_input_text, schema_error
 from validators.inventory_formats import INI_SUFFIXES, ansible_inventory, ssh_config
 from validators.inventory_formats.ssh_config import SshConfigFile
 
@@ -278,7 +279,7 @@ def _with_ssh_config(cfg: SshConfigFile, fields: dict[str, Any], jump: JumpHost 
         try:
             return JumpHost.model_validate({k: v for k, v in spec.items() if v is not None})
         except ValidationError as exc:
-            raise ConfigError(f"{where}: ProxyJump: {first_error(exc)}") from None
+            raise ConfigError(f"{where}: ProxyJump: {first_error(exc, JumpHost)}") from None
     if found.proxy_command:
         raise ConfigError(f"{where}: ProxyCommand is not supported (plinth would connect around it); "
                           "use ProxyJump, or the inventory's `jump:`")
@@ -305,14 +306,15 @@ def resolve(raw: InventoryFile, source: str) -> Inventory:
     return Inventory(source=source, profile=raw.profile, nodes=nodes, object_store=raw.object_store)
 
 
-def parse_inventory(data: Any, source: str) -> Inventory:
-    """Validate already-loaded inventory data; ConfigError names ``source`` and the field."""
+def parse_inventory(data: Any, source: str, node: yaml.Node | None = None) -> Inventory:
+    """Validate already-loaded inventory data; ConfigError names ``source`` (with line and column
+    when ``node``, the YAML node tree, is given) and the field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: (top level): expected a mapping with a `nodes:` list")
     try:
         return resolve(InventoryFile.model_validate(data), source)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {first_error(exc)}") from None
+        raise schema_error(source, exc, InventoryFile, node) from None
 
 
 def _from_ansible(found: tuple[dict[str, Any], dict[str, int]], path: Path) -> Inventory:
@@ -322,33 +324,23 @@ def _from_ansible(found: tuple[dict[str, Any], dict[str, int]], path: Path) -> I
         try:
             NodeEntry.model_validate(node)
         except ValidationError as exc:
-            raise ConfigError(f"{path}:{lines[node['name']]}:1: host {node['name']}: {first_error(exc)}") from None
+            raise ConfigError(f"{path}:{lines[node['name']]}:1: host {node['name']}: {first_error(exc, NodeEntry)}") from None
     return parse_inventory(data, str(path))
 
 
 def load_inventory(path: Path) -> Inventory:
     """A plinth inventory, or an Ansible one (INI or YAML: validators/inventory_formats)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read inventory: {exc.strerror or exc}") from None
-    except ValueError as exc:  # not UTF-8
-        raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
-    data, failed = None, None
+    text = read_input_text(path, "inventory")
+    data, node, failed = None, None, None
     if path.suffix.lower() not in INI_SUFFIXES:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:  # an INI inventory with [sections] is not YAML: ansible_inventory decides
+            data, node = load_yaml(text, str(path))
+        except YamlError as exc:  # an INI inventory with [sections] is not YAML: ansible_inventory decides
             failed = exc
-        except (ValueError, RecursionError) as exc:  # an impossible date (2001-13-45), nesting too deep
-            raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
-    found = ansible_inventory(path, text, data, failed)
+    found = ansible_inventory(path, text, data, failed.cause if failed is not None else None)
     if found is not None:
         return _from_ansible(found, path)
     if failed is not None:
-        mark = getattr(failed, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        reason = " ".join(str(getattr(failed, "problem", None) or failed).split())  # a ReaderError's str is two lines
-        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
-    return parse_inventory(data, str(path))
+        raise failed
+    return parse_inventory(data, str(path), node)

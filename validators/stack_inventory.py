@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from policies.errors import ConfigError, first_error
+from policies.inputs import read_input_text
 from validators.inventory import (
     _REGION,
     Ec2Instance,
@@ -90,12 +91,13 @@ def read_outputs(stack: str | None, outputs_file: Path | None) -> dict[str, Any]
     """The stack's outputs as JSON: from the file, else from ``pulumi stack output --json``."""
     label = f"--stack-outputs {outputs_file}" if outputs_file is not None else f"--stack {stack}"
     if outputs_file is not None:
+        text = read_input_text(outputs_file, "stack outputs")
         try:
-            data = json.loads(outputs_file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{label}: not JSON (line {exc.lineno}): {exc.msg}") from None
+            raise ConfigError(f"{label}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, [[[[...]]]]
+            raise ConfigError(f"{label}: not JSON: {' '.join(str(exc).split()) or exc.__class__.__name__}") from None
     else:
         if not stack or not re.match(r"^[A-Za-z0-9._/-]+$", stack):
             raise ConfigError(f"--stack {stack!r}: not a stack name")

@@ -49,12 +49,13 @@ def test_pulumi_policy_pack_config_shape_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    ('{"enforcement": {"no-such-rule": "mandatory"}}', "enforcement.no-such-rule: unknown policy"),
+    ('{"enforcement": {"no-such-rule": "mandatory"}}', "enforcement: unknown policy 'no-such-rule' (expected one of:"),
+    ('{"enforcement": {"required-tag": "mandatory"}}', "enforcement: unknown policy 'required-tag' (did you mean 'required-tags'?)"),
     ('{"enforcement": {"required-tags": "fatal"}}', "enforcement.required-tags"),
     ('{"budgetUsdPerHour": -5}', "budgetUsdPerHour"),
-    ('{"budgetUSD": 5}', "budgetUSD: unknown field"),
+    ('{"budgetUSD": 5}', "(top level): unknown key 'budgetUSD' (did you mean 'budgetUsdPerHour'?)"),
     ('{"all": "loud"}', "all: enforcement must be one of"),
-    ("{not json", "cannot read policy config"),
+    ("{not json", "bad.json:1:2: not valid JSON: Expecting property name"),
 ])
 def test_bad_policy_config_is_one_line_naming_file_and_field(tmp_path: Path, text: str, words: str) -> None:
     f = tmp_path / "bad.json"

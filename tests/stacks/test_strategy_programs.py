@@ -298,5 +298,5 @@ def test_config_through_the_pulumi_config_env_var_as_the_language_host_passes_it
     assert run.outputs["thing_group"] == "acme-edge-plant3-line" and run.count(THING) == 3
 
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**config, "plinth:edges": "{}"}))
-    with pytest.raises(pulumi.RunError, match=r"Pulumi\.edge\.yaml: plinth:edges: unknown field"):
+    with pytest.raises(pulumi.RunError, match=r"Pulumi\.edge\.yaml: config: unknown key 'plinth:edges' \(did you mean 'plinth:edge'\?\)"):
         run_program({}, "edge")

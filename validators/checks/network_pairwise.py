@@ -34,6 +34,9 @@ def _pairwise(facts: Facts, check_id: str, threshold: Threshold) -> tuple[dict[s
         return None, not_applicable(check_id, NOT_RUN, threshold=threshold)
     if not isinstance(pw, dict):
         return None, not_run(check_id, "pairwise facts are malformed", threshold=threshold)
+    problem = (facts.get("errors") or {}).get("pairwise")
+    if problem:  # e.g. a NaN a node's client reported (validators/facts_guard.py)
+        return None, not_run(check_id, f"pairwise facts unusable: {problem}", threshold=threshold)
     if pw.get("skipped"):
         return None, not_applicable(check_id, str(pw["skipped"]), threshold=threshold)
     if pw.get("error"):

@@ -21,6 +21,7 @@ import ast
 import base64
 import json
 import sys
+import threading
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -134,7 +135,18 @@ def build(srcs: dict[str, str]) -> bytes:
     return (BOOT % {"blob": base64.b64encode(blob).decode("ascii"), "package": PACKAGE}).encode("utf-8")
 
 
-@lru_cache(maxsize=1)
+_payload_lock = threading.Lock()
+
+
 def payload() -> bytes:
-    """What the node runs: the assembled probe, built once per process."""
+    """What the node runs: the assembled probe, built once per process. Node threads ask for it at
+    the same moment; the lock makes one of them build it (lru_cache alone lets every thread build,
+    and CPython 3.11's ast.parse in several threads at once can fail with "AST constructor
+    recursion depth mismatch": an error on a node that did nothing wrong)."""
+    with _payload_lock:
+        return _payload()
+
+
+@lru_cache(maxsize=1)
+def _payload() -> bytes:
     return build(sources())

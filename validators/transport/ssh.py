@@ -16,6 +16,7 @@ Security defaults, because this tool logs into production GPU fleets:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shlex
@@ -24,17 +25,32 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
+from policies.errors import ConfigError
+from policies.inputs import read_input, read_input_text
 from validators.hostkeys import HostKeyEvidence
-from validators.transport.base import CommandResult, TransportError
+from validators.transport.base import (
+    MAX_STDERR,
+    MAX_STDOUT,
+    CommandResult,
+    OutputSink,
+    OutputTooLarge,
+    TransportError,
+)
+from validators.transport.known_hosts import Entry, HostKeys, for_host, parse
 from validators.transport.proxy import ProxyCommand
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+MAX_KEY_FILE = 1024 * 1024  # an SSH private key is a few KiB (RSA 16384 bits: ~13 KiB)
+MAX_KNOWN_HOSTS = 16 * 1024 * 1024
 _S = TypeVar("_S", socket.socket, paramiko.Channel, ProxyCommand)
 # paramiko logs handshake failures at ERROR; without a handler Python would print them to stderr
 # beside our own one-line reason. Library convention: a NullHandler, the user's logging config wins.
@@ -76,40 +92,79 @@ class _UnknownHostKey(paramiko.SSHException):
     pass
 
 
+class _RevokedHostKey(paramiko.SSHException):
+    pass
+
+
+def _revoked(hostname: str, key: paramiko.PKey, known_hosts: Path) -> _RevokedHostKey:
+    return _RevokedHostKey(f"host key for {hostname} ({key.get_name()} {key.fingerprint}) is marked @revoked in {known_hosts}")
+
+
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
+        self.known = known
+        self.known_hosts = known_hosts
+
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(key):
+            raise _revoked(hostname, key, self.known_hosts)
+        ca = (" (known_hosts trusts a @cert-authority for this host; plinth verifies plain host keys only: "
+              "add the host's own key, e.g. from ssh-keyscan)") if self.known.has_ca else ""
         raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) "
-                              "(use --accept-new-host-keys to trust it)")
+                              f"(use --accept-new-host-keys to trust it){ca}")
 
 
 class _AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
     """Trust-on-first-use, recorded: append the new key to the known_hosts file (created 0600).
-    Appending keeps entries paramiko cannot parse (markers, options) that a rewrite would drop."""
+    Appending keeps entries a rewrite would drop (markers, comments). A revoked key is never new."""
 
-    def __init__(self, known_hosts: Path) -> None:
+    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
+        self.known = known
         self.known_hosts = known_hosts
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(key):
+            raise _revoked(hostname, key, self.known_hosts)
         client.get_host_keys().add(hostname, key.get_name(), key)
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
         with _known_hosts_lock:
             self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOCTTY, 0o600)
             with os.fdopen(fd, "a") as fh:
                 fh.write(line)
+
+
+@lru_cache(maxsize=8)
+def _parse_known_hosts(text: str) -> list[Entry]:
+    return parse(text)  # one file serves every node of a fleet: parsed once per content
+
+
+def _known_keys(target: SshTarget) -> HostKeys:
+    """What the node's known_hosts says about it; an absent file knows nothing."""
+    try:
+        text = read_input_text(target.known_hosts, "known_hosts", MAX_KNOWN_HOSTS)
+    except ConfigError as exc:
+        if str(exc).endswith("known_hosts not found"):
+            return for_host([], target.host_key_name)
+        raise TransportError(str(exc)) from None
+    return for_host(_parse_known_hosts(text), target.host_key_name)
 
 
 class _CheckEvidence(paramiko.MissingHostKeyPolicy):
     """An unknown key is asked about first: verified by the evidence, it is recorded like a trusted
     one; contradicted, it is refused even with --accept-new-host-keys; with no evidence the usual
-    rule holds (trust-on-first-use only when the user opted in)."""
+    rule holds (trust-on-first-use only when the user opted in). A revoked key is refused whatever
+    the evidence says."""
 
-    def __init__(self, evidence: HostKeyEvidence, known_hosts: Path, accept_new: bool) -> None:
+    def __init__(self, evidence: HostKeyEvidence, known: HostKeys, known_hosts: Path, accept_new: bool) -> None:
         self.evidence = evidence
-        self.record = _AcceptNewAndRecord(known_hosts)
+        self.known = known
+        self.record = _AcceptNewAndRecord(known, known_hosts)
         self.accept_new = accept_new
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(key):
+            raise _revoked(hostname, key, self.record.known_hosts)
         verdict = self.evidence.verify(key.get_name(), key.asbytes())
         if verdict.status == "verified" or (verdict.status == "no-evidence" and self.accept_new):
             self.record.missing_host_key(client, hostname, key)
@@ -137,34 +192,60 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-def _load_key(path: Path) -> paramiko.PKey:
+def _load_key(path: Path) -> paramiko.PKey | None:
     """Load an identity file of any type paramiko knows (the type is read from the file, so a
-    wrong guess can't mask the server's real answer). Encrypted keys belong in ssh-agent."""
+    wrong guess can't mask the server's real answer); None when it does not exist (authentication
+    then says so). Encrypted keys belong in ssh-agent. Read once, through read_input (a FIFO or
+    /dev/zero given as a key is refused, not read forever), then parsed in memory: what paramiko's
+    PKey.from_path does, without its second read of the path."""
     try:
-        return paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+        data = read_input(path, "SSH identity file", MAX_KEY_FILE)
+    except ConfigError as exc:
+        if str(exc).endswith("SSH identity file not found"):
+            return None
+        raise TransportError(str(exc)) from None
+    try:
+        try:
+            loaded = serialization.load_ssh_private_key(data, password=None)
+        except ValueError:  # not the OpenSSH format: legacy PEM (BEGIN RSA/EC PRIVATE KEY)
+            loaded = serialization.load_pem_private_key(data, password=None)
+        key_class: type[paramiko.PKey]
+        if isinstance(loaded, rsa.RSAPrivateKey):
+            key_class = paramiko.RSAKey
+        elif isinstance(loaded, ed25519.Ed25519PrivateKey):
+            key_class = paramiko.Ed25519Key
+        elif isinstance(loaded, ec.EllipticCurvePrivateKey):
+            key_class = paramiko.ECDSAKey
+        else:
+            raise TransportError(f"identity file {path}: key type {loaded.__class__.__name__} is not supported")
+        key = key_class.from_private_key(io.StringIO(data.decode("utf-8", "replace")))
+    except (TypeError, paramiko.PasswordRequiredException):  # cryptography: "Password was not given but private key is encrypted"
         raise TransportError(f"identity file {path} is passphrase-protected: load it into ssh-agent (ssh-add) instead") from None
-    except (OSError, paramiko.SSHException, ValueError) as exc:
+    except (paramiko.SSHException, ValueError, UnicodeError) as exc:
         raise TransportError(f"identity file {path}: cannot load key ({exc.__class__.__name__})") from None
+    cert = Path(f"{path}-cert.pub")
+    if cert.exists():  # an OpenSSH user certificate beside the key is presented with it, as ssh does
+        try:
+            key.load_certificate(read_input_text(cert, "SSH certificate", MAX_KEY_FILE).strip())
+        except (ConfigError, paramiko.SSHException, ValueError) as exc:
+            raise TransportError(f"identity file {path}: cannot load its certificate {cert}: {exc}") from None
+    return key
 
 
 def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, timeout: float,
                     accept_new: bool, evidence: HostKeyEvidence | None = None) -> paramiko.SSHClient:
     """SSH handshake + host-key check + auth over an already open stream; TransportError on failure."""
+    known = _known_keys(target)
     client = paramiko.SSHClient()
-    if target.known_hosts.exists():
-        try:
-            client.load_host_keys(str(target.known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
-            raise TransportError(f"{target.known_hosts}: cannot read known_hosts: {exc.__class__.__name__}") from None
+    for key in reversed(known.trusted):  # paramiko keeps one key per type and host: the file's first wins
+        client.get_host_keys().add(target.host_key_name, key.get_name(), key)
     policy: paramiko.MissingHostKeyPolicy
     if evidence is not None:
-        policy = _CheckEvidence(evidence, target.known_hosts, accept_new)
+        policy = _CheckEvidence(evidence, known, target.known_hosts, accept_new)
     else:
-        policy = _AcceptNewAndRecord(target.known_hosts) if accept_new else _RefuseUnknown()
+        policy = _AcceptNewAndRecord(known, target.known_hosts) if accept_new else _RefuseUnknown(known, target.known_hosts)
     client.set_missing_host_key_policy(policy)
-    key_file = target.identity_file if target.identity_file is not None and target.identity_file.exists() else None
-    pkey = _load_key(key_file) if key_file is not None else None
+    pkey = _load_key(target.identity_file) if target.identity_file is not None else None
     started = time.monotonic()
     lookup_name, lookup_port = target.host_key_lookup
     try:
@@ -173,17 +254,19 @@ def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, t
             look_for_keys=target.identity_file is None, allow_agent=True,
             timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
         )
-    except paramiko.BadHostKeyException:
+    except paramiko.BadHostKeyException as exc:
         client.close()
+        if known.is_revoked(exc.key):
+            raise TransportError(str(_revoked(target.host_key_name, exc.key, target.known_hosts))) from None
         raise TransportError(
             f"host key mismatch: host key for {target.host_key_name} does not match {target.known_hosts} (possible MITM)"
         ) from None
-    except _UnknownHostKey as exc:
+    except (_UnknownHostKey, _RevokedHostKey) as exc:
         client.close()
         raise TransportError(str(exc)) from None
     except paramiko.AuthenticationException:
         client.close()
-        hint = f" (identity file {target.identity_file} not found)" if target.identity_file and key_file is None else ""
+        hint = f" (identity file {target.identity_file} not found)" if target.identity_file and pkey is None else ""
         raise TransportError(f"authentication failed for user {target.user} on {target.host}:{target.port}{hint}") from None
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport = client.get_transport()
@@ -201,13 +284,15 @@ def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, t
 
 class SshCommand:
     """A command running over one SSH channel. stdout and stderr are drained by their own threads
-    (a chatty stderr can never block stdout), stdin is fed by a third and then half-closed."""
+    (a chatty stderr can never block stdout), stdin is fed by a third and then half-closed. Each
+    stream is kept up to its cap (base.MAX_STDOUT / MAX_STDERR); past it the command is killed at
+    once and :meth:`wait` raises OutputTooLarge."""
 
     def __init__(self, chan: paramiko.Channel, stdin: bytes | None) -> None:
         self._chan = chan
         self._started = time.monotonic()
-        self._out: list[bytes] = []
-        self._err: list[bytes] = []
+        self._out = OutputSink("stdout", MAX_STDOUT)
+        self._err = OutputSink("stderr", MAX_STDERR)
         self._readers = [
             threading.Thread(target=self._drain, args=(chan.recv, self._out), daemon=True),
             threading.Thread(target=self._drain, args=(chan.recv_stderr, self._err), daemon=True),
@@ -224,16 +309,20 @@ class SshCommand:
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the command exited (or was killed) before reading all of stdin
 
-    @staticmethod
-    def _drain(recv: Callable[[int], bytes], sink: list[bytes]) -> None:
+    def _drain(self, recv: Callable[[int], bytes], sink: OutputSink) -> None:
         try:
             while chunk := recv(65536):
-                sink.append(chunk)
+                if not sink.add(chunk):
+                    self._kill()  # a node streaming forever: stop it now, not at the timeout
+                    return
         except (OSError, EOFError, paramiko.SSHException):
             pass
 
+    def _overflow(self) -> OutputTooLarge | None:
+        return next((s.error() for s in (self._out, self._err) if s.overflow), None)
+
     def _result(self, exit_code: int | None) -> CommandResult:
-        return CommandResult(exit_code, b"".join(self._out), b"".join(self._err), time.monotonic() - self._started)
+        return CommandResult(exit_code, bytes(self._out.data), bytes(self._err.data), time.monotonic() - self._started)
 
     def wait(self, timeout: float) -> CommandResult:
         """Output and exit status; after ``timeout`` seconds the command is killed and its exit
@@ -241,14 +330,18 @@ class SshCommand:
         deadline = time.monotonic() + timeout
         for t in self._readers:
             t.join(max(0.0, deadline - time.monotonic()))
+        overflow = self._overflow()
+        if overflow is not None:
+            self.stop()
+            raise overflow
         if any(t.is_alive() for t in self._readers) or not self._chan.status_event.wait(max(0.0, deadline - time.monotonic())):
             self.stop()
             return self._result(None)
         return self._result(self._chan.recv_exit_status())
 
-    def stop(self) -> None:
-        """Kill the remote command: an RFC 4254 "signal" request (OpenSSH ≥7.9 delivers it), then
-        close the channel so the remote side's pipes break even where signals are refused."""
+    def _kill(self) -> None:
+        """An RFC 4254 "signal" request (OpenSSH >= 7.9 delivers it), then close the channel so the
+        remote side's pipes break even where signals are refused. Safe from a reader thread."""
         chan = self._chan
         if not chan.closed:
             try:
@@ -262,8 +355,13 @@ class SshCommand:
             except (OSError, EOFError, AttributeError, paramiko.SSHException):
                 pass
             chan.close()
+
+    def stop(self) -> None:
+        """Kill the remote command and wait for the readers to finish."""
+        self._kill()
         for t in self._readers:
-            t.join(2.0)
+            if t is not threading.current_thread():
+                t.join(2.0)
 
 
 class SshTransport:
