@@ -32,6 +32,9 @@ class Threshold(BaseModel):
     unit: str | None = None
     warn_margin: float = Field(default=0.05, ge=0, le=1)
     why: str | None = None
+    # how an ACTIVE test behind this check runs (message size, DCGM level, time bound): read by the
+    # gatherer that runs it (validators/fabric/phase.py), not by the judge's bounds
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
 class Profile(BaseModel):

@@ -35,8 +35,8 @@ DiskTestOpt = Annotated[int | None, typer.Option(
     help="Size of the sequential disk write+read test per node, in MiB (default 64; 0 = no disk test: "
          "storage.disk_throughput is skipped). Runs only when the profile checks disk throughput.")]
 QuickOpt = Annotated[bool, typer.Option(
-    "--quick", help="Fact gathering only: no pairwise network rounds and no disk test "
-                    "(same as --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
+    "--quick", help="Fact gathering only: no fabric tests, no pairwise network rounds and no disk test "
+                    "(same as --no-fabric --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
 
 
 def _bad_input(message: str) -> typer.Exit:
@@ -86,6 +86,8 @@ def validate(
     disk_test_mb: DiskTestOpt = None,
     quick: QuickOpt = False,
     details: Annotated[bool, typer.Option("--details", help="Print a table per node even for fleets of more than 8 nodes (default there: one table grouped by check).")] = False,
+    fabric: Annotated[bool | None, typer.Option("--fabric/--no-fabric", help="Run the profile's active fabric tests: NCCL all_reduce_perf, RDMA bandwidth, DCGM diag, the builtin ring all-reduce (default: on; off with --quick).")] = None,
+    port_range: Annotated[str | None, typer.Option("--port-range", metavar="LOW-HIGH", help="TCP ports the active tests' listeners may take on the nodes, drawn per run (default 28100-28999); open them between the nodes.")] = None,
 ) -> None:
     """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
 
@@ -105,7 +107,7 @@ def validate(
             inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
             json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
-            disk_test_mb=disk_test_mb, quick=quick, details=details,
+            disk_test_mb=disk_test_mb, quick=quick, details=details, fabric=fabric, port_range=port_range,
         )
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None

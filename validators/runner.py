@@ -1,10 +1,11 @@
 """Fan-out over the fleet: connect → probe → parse (per node, in parallel) → pairwise network rounds
-→ judges → :class:`Report`.
+→ fabric tests → judges → :class:`Report`.
 
 - Bounded concurrency (a thread per node in flight, default 32) and a per-node budget that covers
   connecting and the probe round trip; the pairwise rounds bound themselves (NetOptions.timeout_s).
-- One connection per node, opened once and reused by the probe and the network rounds, closed at
-  the end whatever happens.
+- One connection per node, opened once and reused by the probe, the network rounds and the fabric
+  tests (validators/fabric/phase.py: DCGM, NCCL, RDMA, the builtin ring all-reduce -- those the
+  profile has a line for, each bounded), closed at the end whatever happens.
 - A node that cannot be reached (refused, timed out, auth, host key) or whose probe fails is
   reported ``reachable`` accordingly and EVERY node check its profile asks for is ``error`` with the
   reason. Why every check and not one ``system.reachable`` line: the counts in the summary, the
@@ -70,6 +71,9 @@ class RunOptions:
     network: bool = True  # pairwise rounds (need >= 2 reachable nodes)
     network_off_reason: str = "pairwise network tests not run (--no-network)"
     net_options: Any = None  # validators.network.NetOptions; None: its defaults
+    fabric: bool = True  # the profile's active fabric tests (validators/fabric/phase.py)
+    fabric_off_reason: str = "fabric tests not run (--no-fabric)"
+    fabric_options: Any = None  # validators.fabric.phase.FabricOptions; None: its defaults
     object_store: ObjectStore | None = None
     disk_test_mb: int = 64  # MiB per node; 0 = no disk test (only used when probe_options is None)
     disk_off_reason: str = "disk test disabled (--disk-test-mb 0)"
@@ -198,6 +202,30 @@ def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str,
         return {name: {"error": f"pairwise rounds failed: {exc.__class__.__name__}: {exc}"} for name in transports}
 
 
+def _fabric(states: list[_NodeState], opts: RunOptions, profile: Profile, out: Any) -> None:
+    """The fabric phase: each ready node's facts["fabric"] is ``out.nodes[name]``, filled in place
+    (so an interrupted phase leaves what finished); the fleet tests land in ``out.controller``."""
+    from validators.fabric.phase import FabricOptions, Peer, run_fabric
+
+    ready = [s for s in states if s.abandoned is None and s.facts is not None and s.transport is not None]
+    if not opts.fabric:
+        for s in ready:
+            if s.facts is not None:
+                s.facts["fabric"] = {"skipped": opts.fabric_off_reason}
+        out.controller.update({test: {"status": "skipped", "reason": opts.fabric_off_reason} for test in out.planned})
+        return
+    peers = []
+    for s in ready:
+        assert s.facts is not None and s.transport is not None
+        s.facts["fabric"] = out.nodes.setdefault(s.spec.name, {})
+        peers.append(Peer(s.spec.name, s.spec.host, s.transport, s.facts, python=s.spec.python, ssh_port=s.spec.port,
+                          instance_type=s.spec.expect.instance_type))
+    try:
+        run_fabric(peers, profile, opts.fabric_options or FabricOptions(), out)
+    except Exception as exc:  # noqa: BLE001  (a bug in the phase must not lose the node results)
+        out.close_unfinished(f"fabric phase failed: {exc.__class__.__name__}: {exc}")
+
+
 def _controller_facts(opts: RunOptions) -> dict[str, Any]:
     if opts.object_store is None:
         return {}
@@ -300,7 +328,8 @@ class _SignalGuard:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: _Progress) -> Iterator[None]:
+def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: _Progress,
+                keep_open: bool) -> Iterator[None]:
     """Yield as nodes finish; a node still running after its budget (a transport that ignored
     its timeout) is abandoned with an error and its connection closed."""
     pending = set(futures)
@@ -309,9 +338,9 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
         done, pending = wait_futures(pending, timeout=0.25, return_when="FIRST_COMPLETED")
         for fut in done:
             state = futures[fut]
-            if state.transport is not None and (not opts.network or state.facts is None):
-                # no pairwise round will use this connection: close it now, so open connections (fds,
-                # sshd sessions) are bounded by --concurrency rather than by the size of the fleet
+            if state.transport is not None and (not keep_open or state.facts is None):
+                # no pairwise round or fabric test will use this connection: close it now, so open
+                # connections (fds, sshd sessions) are bounded by --concurrency, not by the fleet's size
                 state.transport.close()
             progress.advance(f"{state.spec.name}: {'ok' if state.facts is not None else 'error'}")
         now = time.monotonic()
@@ -328,8 +357,11 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
 def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Report:
     """Validate ``nodes`` against ``profile``. Raises :class:`FleetInterrupted` (with the partial
     report) on SIGINT/SIGTERM; never raises for a node's own failures."""
+    from validators.fabric.phase import FabricFacts, planned_tests
+
     opts = opts or RunOptions()
     opts = replace(opts, probe_options=_resolve_probe_options(opts, profile))
+    fabric = FabricFacts(planned=planned_tests(profile))
     t0 = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     states = [_NodeState(n) for n in nodes]
@@ -343,15 +375,18 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
             try:
                 controller = side.submit(_controller_facts, opts)
                 futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
-                for _ in _wait_nodes(futures, opts, progress):
+                for _ in _wait_nodes(futures, opts, progress, keep_open=opts.network or (opts.fabric and bool(fabric.planned))):
                     pass
                 progress.describe("pairwise network rounds")
                 for name, pw in _pairwise(states, opts).items():
                     state = next(s for s in states if s.spec.name == name)
                     if state.facts is not None:
                         state.facts["pairwise"] = pw
+                if fabric.planned:
+                    progress.describe("fabric tests")
+                    _fabric(states, opts, profile, fabric)
                 facts_by_node = {s.spec.name: s.facts for s in states if s.abandoned is None and s.facts is not None}
-                fleet = judge_fleet(facts_by_node, controller.result(), profile)
+                fleet = judge_fleet(facts_by_node, {**controller.result(), "fabric": fabric.controller}, profile)
             except KeyboardInterrupt:
                 interrupted = signal.SIGINT
             except _Terminated:
@@ -370,6 +405,9 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                 for s in states:
                     if s.abandoned is None and s.facts is not None and "pairwise" not in s.facts:
                         s.facts["pairwise"] = {"skipped": "pairwise network tests not run: interrupted"}
+                    if s.abandoned is None and s.facts is not None and fabric.planned:
+                        s.facts["fabric"] = fabric.nodes.setdefault(s.spec.name, {})
+                fabric.close_unfinished(INTERRUPTED)  # what finished stays; every planned test left says so
                 if not fleet:  # the fleet judges never ran: say so per check, so the report stays complete
                     registry = load_all()
                     fleet = [CheckResult.make(cid, "error", INTERRUPTED, unit=th.unit) for cid, th in profile.thresholds.items()
