@@ -116,6 +116,40 @@ def render(sections: list[Section], machine: dict[str, str], preamble: list[str]
     return "\n".join(out).rstrip() + "\n"
 
 
+def merge(existing: str, sections: list[Section], machine: dict[str, str], note: str) -> str:
+    """``existing`` (a document :func:`render` wrote) with ``sections`` replaced or appended, their
+    rows of "Targets at a glance" replaced, and a preamble line saying what was measured when and on
+    which machine -- for a run of some sections only (``--only … --update``), so the figures of the
+    sections not run stay those of the run that measured them."""
+    lines = existing.rstrip("\n").split("\n")
+    titles = {s.title for s in sections}
+    # "Targets at a glance": drop the updated sections' rows, add the new ones after the others
+    try:
+        start = lines.index("## Targets at a glance")
+        end = next(i for i in range(start + 4, len(lines)) if not lines[i].startswith("|"))
+    except (ValueError, StopIteration):
+        start = end = -1
+    if start >= 0:
+        kept = [line for line in lines[start + 4:end] if line.split("|")[1].strip() not in titles]
+        added = [f"| {s.title} | {t.goal} | {t.measured} | {'n/a' if t.met is None else ('yes' if t.met else '**no**')} |"
+                 for s in sections for t in s.targets]
+        lines[start + 4:end] = kept + added
+    text = "\n".join(lines) + "\n"
+    for s in sections:
+        block = render_section(s)
+        head = f"## {s.title}\n"
+        at = text.find(head)
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + block
+            continue
+        nxt = text.find("\n## ", at + len(head))
+        text = text[:at] + block + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
+    machine_line = "; ".join(f"{k}: {v}" for k, v in machine.items() if k.startswith("load average") or k == "cpu")
+    marker = "## Machine"
+    text = text.replace(marker, f"{note} ({machine_line}).\n\n{marker}", 1)
+    return text.rstrip("\n") + "\n"
+
+
 def to_json(sections: list[Section], machine: dict[str, str]) -> str:
     def row(r: Row) -> dict[str, Any]:
         d = asdict(r)
@@ -174,4 +208,4 @@ def _os_name() -> str:
     return platform.platform()
 
 
-__all__ = ["Row", "Section", "Target", "fmt", "machine_info", "render", "render_section", "to_json"]
+__all__ = ["Row", "Section", "Target", "fmt", "machine_info", "merge", "render", "render_section", "to_json"]

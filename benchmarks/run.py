@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks import tools
-from benchmarks.report import Section, machine_info, render, to_json
+from benchmarks.report import Section, machine_info, merge, render, to_json
 
-SECTIONS = ("fanout", "accuracy", "scale", "preview")
+SECTIONS = ("fanout", "accuracy", "scale", "preview", "fabric")
 
 
 @dataclass
@@ -39,12 +39,17 @@ class Plan:
     scale_concurrency: int
     scale_floor: bool  # also time pdsh at the scale size (costs ~as much again)
     stacks: list[str] | None  # None: every shipped stack
+    fabric_sizes: list[int]  # full distributed_training validations
+    fabric_rates_mbit: list[int]  # the ring all-reduce against its model
+    fabric_reps: int
 
 
 FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
-            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None)
+            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None,
+            fabric_sizes=[8, 32], fabric_rates_mbit=[20, 100, 400], fabric_reps=3)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
-             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"])
+             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"],
+             fabric_sizes=[2], fabric_rates_mbit=[100], fabric_reps=1)
 
 
 def _busy_note() -> str | None:
@@ -72,6 +77,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=tools.REPO / "docs" / "BENCHMARKS.md")
     ap.add_argument("--json", type=Path, default=None, help="also write every sample as JSON here")
     ap.add_argument("--no-install", action="store_true", help="install nothing (ansible-core into benchmarks/.venv-ansible, pdsh with apt-get)")
+    ap.add_argument("--update", action="store_true",
+                    help="with --only: replace just those sections (and their targets) in the existing --out document")
     return ap.parse_args(argv)
 
 
@@ -119,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.monotonic() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True)
 
-    if "fanout" in only or "scale" in only:
+    if "fanout" in only or "scale" in only or "fabric" in only:
         from benchmarks.fanout import run_fanout
         from benchmarks.hosts import start_fleet
         from benchmarks.scale import run_scale
 
         servers = max(plan.sizes if "fanout" in only else [0], default=0)
         servers = max(servers, plan.scale_servers if "scale" in only else 0)
+        servers = max(servers, max(plan.fabric_sizes) if "fabric" in only else 0)
         log(f"starting {servers} sshd servers on 127.0.0.1")
         fleet = start_fleet(servers)
         try:
@@ -140,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                                               fleet.servers[:plan.scale_servers])
                 sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps,
                                           use_pdsh=plan.scale_floor and "pdsh" in wanted))
+            if "fabric" in only:
+                from benchmarks.fabric import run_fabric
+
+                log(f"fabric: ring vs model at {plan.fabric_rates_mbit} Mbit/s, full validation N={plan.fabric_sizes}")
+                sections.append(run_fabric(fleet, plan.fabric_sizes, plan.fabric_rates_mbit, plan.fabric_reps))
         finally:
             fleet.close()
     if "accuracy" in only:
@@ -157,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     preamble.append(f"Total harness wall time: {time.monotonic() - t0:.0f} s"
                     + (" (quick mode: smoke-test sizes, not a benchmark)." if args.quick else "."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(sections, machine, preamble))
+    if args.update and args.out.exists():
+        when = time.strftime("%Y-%m-%d", time.gmtime())
+        note = (f"**{', '.join(s.title.split(':')[0] for s in sections)}** measured separately on {when} "
+                f"(`python -m benchmarks.run --only {','.join(only)} --update`, {time.monotonic() - t0:.0f} s"
+                + (f"; {busy}" if busy else "") + ")")
+        args.out.write_text(merge(args.out.read_text(), sections, machine, note))
+    else:
+        args.out.write_text(render(sections, machine, preamble))
     if args.json is not None:
         args.json.write_text(to_json(sections, machine))
     log(f"wrote {args.out}" + (f" and {args.json}" if args.json else ""))

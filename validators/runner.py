@@ -399,6 +399,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                     if not s.done or (s.facts is None and s.error is None):
                         s.abandoned = s.abandoned or INTERRUPTED
                 pool.shutdown(wait=False, cancel_futures=True)
+                fabric.close_unfinished(INTERRUPTED)  # before the closes below kill the tools mid-run
                 for s in states:
                     if s.transport is not None:
                         s.transport.close()  # unblocks a node's command; its thread then ends
@@ -407,7 +408,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                         s.facts["pairwise"] = {"skipped": "pairwise network tests not run: interrupted"}
                     if s.abandoned is None and s.facts is not None and fabric.planned:
                         s.facts["fabric"] = fabric.nodes.setdefault(s.spec.name, {})
-                fabric.close_unfinished(INTERRUPTED)  # what finished stays; every planned test left says so
+                fabric.close_unfinished(INTERRUPTED)  # nodes that had not reached the phase: what finished stays
                 if not fleet:  # the fleet judges never ran: say so per check, so the report stays complete
                     registry = load_all()
                     fleet = [CheckResult.make(cid, "error", INTERRUPTED, unit=th.unit) for cid, th in profile.thresholds.items()

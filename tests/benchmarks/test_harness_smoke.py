@@ -75,7 +75,7 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(raw.read_text())
     sections = {s["key"]: s for s in doc["sections"]}
-    assert set(sections) == {"fanout", "scale", "accuracy", "preview"}
+    assert set(sections) == {"fanout", "scale", "accuracy", "preview", "fabric"}
     assert doc["machine"]["kernel"] and "logical CPUs" in doc["machine"]["cpu"]
 
     def numbers(section: str, what: str) -> list[float]:
@@ -98,9 +98,12 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
         assert all(50 < x < 150 for x in numbers("accuracy", "bandwidth, plinth builtin"))  # tbf at 100 Mbit/s
         assert numbers("accuracy", "latency, plinth builtin ping")
     assert numbers("preview", "plinth preview --stack edge")
+    assert numbers("fabric", "plinth validate -p distributed_training (full)")
+    if not any("not measured" in n for n in sections["fabric"]["notes"]):
+        assert numbers("fabric", "ring all-reduce time")
     assert not [n for s in sections.values() for n in s["notes"] if " run " in n and "exit" in n]
 
     md = out.read_text()
     assert md.startswith("# plinth benchmarks")
     assert "## Machine" in md and "## Targets at a glance" in md
-    assert md.count("| what | parameters | median | min–max | unit | runs |") == 4
+    assert md.count("| what | parameters | median | min–max | unit | runs |") == 5

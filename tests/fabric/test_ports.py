@@ -4,6 +4,7 @@ sockets and real node-tool processes on 127.0.0.1."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import socket
 import sys
@@ -33,7 +34,7 @@ def test_candidates_are_consecutive_in_the_range_and_wrap() -> None:
         ports = candidates(rng, random.Random(seed))
         assert len(ports) == CANDIDATES and len(set(ports)) == CANDIDATES
         assert all(rng.low <= p <= rng.high for p in ports)
-        steps = {(b - a) % rng.size for a, b in zip(ports, ports[1:])}
+        steps = {(b - a) % rng.size for a, b in itertools.pairwise(ports)}
         assert steps == {1}  # consecutive, wrapping from HIGH to LOW
     # the default range stays below Linux's ephemeral ports and Kubernetes' NodePorts
     assert DEFAULT_RANGE[1] < 30000

@@ -158,20 +158,20 @@ def expected_value(n: int, chunk: int) -> int:
     return v
 
 
-def _xor(a: bytes, b: bytes) -> bytes:
+def _xor(a: bytes | memoryview, b: bytes | memoryview) -> bytes:
     return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray(size)
-    view = memoryview(buf)
+def _recv_exact(sock: socket.socket, size: int) -> memoryview:
+    """``size`` bytes, as a view on a buffer of their own (no copy: the ring forwards it as is)."""
+    view = memoryview(bytearray(size))
     got = 0
     while got < size:
         n = sock.recv_into(view[got:], size - got)
         if n == 0:
             raise ConnectionError("the previous rank closed the connection")
         got += n
-    return bytes(buf)
+    return view
 
 
 class _Sender:
@@ -231,11 +231,11 @@ def _channel(rank: int, n: int, chunks: list, prev: socket.socket, sender: _Send
         last = 2 * (n - 1) - 1
         for s in range(last + 1):
             idx = (rank - s - 1) % n if s < n - 1 else (rank - (s - n + 1)) % n
-            acc = chunks[idx]
+            acc = memoryview(chunks[idx])
             parts = []
             for a, b in _cuts(len(acc), max(1, -(-len(acc) // REDUCE_BLOCK))):
                 data = _recv_exact(prev, b - a)
-                block = _xor(data, acc[a:b]) if s < n - 1 else data
+                block = _xor(data, acc[a:b]) if s < n - 1 else data  # views all along: no extra copy
                 parts.append(block)
                 if s < last:
                     sender.put(block)

@@ -33,7 +33,7 @@ marks every planned test that did not as ``error: interrupted``.
 from __future__ import annotations
 
 import random
-import time
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -79,19 +79,35 @@ class FabricOptions:
 
 @dataclass
 class FabricFacts:
-    """What the phase found, filled as it goes (so an interrupted run keeps what finished)."""
+    """What the phase found, filled as it goes (so an interrupted run keeps what finished). Once
+    :meth:`close_unfinished` has run, late results are dropped: a tool killed by the interrupt
+    must not report its own death as the test's outcome."""
 
     planned: list[str] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set_node(self, node: str, test: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            if self.stopped is None:
+                self.nodes.setdefault(node, {})[test] = value
+
+    def set_fleet(self, test: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            if self.stopped is None:
+                self.controller[test] = value
 
     def close_unfinished(self, reason: str) -> None:
-        for test in self.planned:
-            if test in FLEET_TESTS:
-                self.controller.setdefault(test, entry("error", reason))
-            else:
-                for facts in self.nodes.values():
-                    facts.setdefault(test, entry("error", reason))
+        with self._lock:
+            self.stopped = reason
+            for test in self.planned:
+                if test in FLEET_TESTS:
+                    self.controller.setdefault(test, entry("error", reason))
+                else:
+                    for facts in self.nodes.values():
+                        facts.setdefault(test, entry("error", reason))
 
 
 def planned_tests(profile: Profile) -> list[str]:
@@ -117,6 +133,19 @@ def ring_options(profile: Profile, opts: FabricOptions) -> RingOptions:
                    streams=int(p.get("streams", base.streams)), timeout_s=_bound(p, base.timeout_s))
 
 
+def _each(peers: Sequence[Peer], fn: Any, bound_s: float, name: str) -> dict[str, Any]:
+    """``fn(peer)`` for every peer at once, waiting at most ``bound_s``: {name: result}. Never waits
+    for stragglers on the way out (an interrupt must not sit out a hung tool's bound: the runner
+    then closes the connections, which kills the tools)."""
+    pool = ThreadPoolExecutor(max_workers=min(64, len(peers)), thread_name_prefix=name)
+    try:
+        futures = {pool.submit(fn, p): p.name for p in peers}
+        done, _ = wait(futures, timeout=bound_s)
+        return {futures[f]: f.result() for f in done if f.exception() is None}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _discover(peers: Sequence[Peer], tools: Sequence[str], dirs: Sequence[str]) -> None:
     import json
 
@@ -135,9 +164,9 @@ def _discover(peers: Sequence[Peer], tools: Sequence[str], dirs: Sequence[str]) 
                 return {str(k): (str(v) if isinstance(v, str) else None) for k, v in doc["tools"].items()}
         return {}
 
-    with ThreadPoolExecutor(max_workers=min(64, len(peers)), thread_name_prefix="plinth-fabric-which") as pool:
-        for peer, found in zip(peers, pool.map(one, peers)):
-            peer.tools = found
+    found = _each(peers, one, DISCOVERY_BOUND_S + 10, "plinth-fabric-which")
+    for peer in peers:
+        peer.tools = found.get(peer.name) or {}
 
 
 def _max_bytes(params: Mapping[str, Any], expected_at: int | None) -> int:
@@ -156,17 +185,15 @@ def _local_phase(peers: Sequence[Peer], plan: Sequence[str], profile: Profile, o
     nccl_bound = _bound(nccl_p, node_tests.NCCL_BOUND_S)
 
     def one(peer: Peer) -> None:
-        facts = out.nodes[peer.name]
         if "dcgm_diag" in plan:
-            facts["dcgm_diag"] = node_tests.dcgm_diag(peer.transport, peer.tools, level, dcgm_bound)
+            out.set_node(peer.name, "dcgm_diag", node_tests.dcgm_diag(peer.transport, peer.tools, level, dcgm_bound))
         if "nccl_intranode" in plan:
             exp = intranode(peer.facts, peer.instance_type)
-            facts["nccl_intranode"] = node_tests.nccl_intranode(
-                peer.transport, peer.tools, peer.facts, nccl_p, _max_bytes(nccl_p, exp.at_bytes if exp else None), nccl_bound)
+            out.set_node(peer.name, "nccl_intranode", node_tests.nccl_intranode(
+                peer.transport, peer.tools, peer.facts, nccl_p, _max_bytes(nccl_p, exp.at_bytes if exp else None), nccl_bound))
 
     bound = (dcgm_bound if "dcgm_diag" in plan else 0.0) + (nccl_bound if "nccl_intranode" in plan else 0.0)
-    with ThreadPoolExecutor(max_workers=min(64, len(peers)), thread_name_prefix="plinth-fabric-local") as pool:
-        wait([pool.submit(one, p) for p in peers], timeout=bound + 60)
+    _each(peers, one, bound + 60, "plinth-fabric-local")
 
 
 def _lacking(peers: Sequence[Peer], need: Sequence[str], any_of: bool = False) -> dict[str, str]:
@@ -186,7 +213,7 @@ def _rdma_phase(peers: Sequence[Peer], profile: Profile, opts: FabricOptions, ou
     for peer in peers:
         kind = rounds.fabric_kind(peer.facts)
         if kind == "tcp":
-            out.nodes[peer.name]["rdma_bandwidth"] = skipped("no RDMA device on the node (no EFA, no active InfiniBand/RoCE port)")
+            out.set_node(peer.name, "rdma_bandwidth", skipped("no RDMA device on the node (no EFA, no active InfiniBand/RoCE port)"))
             continue
         groups.setdefault(kind, []).append(peer)
     for kind, members in groups.items():
@@ -195,7 +222,7 @@ def _rdma_phase(peers: Sequence[Peer], profile: Profile, opts: FabricOptions, ou
         able = [m for m in members if m.name not in lacking]
         measure = rounds.rdma_measure(kind, opts.fi_provider, opts.port_range, bound, token, rnd)
         for name, e in rounds.run_pairs(able, measure, bound, tool, "gbps", lacking).items():
-            out.nodes[name]["rdma_bandwidth"] = e
+            out.set_node(name, "rdma_bandwidth", e)
 
 
 def _nccl_peers(peers: Sequence[Peer]) -> tuple[list[Peer], dict[str, str]]:
@@ -215,7 +242,7 @@ def _internode_phase(peers: Sequence[Peer], profile: Profile, opts: FabricOption
     bound = _bound(p, rounds.NCCL_PAIR_BOUND_S)
     measure = rounds.nccl_measure(p, _max_bytes(p, exp.at_bytes if exp else None), bound, opts.mpirun_ssh)
     for name, e in rounds.run_pairs(able, measure, bound, "nccl", "busbw_gbs", lacking).items():
-        out.nodes[name]["nccl_internode"] = e
+        out.set_node(name, "nccl_internode", e)
 
 
 def _fleet_nccl(peers: Sequence[Peer], profile: Profile, opts: FabricOptions) -> dict[str, Any]:
@@ -246,7 +273,7 @@ def run_fabric(peers: Sequence[Peer], profile: Profile, opts: FabricOptions, out
     if tools:
         _discover(peers, tools, opts.tool_dirs)
     for peer in peers:
-        out.nodes[peer.name]["tools"] = dict(peer.tools)
+        out.set_node(peer.name, "tools", dict(peer.tools))
     if {"dcgm_diag", "nccl_intranode"} & set(out.planned):
         _local_phase(peers, out.planned, profile, out)
     if "rdma_bandwidth" in out.planned:
@@ -254,12 +281,10 @@ def run_fabric(peers: Sequence[Peer], profile: Profile, opts: FabricOptions, out
     if "nccl_internode" in out.planned:
         _internode_phase(peers, profile, opts, out)
     if "nccl_fleet" in out.planned:
-        out.controller["nccl_fleet"] = _fleet_nccl(peers, profile, opts)
+        out.set_fleet("nccl_fleet", _fleet_nccl(peers, profile, opts))
     if "allreduce" in out.planned:
-        t0 = time.monotonic()
         members = [RingMember(p.name, p.address, p.transport, p.python) for p in peers]
-        out.controller["allreduce"] = run_ring(members, ring_options(profile, opts))
-        out.controller["allreduce"].setdefault("seconds", round(time.monotonic() - t0, 3))
+        out.set_fleet("allreduce", run_ring(members, ring_options(profile, opts)))
 
 
 __all__ = ["CHECK_OF", "DEFAULT_TOOL_DIRS", "FLEET_TESTS", "FabricFacts", "FabricOptions", "Peer", "planned_tests",

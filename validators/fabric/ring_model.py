@@ -33,7 +33,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-DEFAULT_SLOW_FRACTION = 0.5
+# below a third of the fastest link: a fault (a link negotiated down, a shaped or saturated NIC is
+# 10x off), not the 2x that CPU scheduling or cross traffic makes between healthy links
+DEFAULT_SLOW_FRACTION = 1 / 3
 
 
 def chunk_bytes(size_bytes: int, n: int) -> int:

@@ -43,6 +43,9 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
                       "http_status": int|null, "error": str|null} | null (no endpoint given),
      "errors": {"<section>": "<reason>"}   # a section that could not be gathered; its judges say error
     }
+
+Added after the probe by the runner, not by the probe: "pairwise" (validators/network) and
+"fabric" (the active fabric tests: validators/fabric/phase.py documents it).
 """
 
 from __future__ import annotations
