@@ -7,7 +7,7 @@
 - Latency: this kernel has no netem, so a TCP proxy in the root namespace (netns.DelayProxy) holds
   every chunk for D/2 in each direction: a configured round trip of D. plinth's builtin ping
   client (node_net.py, the same tool the pairwise rounds stream to nodes) goes through it.
-- Disk: the probe's builtin sequential test (node_probe.py with use_fio off) against fio with the
+- Disk: the probe's builtin sequential test (the assembled probe with use_fio off) against fio with the
   probe's own fio arguments (1 MiB blocks, psync, O_DIRECT, fsync at the end of the write) on the
   same file size in the same directory, alternated.
 """
@@ -28,7 +28,7 @@ from benchmarks.stats import Series, ratios
 from tests.support.netns import DelayProxy, NetnsTransport, NetnsUnavailable, NsFleet, build_fleet, tbf_args
 from validators.network import NetOptions, Pair, measure_pair
 from validators.network.pairwise import NODE_TOOL
-from validators.probe import NODE_SCRIPT
+from validators.probe import node_script
 
 PY = "/usr/bin/python3"  # the namespaces' "node" interpreter: not root's pyenv shim (slow start-up)
 BW_TOLERANCE = 0.10
@@ -201,8 +201,7 @@ def latency_rows(fleet: NsFleet, delays_ms: list[float], reps: int, pings: int, 
 
 def _probe_disk(directory: Path, mb: int) -> tuple[float, float]:
     opts = {"disk_path": str(directory), "disk_test_mb": mb, "use_fio": False, "step_timeout_s": 120}
-    with open(NODE_SCRIPT, "rb") as script:
-        out = subprocess.run([PY, "-", json.dumps(opts)], stdin=script, capture_output=True, check=False, timeout=300)
+    out = subprocess.run([PY, "-", json.dumps(opts)], input=node_script(), capture_output=True, check=False, timeout=300)
     disk = json.loads(out.stdout)["disk"]
     if disk.get("error") or disk.get("write_mb_s") is None or disk.get("read_mb_s") is None:
         raise RuntimeError(f"probe disk test: {disk.get('error')}")

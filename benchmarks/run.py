@@ -4,6 +4,7 @@ docs/BENCHMARKS.md (and a JSON twin with every sample).
     python -m benchmarks.run                 # the full run (~15 min on 2 cores)
     python -m benchmarks.run --quick --out /tmp/b.md --tools plinth,pdsh   # the smoke-test size
     python -m benchmarks.run --only fanout,preview
+    python -m benchmarks.run --only payload --out /tmp/payload.md   # the probe's size and speed only
 
 Needs root (sshd drops privileges to the benchmark user; namespaces and tc for the accuracy part).
 Timings are only comparable within one run: the table's ratios are taken repetition by repetition.
@@ -22,7 +23,7 @@ from pathlib import Path
 from benchmarks import tools
 from benchmarks.report import Section, machine_info, merge, render, to_json
 
-SECTIONS = ("fanout", "accuracy", "scale", "preview", "fabric")
+SECTIONS = ("fanout", "accuracy", "scale", "preview", "payload", "fabric")
 
 
 @dataclass
@@ -39,16 +40,17 @@ class Plan:
     scale_concurrency: int
     scale_floor: bool  # also time pdsh at the scale size (costs ~as much again)
     stacks: list[str] | None  # None: every shipped stack
+    payload_runs: int  # probe runs per repetition in the payload section
     fabric_sizes: list[int]  # full distributed_training validations
     fabric_rates_mbit: list[int]  # the ring all-reduce against its model
     fabric_reps: int
 
 
 FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
-            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None,
+            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4,
             fabric_sizes=[8, 32], fabric_rates_mbit=[20, 100, 400], fabric_reps=3)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
-             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"],
+             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"], payload_runs=1,
              fabric_sizes=[2], fabric_rates_mbit=[100], fabric_reps=1)
 
 
@@ -166,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         stacks = plan.stacks or shipped_stacks()
         log(f"preview: {stacks}")
         sections.append(run_preview(stacks, plan.reps))
+    if "payload" in only:
+        from benchmarks.payload import run_payload
+
+        log("payload: assembled probe vs the one-file probe")
+        sections.append(run_payload(plan.reps, plan.payload_runs))
     machine["load average at end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     preamble.append(f"Total harness wall time: {time.monotonic() - t0:.0f} s"
                     + (" (quick mode: smoke-test sizes, not a benchmark)." if args.quick else "."))

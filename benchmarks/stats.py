@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 
 @dataclass
@@ -96,14 +97,15 @@ class _FdSampler(threading.Thread):
 
 
 def run_measured(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-                 timeout_s: float = 300.0, sample_fds: bool = False) -> ProcResult:
+                 timeout_s: float = 300.0, sample_fds: bool = False, stdin: IO[bytes] | None = None) -> ProcResult:
     """Run ``argv`` to completion; wall time from fork to reap. Output goes to temp files (not
-    pipes), so a chatty tool never blocks on a full pipe and no reader thread competes for CPU."""
+    pipes), so a chatty tool never blocks on a full pipe and no reader thread competes for CPU.
+    ``stdin``: a file to read from (e.g. a script for ``python3 -``); /dev/null by default."""
     import tempfile
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+        proc = subprocess.Popen(list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL, stdout=out, stderr=err,
                                 env=dict(env) if env is not None else None, cwd=cwd)
         sampler = _FdSampler(proc.pid) if sample_fds else None
         if sampler is not None:

@@ -6,6 +6,9 @@ policy variables are filled in by IoT Core per connection, so one policy serves 
 without letting one device read or impersonate another. ``iot:Connection.Thing.IsAttached`` makes
 the certificate valid only for the thing it is attached to.
 
+With ``role_alias_arn`` the device may also call the IoT credentials provider, for that one role alias
+only (``iot:AssumeRoleWithCertificate``; :mod:`components.edge_credentials`).
+
 Usage::
 
     doc = device_policy_document(region="eu-west-1", account_id="123456789012", topic_prefix="plinth")
@@ -34,10 +37,11 @@ def check_topic_prefix(topic_prefix: str) -> str:
     return topic_prefix
 
 
-def device_policy_document(region: str, account_id: str, topic_prefix: str, partition: str = "aws") -> dict[str, Any]:
+def device_policy_document(region: str, account_id: str, topic_prefix: str, partition: str = "aws",
+                           role_alias_arn: str | None = None) -> dict[str, Any]:
     check_topic_prefix(topic_prefix)
     base = f"arn:{partition}:iot:{region}:{account_id}"
-    return {
+    doc: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -61,6 +65,16 @@ def device_policy_document(region: str, account_id: str, topic_prefix: str, part
             },
         ],
     }
+    if role_alias_arn is not None:
+        if not role_alias_arn.startswith(f"{base}:rolealias/") or role_alias_arn.endswith(("/", "*")):
+            raise ValueError(f"not a role alias ARN of this account and region: {role_alias_arn!r}")
+        doc["Statement"].append({
+            "Sid": "CredentialsForOwnRoleAlias",
+            "Effect": "Allow",
+            "Action": "iot:AssumeRoleWithCertificate",
+            "Resource": role_alias_arn,
+        })
+    return doc
 
 
 def actions(doc: dict[str, Any]) -> list[str]:

@@ -2,7 +2,9 @@
 
 What it installs: a ``gpu-system`` namespace; either the NVIDIA device plugin DaemonSet (raw objects,
 hardened) or, when ``gpuOperator: true``, the NVIDIA GPU Operator Helm release — never both, they would
-fight over ``nvidia.com/gpu``; the ``nvidia`` RuntimeClass; one namespace + ResourceQuota on
+fight over ``nvidia.com/gpu``; the ``nvidia`` RuntimeClass (only without the operator: the operator's
+ClusterPolicy controller creates and owns it, so plinth pins its name in the chart values instead);
+one namespace + ResourceQuota on
 ``requests.nvidia.com/gpu`` per team; PriorityClasses ``plinth-inference`` (higher: latency-bound) and
 ``plinth-training`` (preemptible by inference, checkpointing jobs restart).
 
@@ -16,7 +18,8 @@ Usage (hybrid: an existing cluster; cloud-first: the EKS cluster's provider)::
     # EKS AL2023 NVIDIA AMIs ship the driver and container toolkit: pass driver_preinstalled=True there.
 
 Every object is built by a pure ``*_manifest`` function (tested with ``kubernetes_validate`` strict);
-the component feeds exactly those dicts to the typed pulumi_kubernetes resources.
+the component feeds exactly those dicts to the typed pulumi_kubernetes resources. Objects listed in
+``config.existing`` are adopted through Patch resources instead (:mod:`components.k8s_adopt`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.k8s_adopt import check_existing, declare_patch, operator_preinstalled, ref_of
 from policies.errors import ConfigError
 from stacks.config import KubernetesConfig, TeamQuota
 
@@ -36,6 +40,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_OPERATOR_CHART = "gpu-operator"
 GPU_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "plinth"}
+RUNTIME_CLASS = "nvidia"
 DEVICE_PLUGIN_NAME = "nvidia-device-plugin"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # PriorityClass values: far below system-* (2e9), inference above training so serving preempts training.
@@ -117,8 +122,8 @@ def runtime_class_manifest() -> dict[str, Any]:
     return {
         "apiVersion": "node.k8s.io/v1",
         "kind": "RuntimeClass",
-        "metadata": {"name": "nvidia", "labels": dict(MANAGED_BY)},
-        "handler": "nvidia",
+        "metadata": {"name": RUNTIME_CLASS, "labels": dict(MANAGED_BY)},
+        "handler": RUNTIME_CLASS,
     }
 
 
@@ -153,10 +158,12 @@ def priority_class_manifests() -> list[dict[str, Any]]:
 
 def gpu_operator_values(driver_preinstalled: bool) -> dict[str, Any]:
     """Helm values: where the node image already has the driver and toolkit (EKS AL2023 NVIDIA AMIs),
-    the operator must not install its own on top."""
+    the operator must not install its own on top. ``operator.runtimeClass`` (chart default ``nvidia``)
+    is the RuntimeClass the operator creates: pinned so workloads can rely on the name."""
+    values: dict[str, Any] = {"operator": {"runtimeClass": RUNTIME_CLASS}}
     if driver_preinstalled:
-        return {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
-    return {}
+        values.update({"driver": {"enabled": False}, "toolkit": {"enabled": False}})
+    return values
 
 
 def manifests(config: KubernetesConfig, namespace: str = NAMESPACE,
@@ -173,7 +180,7 @@ def manifests(config: KubernetesConfig, namespace: str = NAMESPACE,
     objs = [namespace_manifest(namespace, "privileged")]
     if not config.gpu_operator:
         objs.append(device_plugin_daemonset_manifest(config.device_plugin_image, namespace, node_selector_terms))
-    objs.append(runtime_class_manifest())
+        objs.append(runtime_class_manifest())  # with the operator, its ClusterPolicy owns RuntimeClass nvidia
     objs += priority_class_manifests()
     for team in config.teams:
         objs += [team_namespace_manifest(team), team_quota_manifest(team)]
@@ -199,11 +206,13 @@ def _resource_name(prefix: str, obj: dict[str, Any]) -> str:
 class KubernetesGpuEnablement(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     gpu_operator: bool
+    adopted: list[str]  # refs of the objects patched rather than created
 
     def __init__(self, name: str, args: KubernetesGpuEnablementArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("plinth:k8s:GpuEnablement", name, None, opts)
         cfg = args.config
         objs = manifests(cfg, args.namespace, args.node_selector_terms)
+        adopted = check_existing(cfg.existing, objs, cfg.gpu_operator)
         created: dict[str, pulumi.Resource] = {}
         namespaces: dict[str, pulumi.Resource] = {}
 
@@ -215,7 +224,11 @@ class KubernetesGpuEnablement(pulumi.ComponentResource):
             o = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps)
             kind, meta = obj["kind"], obj["metadata"]
             res: pulumi.Resource
-            if kind == "Namespace":
+            if ref_of(obj) in adopted:  # already on the cluster: patch plinth's fields onto it
+                res = declare_patch(res_name, obj, o)
+                if kind == "Namespace":
+                    namespaces[meta["name"]] = res
+            elif kind == "Namespace":
                 res = k8s.core.v1.Namespace(res_name, metadata=meta, opts=o)
                 namespaces[meta["name"]] = res
             elif kind == "DaemonSet":
@@ -233,7 +246,7 @@ class KubernetesGpuEnablement(pulumi.ComponentResource):
             created[res_name] = res
 
         self.gpu_operator = cfg.gpu_operator
-        if cfg.gpu_operator:
+        if cfg.gpu_operator and not operator_preinstalled(cfg.existing):
             values = {**gpu_operator_values(args.driver_preinstalled), **args.operator_values}
             k8s.helm.v3.Release(
                 f"{name}-gpu-operator",
@@ -249,5 +262,6 @@ class KubernetesGpuEnablement(pulumi.ComponentResource):
 
         self.namespace = pulumi.Output.from_input(args.namespace)
         self.resources = created
+        self.adopted = sorted(str(r) for r in adopted)
         self.register_outputs({"namespace": self.namespace, "gpu_operator": cfg.gpu_operator,
-                               "objects": sorted(created)})
+                               "objects": sorted(created), "adopted": self.adopted})

@@ -21,7 +21,10 @@ What it builds and why:
   refused unless the group references itself in both directions;
 - a ``cluster`` placement group, so EFA nodes land on the same network spine;
 - hybrid (``network.vpn`` set): customer gateway, VPN gateway attached to the VPC, a VPN
-  connection, a static route to ``onPremCidr`` and route propagation into the private tables.
+  connection, a static route per ``onPremCidr`` block and route propagation into the private tables
+  (the EKS control plane's network interfaces sit in those subnets, so its replies find the tunnel).
+  The customer gateway address and BGP ASN are checked against what AWS accepts
+  (:mod:`stacks.network_checks`) before anything is created.
 
 The subnet layout is a pure function (:func:`subnet_layout`) with its own tests.
 """
@@ -37,6 +40,7 @@ import pulumi_aws as aws
 
 from policies.errors import ConfigError
 from stacks.config import NetworkConfig, VpnConfig
+from stacks.network_checks import bgp_asn_problem
 
 # AWS subnets are /16../28. Private subnets are 1/8 of the VPC, public ones 1/64: with a /16 that is
 # /19 (8190 addresses: EKS pods take VPC IPs) and /22 (1022 addresses: NATs and load balancers).
@@ -79,12 +83,19 @@ def subnet_layout(vpc_cidr: str, az_count: int) -> SubnetLayout:
     )
 
 
-def check_on_prem_cidr(vpc_cidr: str, on_prem_cidr: str | None) -> None:
+def check_on_prem_cidr(vpc_cidr: str, on_prem_cidrs: list[str] | None) -> None:
     """An overlapping on-prem range makes the VPN route unreachable (the VPC's local route wins)."""
-    if on_prem_cidr is None:
-        return
-    if ipaddress.ip_network(vpc_cidr).overlaps(ipaddress.ip_network(on_prem_cidr)):
-        raise ConfigError(f"plinth:network.onPremCidr: {on_prem_cidr} overlaps the VPC block {vpc_cidr}")
+    for block in on_prem_cidrs or []:
+        if ipaddress.ip_network(vpc_cidr).overlaps(ipaddress.ip_network(block)):
+            raise ConfigError(f"plinth:network.onPremCidr: {block} overlaps the VPC block {vpc_cidr}")
+
+
+def check_vpn(vpn: VpnConfig, region: str) -> None:
+    """The BGP ASN against AWS's reserved numbers for this region (the address is checked by the
+    config model: it needs no region)."""
+    problem = bgp_asn_problem(vpn.bgp_asn, region, vpn.static_routes_only)
+    if problem:
+        raise ConfigError(f"plinth:network.vpn.bgpAsn: {problem}")
 
 
 def nat_gateway_count(az_count: int, single_nat_gateway: bool) -> int:
@@ -129,8 +140,10 @@ class AiNetwork(pulumi.ComponentResource):
         super().__init__("plinth:network:AiNetwork", name, None, opts)
         cfg, region, p = args.network, args.region, args.prefix
         check_on_prem_cidr(cfg.cidr, cfg.on_prem_cidr)
-        if cfg.vpn is not None and cfg.vpn.static_routes_only and cfg.on_prem_cidr is None:
-            raise ConfigError("plinth:network.onPremCidr: required when network.vpn uses static routes")
+        if cfg.vpn is not None:
+            check_vpn(cfg.vpn, region)
+            if cfg.vpn.static_routes_only and not cfg.on_prem_cidr:
+                raise ConfigError("plinth:network.onPremCidr: required when network.vpn uses static routes")
         layout = subnet_layout(cfg.cidr, cfg.az_count)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -240,9 +253,12 @@ class AiNetwork(pulumi.ComponentResource):
         conn = aws.ec2.VpnConnection(f"{name}-vpn", customer_gateway_id=cgw.id, vpn_gateway_id=vgw.id, type="ipsec.1",
                                      static_routes_only=vpn.static_routes_only, region=region, tags=tags("vpn"),
                                      opts=child)
-        if vpn.static_routes_only and cfg.on_prem_cidr is not None:
-            aws.ec2.VpnConnectionRoute(f"{name}-vpn-on-prem", vpn_connection_id=conn.id,
-                                       destination_cidr_block=cfg.on_prem_cidr, region=region, opts=child)
+        if vpn.static_routes_only:
+            for i, block in enumerate(cfg.on_prem_cidr or []):
+                # the first keeps its original name so existing stacks don't replace their route
+                suffix = "" if i == 0 else f"-{i}"
+                aws.ec2.VpnConnectionRoute(f"{name}-vpn-on-prem{suffix}", vpn_connection_id=conn.id,
+                                           destination_cidr_block=block, region=region, opts=child)
         for i, rt in enumerate(private_rts):
             aws.ec2.VpnGatewayRoutePropagation(f"{name}-vpn-propagation-{i}", vpn_gateway_id=vgw.id,
                                                route_table_id=rt.id, region=region, opts=child)

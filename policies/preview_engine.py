@@ -86,6 +86,26 @@ def render_policy_document(args: Mapping[str, Any]) -> str:
     return json.dumps({"Version": args.get("version") or "2012-10-17", "Statement": out_statements})
 
 
+# DescribeEndpoint's endpoint types and the host each answers with (AWS IoT API reference; the
+# provider's own validation refuses any other spelling, e.g. "iot:CredentialsProvider").
+IOT_ENDPOINTS = {
+    None: "{id}-ats.iot.{region}.amazonaws.com",
+    "iot:Data-ATS": "{id}-ats.iot.{region}.amazonaws.com",
+    "iot:Data": "{id}.iot.{region}.amazonaws.com",
+    "iot:CredentialProvider": "{id}.credentials.iot.{region}.amazonaws.com",
+    "iot:Jobs": "{id}.jobs.iot.{region}.amazonaws.com",
+}
+
+
+def iot_endpoint(endpoint_type: str | None, region: str) -> dict[str, Any]:
+    """``aws.iot.get_endpoint``'s answer, or the provider's refusal of an unknown endpoint type."""
+    if endpoint_type not in IOT_ENDPOINTS:
+        raise ValueError(f"aws:iot/getEndpoint: expected endpoint_type to be one of "
+                         f"{sorted(t for t in IOT_ENDPOINTS if t)}, got {endpoint_type}")
+    address = IOT_ENDPOINTS[endpoint_type].format(id="a1b2c3d4e5f6g7", region=region)
+    return {"id": region, "endpointAddress": address, "endpointType": endpoint_type}
+
+
 class PlausibleMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str) -> None:
         self.region = region
@@ -114,7 +134,7 @@ class PlausibleMocks(pulumi.runtime.Mocks):
             return {"id": a.get("name", "param"), "name": a.get("name"), "value": "ami-0123456789abcdef0",
                     "insecureValue": "ami-0123456789abcdef0", "type": "String"}, []
         if token == "aws:iot/getEndpoint:getEndpoint":
-            return {"id": region, "endpointAddress": f"a1b2c3d4e5f6g7-ats.iot.{region}.amazonaws.com"}, []
+            return iot_endpoint(a.get("endpointType"), region), []
         return {"id": token.rsplit(":", 1)[-1]}, []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:

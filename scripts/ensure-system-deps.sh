@@ -8,6 +8,10 @@ command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+# the fabric tools' real runs: fi_pingpong (libfabric tcp provider), mpirun over SSH, ib_write_bw
+command -v fi_pingpong >/dev/null 2>&1 || need+=(libfabric-bin)
+command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
+command -v ib_write_bw >/dev/null 2>&1 || need+=(perftest)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "note: missing ${need[*]} and not root; tests needing them will skip" >&2

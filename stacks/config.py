@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from policies.errors import ConfigError, field_path, first_error
+from stacks.network_checks import customer_gateway_ip_problem
 
 STACKS_DIR = Path(__file__).parent
 NAMESPACE = "plinth"
@@ -40,14 +49,16 @@ def _cidr(value: str) -> str:
 
 
 class VpnConfig(_Model):
-    customer_gateway_ip: str
-    bgp_asn: int = Field(default=65000, ge=1, le=4294967294)
+    customer_gateway_ip: str  # required: the public IPv4 address of the on-prem router (no default)
+    bgp_asn: int = Field(default=65000, ge=1, le=4294967294)  # region-specific checks: AiNetwork
     static_routes_only: bool = True
 
     @field_validator("customer_gateway_ip")
     @classmethod
     def _ip(cls, v: str) -> str:
-        ipaddress.ip_address(v)
+        problem = customer_gateway_ip_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 
@@ -55,15 +66,39 @@ class NetworkConfig(_Model):
     cidr: str = "10.0.0.0/16"
     az_count: int = Field(default=3, ge=1, le=6)
     single_nat_gateway: bool = True  # one NAT is cheaper; set false for one per AZ (HA)
-    on_prem_cidr: str | None = None
+    # one block or a list (node, pod and service ranges on-prem are often separate blocks)
+    on_prem_cidr: list[str] | None = None
     vpn: VpnConfig | None = None
+    # "external": on-prem reaches the VPC over a link plinth does not build (Direct Connect, a transit
+    # gateway): no VPN, and the routes to onPremCidr are yours to add
+    on_prem_link: Literal["vpn", "external"] = "vpn"
 
     _check_cidr = field_validator("cidr")(classmethod(lambda cls, v: _cidr(v)))
 
-    @field_validator("on_prem_cidr")
+    @field_validator("on_prem_cidr", mode="before")
     @classmethod
-    def _onprem(cls, v: str | None) -> str | None:
-        return None if v is None else _cidr(v)
+    def _onprem(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        # ValueError throughout: pydantic turns it (not TypeError) into a one-line field error
+        blocks = [v] if isinstance(v, str) else v
+        if not isinstance(blocks, list) or not blocks or not all(isinstance(b, str) for b in blocks):
+            raise ValueError("one CIDR block or a non-empty list of them")
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for b in blocks:
+            net = ipaddress.ip_network(_cidr(b))
+            if net.version != 4:
+                raise ValueError(f"{b}: VPN routes to on-prem are IPv4 blocks")
+            if any(net.overlaps(n) for n in nets):
+                raise ValueError(f"{b} overlaps another on-prem block")
+            nets.append(net)
+        return blocks
+
+    @model_validator(mode="after")
+    def _link(self) -> NetworkConfig:
+        if self.on_prem_link == "external" and self.vpn is not None:
+            raise ValueError("onPremLink: external means plinth builds no VPN; remove network.vpn or the link setting")
+        return self
 
 
 class ClusterConfig(_Model):
@@ -120,6 +155,9 @@ class KubernetesConfig(_Model):
     gpu_operator_version: str = "v25.3.0"
     device_plugin_image: str = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
     teams: list[TeamQuota] = Field(default_factory=list)
+    # Objects already on the cluster, as "<kind>/<name>" or "<kind>/<namespace>/<name>" (see
+    # components.k8s_adopt): plinth patches its fields onto them instead of creating them.
+    existing: list[str] = Field(default_factory=list)
 
 
 class LifecycleConfig(_Model):
@@ -142,10 +180,18 @@ class LakehouseConfig(_Model):
     force_destroy: bool = False
 
 
+ZoneAccess = Literal["read", "write", "read-write"]
+
+
 class EdgeDevice(_Model):
     name: str
     hardware: Literal["jetson", "raspberry-pi", "intel-nuc", "other"] = "jetson"
-    csr_file: str | None = None  # PEM CSR; the private key then never leaves the device
+    # The device's certificate request: PEM text, or a path to a PEM file (relative paths start at
+    # the project directory). The private key never leaves the device. ``csrFile`` is the old name.
+    csr: str | None = Field(default=None, validation_alias=AliasChoices("csr", "csrFile"))
+    # Opt-in instead of a CSR: AWS makes the key pair and the private key lands in Pulumi state.
+    generate_key_pair: bool = False
+    zones: list[str] | None = None  # lakehouse zones this device reaches; None: every edge.zoneAccess zone
 
 
 class EdgeWorkload(_Model):
@@ -167,6 +213,10 @@ class EdgeConfig(_Model):
     topic_prefix: str = "plinth"
     devices: list[EdgeDevice] = Field(min_length=1)
     workload: EdgeWorkload | None = None
+    # zone -> what devices may do under <zone bucket>/devices/<thing name>/ (samples up, models down)
+    zone_access: dict[str, ZoneAccess] = Field(default_factory=lambda: {"raw": "write", "models": "read"})
+    # lifetime of the credentials the IoT credentials provider hands a device (AWS: 900..43200 s)
+    credential_duration_seconds: int = Field(default=3600, ge=900, le=43200)
 
 
 class StackConfig(_Model):

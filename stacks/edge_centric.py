@@ -1,8 +1,10 @@
 """edge-centric: inference on devices beside the data (< 20 ms), a small lakehouse in the middle.
 
-- EdgeDeviceGroup: an AWS IoT thing group with one thing (and certificate) per device, and, when
-  ``plinth:edge.workload`` is set, the inference workload deployed to the edge cluster (k3s, MicroK8s…)
-  through an explicit provider from ``workload.kubeconfig`` / ``workload.context``.
+- EdgeDeviceGroup: an AWS IoT thing group with one thing (and a certificate signed from the device's
+  CSR) per device; the devices reach their lakehouse zones through the IoT credentials provider
+  (role, role alias, prefix-scoped S3 policy); and, when ``plinth:edge.workload`` is set, the
+  inference workload deployed to the edge cluster (k3s, MicroK8s…) through an explicit provider from
+  ``workload.kubeconfig`` / ``workload.context``.
 - Lakehouse: only the zones an edge fleet needs (raw samples up, models down) unless the stack
   names its own ``plinth:lakehouse.zones``.
 - Central GPU capacity (retraining on what the fleet uploads) only when ``plinth:gpuPools`` is set:
@@ -11,17 +13,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from components.edge import EdgeDeviceGroup, EdgeDeviceGroupArgs
+from components.edge import EdgeDeviceGroup, EdgeDeviceGroupArgs, EdgeLake
 from policies.errors import ConfigError
 from stacks import cloud_first
 from stacks.config import EdgeWorkload, StackConfig
 from stacks.outputs import StackOutputs
 
 EDGE_ZONES = ["raw", "models"]  # raw: samples the devices upload; models: what they download
+# Relative CSR paths start where `pulumi up` runs the program: the project directory.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def edge_lakehouse_config(cfg: StackConfig) -> StackConfig:
@@ -45,16 +50,25 @@ def build(cfg: StackConfig) -> StackOutputs:
     if edge is None:  # the config model already refuses this
         raise ConfigError("plinth:edge: strategy edge-centric needs at least one device")
 
+    lake_cfg = edge_lakehouse_config(cfg)
+    lake = cloud_first.lakehouse(lake_cfg)
     provider = workload_provider(f"{cfg.prefix}-edge-k8s", edge.workload)
     fleet = EdgeDeviceGroup("edge", EdgeDeviceGroupArgs(
         edge=edge, prefix=cfg.prefix, region=cfg.region, tags=cfg.resource_tags(), k8s_provider=provider,
+        csr_base_dir=PROJECT_DIR,
+        lake=EdgeLake(zones=list(lake_cfg.lakehouse.zones), bucket_arns=lake.bucket_arns, kms_key_arn=lake.kms_key_arn),
     ))
 
-    lake = cloud_first.lakehouse(edge_lakehouse_config(cfg))
     extras: dict[str, Any] = {
         "edge_things": fleet.thing_names,
-        # Secrets (the component marks them): copied to each device once; a device that sent a CSR
-        # has no entry in edge_device_keys, its private key never left it.
+        # What a device needs besides its certificate: where to ask for credentials, which alias to
+        # ask for (GET https://<endpoint>/role-aliases/<alias>/credentials, x-amzn-iot-thingname: <thing>),
+        # and where MQTT lives.
+        "edge_credentials_endpoint": fleet.credentials_endpoint,
+        "edge_role_aliases": fleet.role_aliases,
+        "edge_data_endpoint": fleet.data_endpoint,
+        # Secrets (the component marks them): copied to each device once. Only devices with
+        # generateKeyPair: true have an entry in edge_device_keys; the others' keys never left them.
         "edge_certificate_pems": fleet.certificate_pems,
         "edge_device_keys": fleet.private_keys,
         "kms_key_arn": lake.kms_key_arn,

@@ -3,9 +3,14 @@
 - KubernetesGpuEnablement on the EXISTING cluster, through an explicit provider built from
   ``plinth:kubernetes.context`` / ``.kubeconfig`` (never the ambient default: a stray KUBECONFIG must
   not decide which cluster gets a GPU operator).
-- AiNetwork with the site-to-site VPN to ``plinth:network.onPremCidr``.
+  Objects already on that cluster (``plinth:kubernetes.existing``) are adopted, not created
+  (:mod:`components.k8s_adopt`).
+- AiNetwork with the site-to-site VPN to ``plinth:network.onPremCidr`` (a real customer gateway:
+  documentation, private, loopback … addresses are refused).
 - Burst capacity: an EKS cluster whose GPU pools scale from 0 (``minSize`` must be 0), with the device
-  plugin and the same team quotas, so a team's jobs run the same way on both sides.
+  plugin and the same team quotas, so a team's jobs run the same way on both sides. It needs a path
+  from on-prem (the VPN, or ``network.onPremLink: external``) and its control plane security group
+  admits TCP 443 from every on-prem block (:class:`components.onprem_access.OnPremApiAccess`).
 - Lakehouse with ``restrict_to_region``: every bucket and the (single-region) KMS key pinned to the
   stack's region, replication denied.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.onprem_access import OnPremApiAccess, OnPremApiAccessArgs
 from policies.errors import ConfigError
 from stacks import cloud_first
 from stacks.config import KubernetesConfig, StackConfig
@@ -31,6 +37,19 @@ def check_burst_pools(cfg: StackConfig) -> None:
             )
 
 
+def check_burst_path(cfg: StackConfig) -> None:
+    """A burst cluster nobody on-prem can reach is a bill, not capacity: it needs the VPN plinth
+    builds, or an explicit statement that another link (Direct Connect, transit gateway) exists."""
+    if cfg.gpu_pools and cfg.network.vpn is None and cfg.network.on_prem_link == "vpn":
+        raise ConfigError(
+            "plinth:network.vpn: hybrid burst pools need a path from on-prem: set network.vpn "
+            "(customerGatewayIp: your router's public IPv4 address), or network.onPremLink: external "
+            "if Direct Connect or a transit gateway already connects this VPC")
+    if cfg.gpu_pools and cfg.cluster.endpoint_public_access:
+        pulumi.log.warn("plinth:cluster.endpointPublicAccess: with the public endpoint on, public DNS answers "
+                        "with its public address and on-prem clients leave through the internet, not the VPN")
+
+
 def existing_cluster_provider(name: str, kube: KubernetesConfig) -> k8s.Provider:
     """The on-prem cluster. ``kubeconfig`` is a path (or contents); None uses KUBECONFIG /
     ~/.kube/config, and ``context`` picks the cluster inside it."""
@@ -42,13 +61,14 @@ def build(cfg: StackConfig) -> StackOutputs:
     if kube is None:  # the config model already refuses this; keep the type checker and users honest
         raise ConfigError("plinth:kubernetes: strategy hybrid needs the existing cluster to enable GPUs on")
     check_burst_pools(cfg)
+    check_burst_path(cfg)
 
     onprem = existing_cluster_provider(f"{cfg.prefix}-onprem", kube)
     cloud_first.gpu_enablement(f"{cfg.prefix}-onprem-gpu", onprem, kube, on_eks=False)
 
     if cfg.network.vpn is None:
-        pulumi.log.warn("plinth:network.vpn is not set: connect the VPC to onPremCidr yourself "
-                        "(Direct Connect, Transit Gateway) or burst nodes cannot reach on-prem data")
+        pulumi.log.warn("plinth:network.vpn is not set: route onPremCidr through your own link "
+                        "(Direct Connect, transit gateway) or on-prem and AWS cannot reach each other")
     net = cloud_first.network(cfg)
 
     cluster_name: pulumi.Output[str] | None = None
@@ -61,9 +81,15 @@ def build(cfg: StackConfig) -> StackOutputs:
         pools = cloud_first.gpu_pools(cfg, net, eks)
         # The EKS AMI brings the driver: the burst side always runs the plain device plugin, with the
         # same team namespaces and quotas as on-prem.
-        burst_kube = kube.model_copy(update={"gpu_operator": False})
+        # Before any Kubernetes object on the burst cluster: a `pulumi up` run from on-prem reaches
+        # the private endpoint only through these rules.
+        api_access = OnPremApiAccess(f"{cfg.prefix}-burst-api-onprem", OnPremApiAccessArgs(
+            security_group_id=eks.cluster_security_group_id, cidrs=list(cfg.network.on_prem_cidr or []),
+            region=cfg.region, tags=cfg.resource_tags()))
+        # A new cluster: nothing on it to adopt.
+        burst_kube = kube.model_copy(update={"gpu_operator": False, "existing": []})
         cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True,
-                                   depends_on=list(pools))
+                                   depends_on=[*pools, api_access])
         cluster_name = eks.cluster_name
         node_groups = cloud_first.pool_outputs(pools)
         selector = cloud_first.gpu_node_selector(eks)

@@ -121,13 +121,17 @@ _BODIES = {
     gpuOperator: true
     teams:
       - {name: research, gpus: 8}
-  # On-prem address space, reached over a site-to-site VPN (203.0.113.0/24 is a documentation range).
+    # Objects already on that cluster, adopted instead of created: e.g. [namespace/research]
+    existing: []
+  # On-prem address space. Cloud burst (below) needs a path from it: a site-to-site VPN to your
+  # router's public IPv4 address (documentation, private and loopback addresses are refused), or
+  # onPremLink: external when Direct Connect or a transit gateway already reaches the VPC.
   plinth:network:
     onPremCidr: 10.100.0.0/16
-    vpn: {customerGatewayIp: 203.0.113.10, bgpAsn: 65010}
-  # Cloud burst capacity, scaled from 0.
-  plinth:gpuPools:
-    - {name: burst, instanceType: g6e.12xlarge, minSize: 0, desiredSize: 0, maxSize: 2, capacityType: SPOT, interruptible: true, profile: multi_gpu_single_node}
+    # vpn: {customerGatewayIp: <your router's public IPv4 address>, bgpAsn: 65010}
+  # Cloud burst capacity, scaled from 0: uncomment once network.vpn (or onPremLink) is set.
+  # plinth:gpuPools:
+  #   - {name: burst, instanceType: g6e.12xlarge, minSize: 0, desiredSize: 0, maxSize: 2, capacityType: SPOT, interruptible: true, profile: multi_gpu_single_node}
 """,
     "edge-centric": """\
   plinth:profile: edge_inference
@@ -136,7 +140,9 @@ _BODIES = {
   plinth:edge:
     group: edge-fleet
     devices:
-      - {name: edge-01, hardware: jetson}
+      # csr: the device's certificate request, made on the device so its key never leaves it
+      # (openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout edge-01.key -subj /CN=ml-edge-edge-01)
+      - {name: edge-01, hardware: jetson, csr: certs/edge-01.csr}
     # Optional: the inference workload, deployed to the edge cluster (k3s etc.) of this context.
     # workload: {image: registry.example.com/edge-infer:1.0.0, context: edge}
   plinth:lakehouse:

@@ -75,7 +75,7 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(raw.read_text())
     sections = {s["key"]: s for s in doc["sections"]}
-    assert set(sections) == {"fanout", "scale", "accuracy", "preview", "fabric"}
+    assert set(sections) == {"fanout", "scale", "accuracy", "preview", "payload", "fabric"}
     assert doc["machine"]["kernel"] and "logical CPUs" in doc["machine"]["cpu"]
 
     def numbers(section: str, what: str) -> list[float]:
@@ -98,6 +98,9 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
         assert all(50 < x < 150 for x in numbers("accuracy", "bandwidth, plinth builtin"))  # tbf at 100 Mbit/s
         assert numbers("accuracy", "latency, plinth builtin ping")
     assert numbers("preview", "plinth preview --stack edge")
+    assert numbers("payload", "assembled payload")[0] > 1000
+    if not any("git show" in n for n in sections["payload"]["notes"]):  # a shallow clone has no reference
+        assert all(x > 0 for x in numbers("payload", "assembled probe wall time (system python3, empty PATH)"))
     assert numbers("fabric", "plinth validate -p distributed_training (full)")
     if not any("not measured" in n for n in sections["fabric"]["notes"]):
         assert numbers("fabric", "ring all-reduce time")

@@ -53,3 +53,42 @@ def test_a_new_check_is_one_registered_judge_plus_one_profile_line() -> None:
         assert missing.status == "error" and "does not have" in missing.message
     finally:
         REGISTRY.pop("system.test_entropy", None)
+
+
+def test_a_new_fact_is_one_gatherer_function_judged_through_one_profile_line(tmp_path) -> None:
+    """The whole path in docs/validators.md ("Writing a check"): a function added to
+    gather/system.py puts a fact on the node's facts, a judge reads it, a profile line runs it."""
+    import subprocess
+
+    from policies.thresholds import Profile, Threshold
+    from tests.probe.helpers import probe_env, quiet_options
+    from validators.checks.base import REGISTRY, CheckContext, check, judge_node
+    from validators.checks.compare import at_least
+    from validators.probe import parse_probe_output, probe_command
+    from validators.probe.assemble import build, sources
+    from validators.results import CheckResult
+    from validators.transport.base import CommandResult
+
+    srcs = sources()
+    anchor = '"platform": read_platform(cpuinfo),'
+    assert anchor in srcs["plinth_probe.system"]
+    srcs["plinth_probe.system"] = srcs["plinth_probe.system"].replace(anchor, anchor + '\n        "entropy_bits": entropy_bits(),') + (
+        "\n\ndef entropy_bits() -> Optional[int]:\n"
+        "    return to_int(read_file('/proc/sys/kernel/random/entropy_avail'))\n")
+    srcs["plinth_probe.system"] = srcs["plinth_probe.system"].replace("from ._util import ", "from ._util import to_int, ")
+    argv, _ = probe_command(quiet_options(tmp_path, disk_test_mb=0))
+    proc = subprocess.run(argv, input=build(srcs), env=probe_env(tmp_path / "bin"), capture_output=True, check=False, timeout=60)
+    facts = parse_probe_output(CommandResult(proc.returncode, proc.stdout, proc.stderr, 0.0))
+    assert facts["errors"] == {} and facts["system"]["entropy_bits"] > 0
+
+    @check("system.test_entropy")
+    def entropy(facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
+        return at_least("system.test_entropy", facts["system"].get("entropy_bits"), threshold, what="available entropy")
+
+    try:
+        floor = facts["system"]["entropy_bits"] + 1  # one more than the node has: must fail
+        profile = Profile(name="t", description="t", thresholds={"system.test_entropy": Threshold(min=floor, unit="bits")})
+        [result] = judge_node(facts, CheckContext(profile=profile))
+        assert (result.status, result.measured) == ("fail", facts["system"]["entropy_bits"])
+    finally:
+        REGISTRY.pop("system.test_entropy", None)

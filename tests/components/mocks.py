@@ -43,6 +43,7 @@ class Registered:
     custom: bool = True
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
 
 
 def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +117,7 @@ class RecordingMonitor(_mocks.MockMonitor):
                     custom=bool(request.custom),
                     ignore_changes=list(request.ignoreChanges),
                     dependencies=list(request.dependencies),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

@@ -1,5 +1,6 @@
 """Edge: the IoT policy (pure), the workload manifest (validated against the Kubernetes 1.31 schema)
-and the device group under the real SDK mocks."""
+and the device group under the real SDK mocks: certificates from CSRs by default, an AWS-made key only
+on request, and the credentials-provider path to the lakehouse."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from cryptography.x509.oid import NameOID
 from components.edge import (
     EdgeDeviceGroup,
     EdgeDeviceGroupArgs,
+    EdgeLake,
     namespace_manifest,
-    read_csr,
     workload_manifest,
 )
+from components.edge_credentials import lake_access_policy, trust_policy
 from components.iot_policy import THING, actions, device_policy_document, is_least_privilege, resources
 from policies.errors import ConfigError
+from policies.preview_engine import iot_endpoint
 from stacks.config import EdgeConfig, EdgeWorkload
 from tests.components.mocks import ACCOUNT, Run, run_program
 
@@ -30,6 +33,9 @@ K8S = "1.31.0"
 THING_T = "aws:iot/thing:Thing"
 CERT = "aws:iot/certificate:Certificate"
 TAGS = {"team": "edge"}
+LAKE = EdgeLake(zones=["raw", "models"], bucket_arns={"raw": "arn:aws:s3:::acme-raw-1", "models": "arn:aws:s3:::acme-models-1"},
+                kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k-1")
+ENDPOINTS = {"aws:iot/getEndpoint:getEndpoint": lambda a: iot_endpoint(a.get("endpointType"), "eu-west-1")}
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +50,33 @@ def csr_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def other_csr() -> str:
+    key = ec.generate_private_key(ec.SECP384R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nuc-3")])).sign(key, hashes.SHA384()))
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def build(edge: dict[str, Any], **extra: Any) -> Run[EdgeDeviceGroup]:
     cfg = EdgeConfig.model_validate(edge)
     args = EdgeDeviceGroupArgs(edge=cfg, prefix="acme", region="eu-west-1", tags=TAGS, **extra)
-    return run_program(lambda: EdgeDeviceGroup("edge", args))
+    return run_program(lambda: EdgeDeviceGroup("edge", args), calls=ENDPOINTS)
 
 
 @pytest.fixture(scope="module")
-def fleet(csr_file: Path) -> Run[EdgeDeviceGroup]:
+def nuc_csr() -> str:
+    return other_csr()
+
+
+@pytest.fixture(scope="module")
+def fleet(csr_file: Path, nuc_csr: str) -> Run[EdgeDeviceGroup]:
     return build({
         "group": "shops", "topicPrefix": "plinth/telemetry",
-        "devices": [{"name": "jetson-1", "csrFile": str(csr_file)}, {"name": "pi-2", "hardware": "raspberry-pi"},
-                    {"name": "nuc-3", "hardware": "intel-nuc"}],
+        "devices": [{"name": "jetson-1", "csr": csr_file.name},  # a path, relative to csr_base_dir
+                    {"name": "pi-2", "hardware": "raspberry-pi", "generateKeyPair": True},  # the opt-in
+                    {"name": "nuc-3", "hardware": "intel-nuc", "csr": nuc_csr, "zones": ["raw"]}],  # inline PEM
         "workload": {"image": "ghcr.io/acme/infer:1.2", "gpus": 1, "kubeconfig": "/dev/null", "context": "edge"},
-    })
+    }, csr_base_dir=csr_file.parent, lake=LAKE)
 
 
 # ---- IoT policy (pure) ----------------------------------------------------------------------
@@ -140,10 +159,10 @@ def test_one_thing_certificate_attachment_and_membership_per_device(fleet: Run[E
     certs = fleet.of_type(CERT)
     assert len(certs) == 3 and all(c.inputs["active"] is True for c in certs)
     cert_arns = {f"arn:aws:iot:us-east-1:{ACCOUNT}:{c.name}" for c in certs}  # what the mocks compute
-    pol = fleet.one("aws:iot/policy:Policy")
     atts = fleet.of_type("aws:iot/policyAttachment:PolicyAttachment")
     assert {a.inputs["target"] for a in atts} == cert_arns
-    assert {a.inputs["policy"] for a in atts} == {pol.inputs["name"]}
+    policies = {p.inputs["name"] for p in fleet.of_type("aws:iot/policy:Policy")}
+    assert {a.inputs["policy"] for a in atts} == policies == {"acme-shops-device-models-raw", "acme-shops-device-raw"}
     tpas = fleet.of_type("aws:iot/thingPrincipalAttachment:ThingPrincipalAttachment")
     assert {(a.inputs["thing"], a.inputs["principal"]) for a in tpas} == {
         (f"acme-{c.name.removeprefix('edge-')}", f"arn:aws:iot:us-east-1:{ACCOUNT}:{c.name}") for c in certs}
@@ -153,36 +172,68 @@ def test_one_thing_certificate_attachment_and_membership_per_device(fleet: Run[E
     assert {m.inputs["thingGroupName"] for m in members} == {"acme-shops"}
 
 
-def test_csr_device_is_signed_from_its_csr_and_others_get_aws_keys(fleet: Run[EdgeDeviceGroup], csr_file: Path) -> None:
+def test_certificates_come_from_csrs_and_only_the_opt_in_device_gets_an_aws_key(
+        fleet: Run[EdgeDeviceGroup], csr_file: Path, nuc_csr: str) -> None:
     certs = {c.name: c.inputs for c in fleet.of_type(CERT)}
     assert certs["edge-jetson-1"]["csr"] == csr_file.read_text()
-    assert "csr" not in certs["edge-pi-2"] and "csr" not in certs["edge-nuc-3"]
+    assert certs["edge-nuc-3"]["csr"] == nuc_csr
+    assert "csr" not in certs["edge-pi-2"]  # generateKeyPair: AWS makes the pair
 
 
-def test_policy_document_uses_account_region_and_no_wildcards(fleet: Run[EdgeDeviceGroup]) -> None:
-    pol = fleet.one("aws:iot/policy:Policy").inputs
-    doc = json.loads(pol["policy"])
-    assert doc == device_policy_document("eu-west-1", ACCOUNT, "plinth/telemetry")
-    assert is_least_privilege(doc)
-    assert TAGS.items() <= pol["tags"].items()
+def test_each_access_set_gets_a_role_trusted_by_the_credentials_provider_and_its_alias(fleet: Run[EdgeDeviceGroup]) -> None:
+    roles = {r.name: r.inputs for r in fleet.of_type("aws:iam/role:Role")}
+    assert sorted(roles) == ["edge-lake-models-raw", "edge-lake-raw"]
+    for role in roles.values():
+        assert json.loads(role["assumeRolePolicy"]) == trust_policy()
+        assert role["maxSessionDuration"] == 3600 and TAGS.items() <= role["tags"].items()
+    aliases = {a.name: a.inputs for a in fleet.of_type("aws:iot/roleAlias:RoleAlias")}
+    assert aliases["edge-lake-raw"]["alias"] == "acme-shops-lake-raw"
+    assert aliases["edge-lake-raw"]["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/edge-lake-raw"
+    assert all(a["credentialDuration"] == 3600 and a["region"] == "eu-west-1" for a in aliases.values())
+    inline = {p.name: json.loads(p.inputs["policy"]) for p in fleet.of_type("aws:iam/rolePolicy:RolePolicy")}
+    assert inline["edge-lake-raw"] == lake_access_policy(
+        {"raw": "write", "models": "read"}, ("raw",), LAKE.bucket_arns, LAKE.kms_key_arn, "eu-west-1")  # type: ignore[arg-type]
+    assert "arn:aws:s3:::acme-models-1" not in json.dumps(inline["edge-lake-raw"])  # nuc-3 never reaches models
+
+
+def test_iot_policy_allows_assume_role_on_its_own_alias_only(fleet: Run[EdgeDeviceGroup]) -> None:
+    docs = {p.inputs["name"]: json.loads(p.inputs["policy"]) for p in fleet.of_type("aws:iot/policy:Policy")}
+    base = f"arn:aws:iot:eu-west-1:{ACCOUNT}"
+    for name, alias in (("acme-shops-device-raw", "acme-shops-lake-raw"),
+                        ("acme-shops-device-models-raw", "acme-shops-lake-models-raw")):
+        doc = docs[name]
+        assert doc == device_policy_document("eu-west-1", ACCOUNT, "plinth/telemetry",
+                                             role_alias_arn=f"{base}:rolealias/{alias}")
+        grants = [st for st in doc["Statement"] if st["Action"] == "iot:AssumeRoleWithCertificate"]
+        assert [g["Resource"] for g in grants] == [f"{base}:rolealias/{alias}"]
+        assert is_least_privilege(doc)
+    with pytest.raises(ValueError, match="not a role alias ARN"):
+        device_policy_document("eu-west-1", ACCOUNT, "p", role_alias_arn=f"{base}:rolealias/*")
 
 
 def test_taggable_resources_carry_tags_and_everything_is_pinned_to_region(fleet: Run[EdgeDeviceGroup]) -> None:
-    for typ in ("aws:iot/thingType:ThingType", "aws:iot/thingGroup:ThingGroup", "aws:iot/policy:Policy"):
+    for typ in ("aws:iot/thingType:ThingType", "aws:iot/thingGroup:ThingGroup"):
         assert TAGS.items() <= fleet.one(typ).inputs["tags"].items()
+    for typ in ("aws:iot/policy:Policy", "aws:iot/roleAlias:RoleAlias"):
+        assert all(TAGS.items() <= r.inputs["tags"].items() for r in fleet.of_type(typ))
     for r in fleet.resources:
-        if r.custom and r.type.startswith("aws:"):
+        if r.custom and r.type.startswith("aws:") and not r.type.startswith("aws:iam/"):  # IAM is global
             assert r.inputs.get("region") == "eu-west-1", f"{r.type} {r.name}"
 
 
-def test_outputs_and_secrets(fleet: Run[EdgeDeviceGroup]) -> None:
+def test_outputs_secrets_and_the_endpoints_a_device_needs(fleet: Run[EdgeDeviceGroup]) -> None:
     res = fleet.result
     assert Run.value(res.thing_group_name) == "acme-shops"
     assert Run.value(res.thing_names) == ["acme-jetson-1", "acme-pi-2", "acme-nuc-3"]
-    assert Run.value(res.policy_name) == "acme-shops-device"
+    assert sorted(Run.value(res.policy_names)) == ["acme-shops-device-models-raw", "acme-shops-device-raw"]
     assert len(Run.value(res.certificate_arns)) == 3
     assert is_secret(res.private_keys) and is_secret(res.certificate_pems)
-    assert sorted(Run.value(res.private_keys)) == ["nuc-3", "pi-2"]  # no key for the CSR device: it never left it
+    assert sorted(Run.value(res.private_keys)) == ["pi-2"]  # the CSR devices' keys never left them
+    assert Run.value(res.role_aliases) == {"jetson-1": "acme-shops-lake-models-raw", "pi-2": "acme-shops-lake-models-raw",
+                                          "nuc-3": "acme-shops-lake-raw"}
+    # DescribeEndpoint with the type AWS spells iot:CredentialProvider (the mocks refuse any other)
+    assert Run.value(res.credentials_endpoint) == "a1b2c3d4e5f6g7.credentials.iot.eu-west-1.amazonaws.com"
+    assert Run.value(res.data_endpoint) == "a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com"
 
 
 def is_secret(output: Any) -> bool:
@@ -204,18 +255,41 @@ def test_workload_runs_through_its_own_provider_on_the_edge_cluster(fleet: Run[E
     assert fleet.result.workload_name == "edge-inference"
 
 
-def test_without_workload_no_kubernetes_resources_and_duplicate_devices_refused() -> None:
-    run = build({"devices": [{"name": "a"}]})
+def test_without_workload_or_lake_no_kubernetes_and_no_credentials_path() -> None:
+    run = build({"devices": [{"name": "a", "generateKeyPair": True}]})
     assert not [r for r in run.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))]
+    assert not run.of_type("aws:iam/role:Role") and not run.of_type("aws:iot/roleAlias:RoleAlias")
+    doc = json.loads(run.one("aws:iot/policy:Policy").inputs["policy"])
+    assert "iot:AssumeRoleWithCertificate" not in actions(doc)
     assert list(Run.value(run.result.private_keys)) == ["a"]
     with pytest.raises(ConfigError, match=r"^plinth:edge\.devices: .*unique"):
-        build({"devices": [{"name": "a"}, {"name": "a"}]})
+        build({"devices": [{"name": "a", "generateKeyPair": True}, {"name": "a", "generateKeyPair": True}]})
 
 
-def test_unreadable_or_non_csr_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^plinth:edge\.devices\[0\]\.csrFile: cannot read"):
-        read_csr(str(tmp_path / "missing.csr"), 0)
-    bad = tmp_path / "key.pem"
-    bad.write_text("-----BEGIN PRIVATE KEY-----\n...\n")
-    with pytest.raises(ConfigError, match=r"^plinth:edge\.devices\[2\]\.csrFile: .* not a PEM certificate request"):
-        read_csr("key.pem", 2, base=tmp_path)
+def test_a_device_without_csr_must_opt_in_to_an_aws_made_key(csr_file: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^plinth:edge\.devices\[0\]\.csr: required: .*generateKeyPair: true"):
+        build({"devices": [{"name": "a"}]})
+    with pytest.raises(ConfigError, match=r"^plinth:edge\.devices\[0\]\.generateKeyPair: set either csr or generateKeyPair"):
+        build({"devices": [{"name": "a", "csr": csr_file.read_text(), "generateKeyPair": True}]})
+    # the old field name still reads a path
+    run = build({"devices": [{"name": "a", "csrFile": str(csr_file)}]})
+    assert run.one(CERT).inputs["csr"] == csr_file.read_text()
+
+
+def test_device_zones_must_be_lakehouse_zones_the_fleet_may_reach() -> None:
+    with pytest.raises(ConfigError, match=r"^plinth:edge\.zoneAccess\.curated: not a lakehouse zone"):
+        build({"devices": [{"name": "a", "generateKeyPair": True}], "zoneAccess": {"curated": "read"}}, lake=LAKE)
+
+
+def test_the_opt_in_warns_naming_the_device(caplog: pytest.LogCaptureFixture, csr_file: Path) -> None:
+    with caplog.at_level("WARNING"):
+        build({"devices": [{"name": "cam", "generateKeyPair": True}, {"name": "ok", "csr": str(csr_file)}]})
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("plinth:edge.devices[0].generateKeyPair: ")
+    assert "cam's key pair" in warnings[0] and "Pulumi state" in warnings[0]
+
+
+@pytest.mark.parametrize("group", ["plant:3", "line 1", "a" * 61, ""])
+def test_group_names_every_iot_name_must_accept(group: str) -> None:
+    with pytest.raises(ConfigError, match=r"^plinth:edge\.group: "):
+        build({"group": group, "devices": [{"name": "a", "generateKeyPair": True}]})

@@ -79,10 +79,14 @@ def test_quota_runtime_class_priorities() -> None:
     assert namespaces["research"]["pod-security.kubernetes.io/enforce"] == "baseline"
 
 
-def test_operator_path_excludes_the_raw_device_plugin() -> None:
+def test_operator_path_excludes_the_raw_device_plugin_and_the_runtime_class() -> None:
+    """The GPU Operator's ClusterPolicy controller creates RuntimeClass ``operator.runtimeClass``
+    (chart default nvidia) and takes it over if it exists (NVIDIA/gpu-operator
+    controllers/object_controls.go: transformRuntimeClass): a plinth-made one would be fought over."""
     kinds = [o["kind"] for o in manifests(config(gpuOperator=True))]
-    assert "DaemonSet" not in kinds
-    assert "DaemonSet" in [o["kind"] for o in manifests(config(gpuOperator=False))]
+    assert "DaemonSet" not in kinds and "RuntimeClass" not in kinds
+    kinds = [o["kind"] for o in manifests(config(gpuOperator=False))]
+    assert "DaemonSet" in kinds and "RuntimeClass" in kinds
 
 
 @pytest.mark.parametrize("name", ["Research", "a_b", "gpu-system"])
@@ -91,9 +95,10 @@ def test_bad_or_clashing_team_namespace_is_a_config_error(name: str) -> None:
         manifests(KubernetesConfig.model_validate({"teams": [{"name": name, "gpus": 1}]}))
 
 
-def test_operator_values_keep_preinstalled_drivers() -> None:
-    assert gpu_operator_values(True) == {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
-    assert gpu_operator_values(False) == {}
+def test_operator_values_keep_preinstalled_drivers_and_pin_the_runtime_class_name() -> None:
+    pinned = {"operator": {"runtimeClass": "nvidia"}}  # the chart's value key (deployments/gpu-operator/values.yaml)
+    assert gpu_operator_values(True) == {**pinned, "driver": {"enabled": False}, "toolkit": {"enabled": False}}
+    assert gpu_operator_values(False) == pinned
 
 
 # the component under Pulumi mocks --------------------------------------------------------------------
@@ -144,7 +149,9 @@ def test_component_operator_path_installs_the_helm_release_and_no_daemonset() ->
     assert rel["version"] == "v25.3.0"
     assert rel["namespace"] == "gpu-system"
     assert rel["repositoryOpts"] == {"repo": "https://helm.ngc.nvidia.com/nvidia"}
-    assert rel["values"] == {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
+    assert rel["values"] == {"operator": {"runtimeClass": "nvidia"}, "driver": {"enabled": False},
+                             "toolkit": {"enabled": False}}
+    assert run.of_type("kubernetes:node.k8s.io/v1:RuntimeClass") == []  # the operator owns it
 
 
 def test_component_on_an_eks_cluster_provider() -> None:

@@ -13,6 +13,7 @@ from components.network import (
     AiNetwork,
     AiNetworkArgs,
     check_on_prem_cidr,
+    check_vpn,
     customer_gateway_asn,
     nat_gateway_count,
     pick_zones,
@@ -20,6 +21,7 @@ from components.network import (
 )
 from policies.errors import ConfigError
 from stacks.config import NetworkConfig, VpnConfig
+from stacks.network_checks import bgp_asn_problem, customer_gateway_ip_problem
 from tests.components.mocks import Run, run_program
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -36,6 +38,7 @@ VPN_TYPES = {
     "aws:ec2/vpnConnectionRoute:VpnConnectionRoute", "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation",
 }
 TAGS = {"team": "ml", "cost-centre": "42"}
+CGW = "12.1.2.3"  # the customer gateway address AWS's own CLI example uses (a public IPv4 address)
 
 
 def build(network: dict[str, Any], region: str = "us-east-1") -> Run[AiNetwork]:
@@ -51,7 +54,7 @@ def cloud() -> Run[AiNetwork]:
 @pytest.fixture(scope="module")
 def hybrid() -> Run[AiNetwork]:
     return build({"cidr": "10.20.0.0/16", "azCount": 2, "singleNatGateway": False, "onPremCidr": "192.168.0.0/16",
-                  "vpn": {"customerGatewayIp": "203.0.113.10", "bgpAsn": 65010}})
+                  "vpn": {"customerGatewayIp": CGW, "bgpAsn": 65010}})
 
 
 # ---- pure layout ----------------------------------------------------------------------------
@@ -88,8 +91,8 @@ def test_bad_layout_inputs_are_config_errors_naming_the_field(cidr: str, azs: in
 
 def test_overlapping_on_prem_cidr_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^plinth:network\.onPremCidr: 10\.0\.128\.0/17 overlaps"):
-        check_on_prem_cidr("10.0.0.0/16", "10.0.128.0/17")
-    check_on_prem_cidr("10.0.0.0/16", "192.168.0.0/16")
+        check_on_prem_cidr("10.0.0.0/16", ["192.168.0.0/16", "10.0.128.0/17"])
+    check_on_prem_cidr("10.0.0.0/16", ["192.168.0.0/16"])
 
 
 def test_helpers_nat_count_zone_pick_and_asn_field() -> None:
@@ -97,8 +100,8 @@ def test_helpers_nat_count_zone_pick_and_asn_field() -> None:
     assert pick_zones(["b", "a", "c"], 2) == ["a", "b"]
     with pytest.raises(ConfigError, match=r"^plinth:network\.azCount: 4 zones asked"):
         pick_zones(["a", "b"], 4)
-    assert customer_gateway_asn(VpnConfig(customer_gateway_ip="203.0.113.1", bgp_asn=65000)) == ("65000", None)
-    assert customer_gateway_asn(VpnConfig(customer_gateway_ip="203.0.113.1", bgp_asn=4200000000)) == (None, "4200000000")
+    assert customer_gateway_asn(VpnConfig(customer_gateway_ip=CGW, bgp_asn=65000)) == ("65000", None)
+    assert customer_gateway_asn(VpnConfig(customer_gateway_ip=CGW, bgp_asn=4200000000)) == (None, "4200000000")
 
 
 # ---- component under mocks --------------------------------------------------------------------
@@ -185,7 +188,7 @@ def test_no_vpn_resources_without_vpn_config(cloud: Run[AiNetwork]) -> None:
 def test_hybrid_builds_vpn_with_static_route_and_propagation_to_private_tables(hybrid: Run[AiNetwork]) -> None:
     assert VPN_TYPES <= set(hybrid.types())
     cgw = hybrid.one("aws:ec2/customerGateway:CustomerGateway").inputs
-    assert (cgw["ipAddress"], cgw["bgpAsn"], cgw["type"]) == ("203.0.113.10", "65010", "ipsec.1")
+    assert (cgw["ipAddress"], cgw["bgpAsn"], cgw["type"]) == (CGW, "65010", "ipsec.1")
     vgw = hybrid.one("aws:ec2/vpnGateway:VpnGateway")
     assert vgw.inputs["vpcId"] == "net-vpc-id"  # attached to the VPC
     conn = hybrid.one("aws:ec2/vpnConnection:VpnConnection")
@@ -207,13 +210,87 @@ def test_nat_per_az_when_single_nat_is_off(hybrid: Run[AiNetwork]) -> None:
 
 
 def test_bgp_vpn_needs_no_static_route_and_static_vpn_needs_on_prem_cidr() -> None:
-    bgp = build({"azCount": 1, "vpn": {"customerGatewayIp": "203.0.113.10", "staticRoutesOnly": False}})
+    bgp = build({"azCount": 1, "vpn": {"customerGatewayIp": CGW, "staticRoutesOnly": False}})
     assert not bgp.of_type("aws:ec2/vpnConnectionRoute:VpnConnectionRoute")
     assert bgp.one("aws:ec2/vpnConnection:VpnConnection").inputs["staticRoutesOnly"] is False
     with pytest.raises(ConfigError, match=r"^plinth:network\.onPremCidr: required"):
-        build({"azCount": 1, "vpn": {"customerGatewayIp": "203.0.113.10"}})
+        build({"azCount": 1, "vpn": {"customerGatewayIp": CGW}})
 
 
 def test_more_azs_than_the_region_has_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^plinth:network\.azCount: 5 zones asked but the region has 3"):
         build({"azCount": 5})
+
+
+# ---- the on-prem end of the VPN: what AWS accepts ----------------------------------------------
+
+@pytest.mark.parametrize(("ip", "why"), [
+    ("192.0.2.10", "TEST-NET-1"), ("198.51.100.7", "TEST-NET-2"), ("203.0.113.10", "TEST-NET-3"),
+    ("10.1.2.3", "private"), ("172.20.0.1", "private"), ("192.168.1.1", "private"),
+    ("100.64.0.1", "carrier-grade NAT"), ("127.0.0.1", "loopback"), ("169.254.169.254", "link-local"),
+    ("224.0.0.5", "multicast"), ("239.255.255.250", "multicast"), ("255.255.255.255", "reserved"),
+    ("240.0.0.1", "reserved"), ("0.0.0.0", "'this network'"), ("198.18.0.1", "benchmarking"),
+    ("192.0.0.8", "IETF protocol"), ("2001:db8::1", "IPv6"), ("2600:1f18::1", "IPv6"), ("router", "not an IP address"),
+])
+def test_customer_gateway_addresses_the_tunnel_could_never_use_are_refused(ip: str, why: str) -> None:
+    problem = customer_gateway_ip_problem(ip)
+    assert problem is not None and why in problem
+    with pytest.raises(ValueError, match=why):
+        VpnConfig.model_validate({"customerGatewayIp": ip})
+
+
+@pytest.mark.parametrize("ip", [CGW, "8.8.8.8", "52.94.1.1", "100.128.0.1", "172.32.0.1", "192.169.0.1", "223.255.255.254"])
+def test_public_ipv4_addresses_pass_including_neighbours_of_the_reserved_blocks(ip: str) -> None:
+    assert customer_gateway_ip_problem(ip) is None
+
+
+@pytest.mark.parametrize(("asn", "region", "static", "why"), [
+    (7224, "us-east-1", True, "reserved by AWS in every Region"),
+    (9059, "eu-west-1", True, "reserved by AWS in eu-west-1"),
+    (10124, "ap-northeast-1", False, "reserved by AWS in ap-northeast-1"),
+    (17943, "ap-southeast-1", True, "reserved by AWS in ap-southeast-1"),
+    (23456, "us-east-1", True, "AS_TRANS"),
+    (64500, "us-east-1", True, "documentation ASN"),
+    (65540, "us-east-1", True, "documentation ASN"),
+    (65535, "us-east-1", True, "reserved (RFC 7300)"),
+    (64512, "us-east-1", False, "Amazon-side ASN"),
+    (0, "us-east-1", True, "outside"),
+])
+def test_bgp_asns_aws_or_iana_reserve_are_refused(asn: int, region: str, static: bool, why: str) -> None:
+    problem = bgp_asn_problem(asn, region, static)
+    assert problem is not None and why in problem
+
+
+@pytest.mark.parametrize(("asn", "region", "static"), [
+    (9059, "us-east-1", True),  # reserved only in eu-west-1
+    (64512, "us-east-1", True),  # the VGW's ASN matters only for BGP
+    (65010, "eu-central-1", False), (4_200_000_000, "us-east-1", False), (16509, "us-east-1", False),
+])
+def test_usable_asns_pass(asn: int, region: str, static: bool) -> None:
+    assert bgp_asn_problem(asn, region, static) is None
+
+
+def test_reserved_asn_fails_the_network_before_any_resource() -> None:
+    with pytest.raises(ConfigError, match=r"^plinth:network\.vpn\.bgpAsn: 9059 is reserved by AWS in eu-west-1"):
+        check_vpn(VpnConfig.model_validate({"customerGatewayIp": CGW, "bgpAsn": 9059}), "eu-west-1")
+    with pytest.raises(ConfigError, match=r"^plinth:network\.vpn\.bgpAsn: 7224"):
+        build({"azCount": 1, "onPremCidr": "10.9.0.0/16", "vpn": {"customerGatewayIp": CGW, "bgpAsn": 7224}})
+
+
+def test_one_static_route_per_on_prem_block() -> None:
+    run = build({"azCount": 1, "onPremCidr": ["10.100.0.0/16", "10.200.0.0/14"], "vpn": {"customerGatewayIp": CGW}})
+    routes = run.of_type("aws:ec2/vpnConnectionRoute:VpnConnectionRoute")
+    # the first keeps the name a single block always had: an existing stack's route is not replaced
+    assert {r.name: r.inputs["destinationCidrBlock"] for r in routes} == {
+        "net-vpn-on-prem": "10.100.0.0/16", "net-vpn-on-prem-1": "10.200.0.0/14"}
+
+
+@pytest.mark.parametrize(("blocks", "message"), [
+    (["10.100.0.0/16", "10.100.128.0/17"], "overlaps another on-prem block"),
+    (["fd00::/8"], "IPv4"),
+    ([], "non-empty list"),
+    ("10.1.2.3/33", "not a CIDR block"),
+])
+def test_bad_on_prem_blocks_are_refused(blocks: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NetworkConfig.model_validate({"onPremCidr": blocks})

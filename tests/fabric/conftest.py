@@ -1,29 +1,18 @@
-"""Fixtures of the fabric tests: the tool modules (real, or stand-ins until they are in the tree)."""
+"""Session fixture for the fabric tests that run the real tools (Debian packages, installed when
+missing; CI is root with apt, so there they run)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Iterator
-
 import pytest
 
-import validators.fabric as fabric_pkg
-from tests.fabric.standins import STANDINS
+from tests.support.apt import ensure_packages
+
+FABRIC_PACKAGES = {"fi_pingpong": "libfabric-bin", "mpirun": "openmpi-bin", "orted": "openmpi-bin", "ib_write_bw": "perftest"}
 
 
-@pytest.fixture
-def fabric_tools(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bool]]:
-    """validators.fabric.{nccl,dcgm,rdma}: the real modules where they import, else stand-ins.
-    Yields {name: True when the real module is used}."""
-    real = {}
-    for name, make in STANDINS.items():
-        try:
-            importlib.import_module(f"validators.fabric.{name}")
-            real[name] = True
-        except ImportError:
-            mod = make()
-            monkeypatch.setitem(sys.modules, f"validators.fabric.{name}", mod)
-            monkeypatch.setattr(fabric_pkg, name, mod, raising=False)
-            real[name] = False
-    yield real
+@pytest.fixture(scope="session")
+def fabric_tools() -> None:
+    """fi_pingpong (libfabric's tcp provider runs without RDMA hardware), Open MPI, perftest."""
+    reason = ensure_packages(FABRIC_PACKAGES)
+    if reason:
+        pytest.skip(reason)

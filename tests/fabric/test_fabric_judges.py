@@ -67,7 +67,7 @@ def test_allreduce_corruption_fails_and_a_failed_ring_is_an_error() -> None:
     assert skip.status == "skip"
 
 
-def test_fabric_not_run_is_a_skip_with_the_reason_never_a_pass(fabric_tools: dict[str, bool]) -> None:
+def test_fabric_not_run_is_a_skip_with_the_reason_never_a_pass() -> None:
     ctx = CheckContext(profile=TRAINING, node="n")
     checks = {"gpu.dcgm_diag", "gpu.nccl_intranode", "network.nccl_internode", "network.rdma_bandwidth"}
     for facts, reason in (({**GPUS}, "fabric tests did not run"), ({**GPUS, "fabric": {"skipped": "fabric tests not run (--quick)"}},
@@ -79,7 +79,7 @@ def test_fabric_not_run_is_a_skip_with_the_reason_never_a_pass(fabric_tools: dic
     assert fleet.status == "skip"
 
 
-def test_internode_judges_the_best_pair_but_never_hides_corruption(fabric_tools: dict[str, bool]) -> None:
+def test_internode_judges_the_best_pair_but_never_hides_corruption() -> None:
     good = {"ok": True, "rows": [], "peak_busbw_gbs": 40.0, "wrong_total": 0, "out_of_bounds": 0, "data_checked": True}
     bad = {**good, "peak_busbw_gbs": 45.0, "wrong_total": 3}
     e = entry("ok", result=good, best_peer="b", tool="nccl",

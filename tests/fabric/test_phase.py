@@ -62,7 +62,7 @@ def _peers() -> list[Peer]:
 
 
 def test_a_hung_tool_and_a_garbage_tool_are_errors_with_reasons_and_the_ring_still_runs(
-        fabric_tools: dict[str, bool], fake_tools: Path) -> None:
+        fake_tools: Path) -> None:
     out = FabricFacts()
     peers = _peers()
     t0 = time.monotonic()
@@ -99,7 +99,7 @@ def test_a_hung_tool_and_a_garbage_tool_are_errors_with_reasons_and_the_ring_sti
     assert allreduce.status == "pass" and "via the builtin ring over TCP, 3 nodes" in allreduce.message
 
 
-def test_absent_tools_are_skipped_with_the_reason(fabric_tools: dict[str, bool], tmp_path: Path) -> None:
+def test_absent_tools_are_skipped_with_the_reason(tmp_path: Path) -> None:
     out = FabricFacts()
     prof = Profile(name="p", description="d", thresholds={
         "gpu.dcgm_diag": Threshold(), "gpu.nccl_intranode": Threshold(), "network.nccl_internode": Threshold(min=12.5),
@@ -117,7 +117,7 @@ def test_absent_tools_are_skipped_with_the_reason(fabric_tools: dict[str, bool],
 
 
 def test_interrupt_during_the_fabric_phase_keeps_every_check_with_interrupted(
-        fabric_tools: dict[str, bool], fake_tools: Path) -> None:
+        fake_tools: Path) -> None:
     """Ctrl-C while dcgmi hangs: the run stops at once, the hung tools are killed, and the partial
     report has every fabric check as error: interrupted."""
     nodes = [NodeSpec(name=n, host="127.0.0.1", transport="local", python=PY) for n in NAMES]

@@ -13,10 +13,12 @@ from validators.checks.base import judge_node
 from validators.results import CheckResult
 
 # distributed_training's GPU lines, minus NVLink: no recorded `nvlink -s` exists for a full 8x H100
-# node (SOURCES.md, gaps), and the H200 test below covers NVLink through the same path
+# node (SOURCES.md, gaps), and the H200 test below covers NVLink through the same path; minus the
+# active fabric tests (DCGM, NCCL), which run after the probe (tests/fabric)
 DT = get_profile("distributed_training")
+ACTIVE = ("gpu.nvlink", "gpu.dcgm_diag", "gpu.nccl_intranode")
 GPU_PROFILE = Profile(name="gpu-only", description="gpu checks of distributed_training",
-                      thresholds={k: v for k, v in DT.thresholds.items() if k.startswith("gpu.") and k != "gpu.nvlink"})
+                      thresholds={k: v for k, v in DT.thresholds.items() if k.startswith("gpu.") and k not in ACTIVE})
 
 
 def judged(tmp_path: Path, *, text: str, dmesg: str = "dmesg/dmesg-decode-iso_boot-no-xid_large.txt",

@@ -21,6 +21,7 @@ import pytest
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import Stack
 
+from policies.preview_engine import iot_endpoint
 from stacks.program import cli_config_for_stack, cli_config_values, main
 
 ACCOUNT = "123456789012"
@@ -87,7 +88,7 @@ class PlinthMocks(pulumi.runtime.Mocks):
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps({"Version": "2012-10-17", "Statement": []}), "id": "doc"}, []
         if token == "aws:iot/getEndpoint:getEndpoint":
-            return {"endpointAddress": f"mock-ats.iot.{region}.amazonaws.com", "id": "iot"}, []
+            return iot_endpoint(args.args.get("endpointType"), region), []
         return {}, []
 
 

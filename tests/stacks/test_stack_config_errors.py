@@ -42,6 +42,39 @@ BAD = [
                  "plinth:gpuPools[0]", id="min-over-max"),
     pytest.param(_variant(GOOD, **{"plinth:profile": "training"}), "plinth:profile", id="unknown-profile"),
     pytest.param(_variant(GOOD, **{"plinth:strategy": "multi-cloud"}), "plinth:strategy", id="unknown-strategy"),
+    # The on-prem end of the VPN must be a router AWS can reach.
+    pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16",
+                                                                        "vpn": {"customerGatewayIp": "203.0.113.10"}}},
+                 "plinth:network.vpn.customerGatewayIp: Value error, 203.0.113.10 is a documentation address, TEST-NET-3",
+                 id="vpn-test-net"),
+    pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16",
+                                                                        "vpn": {"customerGatewayIp": "192.168.1.1"}}},
+                 "plinth:network.vpn.customerGatewayIp: Value error, 192.168.1.1 is a private address", id="vpn-private"),
+    pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16", "vpn": {"bgpAsn": 65010}}},
+                 "plinth:network.vpn.customerGatewayIp: required field is missing", id="vpn-no-gateway"),
+    pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16", "vpn": {
+        "customerGatewayIp": "12.1.2.3", "bgpAsn": 4294967295}}}, "plinth:network.vpn.bgpAsn", id="vpn-asn-too-big"),
+    pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16", "onPremLink": "external",
+                                                                        "vpn": {"customerGatewayIp": "12.1.2.3"}}},
+                 "plinth:network: Value error, onPremLink: external means plinth builds no VPN", id="link-contradiction"),
+    pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": ["10.0.0.0/8", "10.1.0.0/16"]}},
+                 "plinth:network.onPremCidr: Value error, 10.1.0.0/16 overlaps another on-prem block", id="onprem-overlap"),
+]
+# Mistakes only the program can see (they need the region, the lakehouse zones or a file): exit 2 from
+# `pulumi up` / `plinth preview` all the same, one line naming the stack file and the field.
+PROGRAM_BAD = [
+    pytest.param({**HYBRID, "aws:region": "eu-west-1", "plinth:kubernetes": {}, "plinth:network": {
+        "onPremCidr": "10.100.0.0/16", "vpn": {"customerGatewayIp": "12.1.2.3", "bgpAsn": 9059, "staticRoutesOnly": False}}},
+                 "plinth:network.vpn.bgpAsn: 9059 is reserved by AWS in eu-west-1", id="asn-reserved-in-region"),
+    pytest.param({**HYBRID, "plinth:kubernetes": {"existing": ["namespace/ops"]}},
+                 "plinth:kubernetes.existing[0]: plinth makes no namespace/ops", id="existing-unknown"),
+    pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam", "csr": "/nonexistent.csr"}]}},
+                 "plinth:edge.devices[0].csr: cannot open /nonexistent.csr", id="csr-missing-file"),
+    pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam"}]}},
+                 "plinth:edge.devices[0].csr: required", id="csr-or-opt-in"),
+    pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam", "generateKeyPair": True}],
+                                                                     "zoneAccess": {"features": "read"}}},
+                 "plinth:edge.zoneAccess.features: not a lakehouse zone", id="zone-not-in-lake"),
 ]
 
 
@@ -83,14 +116,15 @@ def test_committed_stacks_load_with_required_tags(stack: str):
 def test_committed_hybrid_and_edge_stacks_say_what_the_brief_asks():
     hybrid = load_stack("hybrid")
     assert hybrid.kubernetes and hybrid.kubernetes.context and hybrid.kubernetes.teams
-    assert hybrid.network.on_prem_cidr == "10.100.0.0/16"
-    assert hybrid.network.vpn and hybrid.network.vpn.customer_gateway_ip == "203.0.113.10"
+    assert hybrid.network.on_prem_cidr == ["10.100.0.0/16"]
+    assert hybrid.network.vpn and hybrid.network.vpn.customer_gateway_ip == "12.1.2.3"
     burst = hybrid.gpu_pools[0]
     assert (burst.instance_type, burst.min_size, burst.max_size, burst.capacity_type, burst.interruptible) == (
         "g6e.12xlarge", 0, 4, "SPOT", True)
     edge = load_stack("edge")
     assert edge.profile == "edge_inference" and edge.edge is not None
     assert sorted(d.hardware for d in edge.edge.devices) == ["intel-nuc", "jetson", "raspberry-pi"]
+    assert all(d.csr and not d.generate_key_pair for d in edge.edge.devices)  # no private key in state
     assert edge.edge.workload and edge.edge.workload.image and edge.edge.workload.node_selector
 
 
@@ -123,3 +157,27 @@ def test_pulumi_yaml_declares_project_keys_in_the_form_the_cli_accepts():
 def test_plinth_region_is_refused_with_a_pointer_to_aws_region(run_config):
     with pytest.raises(pulumi.RunError, match=r"plinth:region: unknown field \(the region is aws:region\)"):
         run_config({**GOOD, "plinth:region": "eu-west-1"}, stack="bad")
+
+
+@pytest.mark.parametrize(("config", "field"), PROGRAM_BAD)
+def test_bad_config_only_the_program_sees_is_a_one_line_run_error(run_config, config: dict, field: str):
+    with pytest.raises(pulumi.RunError) as err:
+        run_config(config, stack="bad")
+    msg = str(err.value)
+    assert "Pulumi.bad.yaml" in msg and field in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(("config", "field"), [
+    p for p in BAD + PROGRAM_BAD if p.id in ("vpn-test-net", "asn-reserved-in-region", "csr-or-opt-in")])
+def test_plinth_preview_exits_2_naming_the_file_and_the_field(tmp_path: Path, config: dict, field: str):
+    """The user's command: `plinth preview --stack FILE` (offline) on the bad stack file."""
+    from typer.testing import CliRunner
+
+    from validators.cli import app
+
+    path = tmp_path / "Pulumi.site.yaml"
+    path.write_text(yaml.safe_dump({"config": {"plinth:tags": {"owner": "o", "cost-center": "c"}, **config}}))
+    result = CliRunner().invoke(app, ["preview", "--stack", str(path)])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and field.split(": Value error")[0] in result.output
+    assert "Traceback" not in result.output

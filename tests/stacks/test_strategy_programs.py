@@ -22,7 +22,9 @@ VPN = "aws:ec2/vpnConnection:VpnConnection"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 EKS = "aws:eks/cluster:Cluster"
 THING_GROUP = "aws:iot/thingGroup:ThingGroup"
+CERT = "aws:iot/certificate:Certificate"
 THING = "aws:iot/thing:Thing"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 def _assert_required_tags(run, stack: str) -> None:
@@ -99,13 +101,28 @@ def test_hybrid_enables_gpus_on_the_existing_cluster_and_bursts_from_zero(run_st
     assert run.count(DAEMONSET) == 1
     assert "acme-hybrid-eks-k8s" in run.of_type(DAEMONSET)[0].provider
     assert run.count("kubernetes:core/v1:ResourceQuota") == 2 * len(cfg.kubernetes.teams)  # type: ignore[union-attr]
+    # The operator owns RuntimeClass nvidia on-prem: the only one plinth makes is the burst cluster's.
+    runtime_classes = run.of_type("kubernetes:node.k8s.io/v1:RuntimeClass")
+    assert len(runtime_classes) == 1 and "acme-hybrid-eks-k8s" in runtime_classes[0].provider
+    # The namespaces the stack lists as existing on-prem are patched, not created; on the new burst
+    # cluster every namespace is created.
+    patched = run.of_type("kubernetes:core/v1:NamespacePatch")
+    assert sorted(p.inputs["metadata"]["name"] for p in patched) == ["nlp", "research"]
+    assert all("acme-hybrid-onprem" in p.provider for p in patched)
+    onprem_ns = [n.inputs["metadata"]["name"] for n in run.of_type("kubernetes:core/v1:Namespace") if "acme-hybrid-onprem" in n.provider]
+    assert sorted(onprem_ns) == ["gpu-system", "vision"]
 
-    # VPN to on-prem, with the static route to onPremCidr.
+    # VPN to on-prem, with the static route to onPremCidr, to a real (public) customer gateway.
     assert run.count(VPN) == 1
     routes = run.of_type("aws:ec2/vpnConnectionRoute:VpnConnectionRoute")
     assert [r.inputs["destinationCidrBlock"] for r in routes] == ["10.100.0.0/16"]
     cgw = run.of_type("aws:ec2/customerGateway:CustomerGateway")[0]
-    assert cgw.inputs["ipAddress"] == "203.0.113.10"
+    assert cgw.inputs["ipAddress"] == "12.1.2.3"
+    # The burst API is reachable from on-prem over the tunnel: 443 from onPremCidr on the control
+    # plane security group, in place before any Kubernetes object on the burst cluster.
+    api = [r for r in run.of_type(INGRESS) if r.inputs.get("fromPort") == 443]
+    assert [(r.inputs["cidrIpv4"], r.inputs["toPort"], r.inputs["ipProtocol"], r.inputs["securityGroupId"]) for r in api] == [
+        ("10.100.0.0/16", 443, "tcp", "sg-cluster")]
 
     ng = run.of_type(NODE_GROUP)
     assert len(ng) == 1 and ng[0].inputs["scalingConfig"]["minSize"] == 0
@@ -148,11 +165,28 @@ def test_edge_builds_the_device_group_workload_and_a_small_lakehouse(run_stack_f
     assert cfg.edge and spec["nodeSelector"] == cfg.edge.workload.node_selector  # type: ignore[union-attr]
     _assert_required_tags(run, "edge")
 
+    # Every certificate from the device's CSR: no private key is made, stored or exported.
+    assert all(c.inputs.get("csr", "").startswith("-----BEGIN CERTIFICATE REQUEST-----") for c in run.of_type(CERT))
+    # The credentials-provider path: two access sets (raw+models for the line devices, raw for the
+    # gateway), each a role, an inline S3/KMS policy, a role alias and an IoT policy.
+    for typ in ("aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:iot/roleAlias:RoleAlias", "aws:iot/policy:Policy"):
+        assert run.count(typ) == 2, typ
+    aliases = sorted(a.inputs["alias"] for a in run.of_type("aws:iot/roleAlias:RoleAlias"))
+    assert aliases == ["acme-edge-plant3-line-lake-models-raw", "acme-edge-plant3-line-lake-raw"]
+    raw_only = json.loads(next(p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-raw")
+                               and "models" not in p.name).inputs["policy"])
+    assert [st["Sid"] for st in raw_only["Statement"]] == ["WriteRaw", "KmsOnlyThroughS3"]
+    assert raw_only["Statement"][0]["Resource"].endswith("/devices/${credentials-iot:ThingName}/*")
+
     out = run.outputs
     assert out["thing_group"] == "acme-edge-plant3-line"
     assert "cluster_name" not in out and "vpc_id" not in out and out["node_groups"] == []
     assert sorted(out["buckets"]) == ["models", "raw"]
     assert {"edge_certificate_pems", "edge_device_keys"} <= run.secret_outputs
+    assert out["edge_device_keys"] == {}
+    assert out["edge_credentials_endpoint"].endswith(".credentials.iot.us-west-2.amazonaws.com")
+    assert out["edge_data_endpoint"].endswith("-ats.iot.us-west-2.amazonaws.com")
+    assert out["edge_role_aliases"] == {"line1-jetson": aliases[0], "line2-rpi": aliases[0], "gateway-nuc": aliases[1]}
 
 
 def _edge_config(**extra):
@@ -161,7 +195,7 @@ def _edge_config(**extra):
         "plinth:strategy": "edge-centric",
         "plinth:profile": "edge_inference",
         "plinth:tags": {"owner": "t", "cost-center": "c"},
-        "plinth:edge": {"devices": [{"name": "cam-1", "hardware": "raspberry-pi"}]},
+        "plinth:edge": {"devices": [{"name": "cam-1", "hardware": "raspberry-pi", "generateKeyPair": True}]},
         **extra,
     }
 
@@ -197,6 +231,35 @@ def test_hybrid_without_burst_pools_builds_no_eks(run_config):
     assert run.count(DAEMONSET) == 1 and "onprem" in run.of_type(DAEMONSET)[0].provider
     assert run.count(VPN) == 0  # no network.vpn given (Direct Connect etc.): warned, not invented
     assert "cluster_name" not in run.outputs and run.outputs["node_groups"] == []
+
+
+BURST = [{"name": "burst", "instanceType": "g6e.12xlarge", "maxSize": 2}]
+
+
+def test_hybrid_burst_needs_a_path_from_on_prem(run_config, caplog):
+    with pytest.raises(pulumi.RunError) as err:
+        run_config(_hybrid_config(**{"plinth:gpuPools": BURST}), stack="onprem")
+    msg = str(err.value)
+    assert msg.startswith(f"{STACKS / 'Pulumi.onprem.yaml'}: plinth:network.vpn: hybrid burst pools need a path")
+    assert "\n" not in msg
+    # Direct Connect / a transit gateway: declared, no VPN built, the API still admits on-prem.
+    external = _hybrid_config(**{"plinth:gpuPools": BURST, "plinth:network": {
+        "onPremCidr": ["10.100.0.0/16", "10.101.0.0/16"], "onPremLink": "external"}})
+    with caplog.at_level("WARNING"):
+        run = run_config(external)
+    assert run.count(VPN) == 0 and run.count(EKS) == 1
+    api = sorted(r.inputs["cidrIpv4"] for r in run.of_type(INGRESS) if r.inputs.get("fromPort") == 443)
+    assert api == ["10.100.0.0/16", "10.101.0.0/16"]
+    assert any("route onPremCidr through your own link" in r.getMessage() for r in caplog.records)
+
+
+def test_hybrid_warns_when_the_burst_endpoint_is_public(run_config, caplog):
+    cfg = _hybrid_config(**{"plinth:gpuPools": BURST, "plinth:cluster": {"endpointPublicAccess": True,
+                                                                         "publicAccessCidrs": ["12.1.2.0/24"]},
+                            "plinth:network": {"onPremCidr": "10.100.0.0/16", "onPremLink": "external"}})
+    with caplog.at_level("WARNING"):
+        run_config(cfg)
+    assert any(r.getMessage().startswith("plinth:cluster.endpointPublicAccess: ") for r in caplog.records)
 
 
 def test_hybrid_burst_pool_must_scale_from_zero(run_config):

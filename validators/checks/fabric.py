@@ -125,10 +125,17 @@ def rdma_bandwidth(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
         return early or not_run("network.rdma_bandwidth", "no RDMA result")
     from validators.fabric import rdma
 
-    expected = expect.rdma_link_gbps(facts, _instance_type(ctx))
     what = f"{e.get('tool')} with {e.get('best_peer')} (best of {len(e.get('peers') or [])} pair(s))"
-    res = rdma.evaluate_bandwidth("network.rdma_bandwidth", e.get("result"), threshold, expected, what)
-    return _with(res, _peers(e, "gbps", "Gbps") + (f" [{e['note']}]" if e.get("note") else ""))
+    if e.get("tool") == "fi_pingpong":
+        # one message in flight: latency-bound, it proves the EFA path works; EFA's bandwidth is
+        # network.nccl_internode's to judge (AWS publishes no fi_pingpong bandwidth)
+        res = rdma.evaluate_bandwidth("network.rdma_bandwidth", e.get("result"), threshold.model_copy(update={"min": None}),
+                                      None, what)
+        note = " [EFA bandwidth is judged by network.nccl_internode]"
+    else:
+        res = rdma.evaluate_bandwidth("network.rdma_bandwidth", e.get("result"), threshold, expect.rdma_link_gbps(facts), what)
+        note = ""
+    return _with(res, _peers(e, "gbps", "Gbps") + (f" [{e['note']}]" if e.get("note") else "") + note)
 
 
 def _controller(controller: Facts, test: str, check_id: str, threshold: Threshold) -> tuple[dict[str, Any] | None, CheckResult | None]:

@@ -1,28 +1,16 @@
 """What healthy hardware of a node's kind measures in the fabric tests, from the catalogue
 (policies/data/fabric.yaml via policies/catalogue.py): the NCCL busbw within a node (per GPU
-model and count), across nodes (per instance type) and the RDMA line rate per NIC. None when the
+model and count), across nodes (per instance type) and the InfiniBand/RoCE line rate. None when the
 catalogue does not know the hardware: the judges then fall back to the profile's floor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from policies.catalogue import instance
-
-
-class Expectation(Protocol):
-    busbw_gbs: float
-    at_bytes: int
-    source: str
-
-
-def _catalogue() -> Any:
-    """policies.catalogue's fabric functions, or None on a build without them."""
-    import policies.catalogue as cat
-
-    return cat if hasattr(cat, "intranode_busbw") else None
+from policies.catalogue import BusbwExpectation, instance, internode_busbw, intranode_busbw
+from policies.catalogue import rdma_link_gbps as link_gbps
 
 
 def gpu_model(facts: Mapping[str, Any], instance_type: str | None, expected: str | None = None) -> str | None:
@@ -40,44 +28,33 @@ def gpu_model(facts: Mapping[str, Any], instance_type: str | None, expected: str
     return None
 
 
-def intranode(facts: Mapping[str, Any], instance_type: str | None, expected_model: str | None = None) -> Expectation | None:
-    cat = _catalogue()
+def intranode(facts: Mapping[str, Any], instance_type: str | None, expected_model: str | None = None) -> BusbwExpectation | None:
     devices = (facts.get("gpu") or {}).get("devices")
     model = gpu_model(facts, instance_type, expected_model)
-    if cat is None or model is None or not isinstance(devices, list):
+    if model is None or not isinstance(devices, list):
         return None
-    return cat.intranode_busbw(model, len(devices))
+    return intranode_busbw(model, len(devices))
 
 
-def internode(instance_types: Sequence[str | None]) -> Expectation | None:
+def internode(instance_types: Sequence[str | None]) -> BusbwExpectation | None:
     """Across nodes of ``instance_types``: the catalogue's figure when they all share one known type."""
-    cat = _catalogue()
     types = set(instance_types)
-    if cat is None or len(types) != 1:
+    if len(types) != 1:
         return None
     only = types.pop()
-    return cat.internode_busbw(only) if only else None
+    return internode_busbw(only) if only else None
 
 
-def rdma_link_gbps(facts: Mapping[str, Any], instance_type: str | None) -> float | None:
-    """Line rate of one NIC of the node's fabric: the active InfiniBand/RoCE port's rate (HDR 200,
-    NDR 400), or EFA's per-interface share of the instance's network bandwidth."""
-    cat = _catalogue()
-    if cat is None:
-        return None
-    rdma = facts.get("rdma") or {}
-    if (rdma.get("efa") or {}).get("present"):
-        row = instance(instance_type) if instance_type else None
-        if row is None or not row.efa_interfaces:
-            return None
-        per_nic = row.network_gbps / row.efa_interfaces
-        return cat.rdma_link_gbps("efa_200g" if per_nic >= 200 else "efa_100g")
-    for dev in rdma.get("devices") or []:
+def rdma_link_gbps(facts: Mapping[str, Any]) -> float | None:
+    """Line rate of the node's active InfiniBand/RoCE port (HDR 200, NDR 400: the catalogue's
+    figure; another rate as the port reports it). EFA has none here: fi_pingpong, its tool, is
+    latency-bound and proves the path, not the bandwidth (network.nccl_internode judges that)."""
+    for dev in (facts.get("rdma") or {}).get("devices") or []:
         for port in dev.get("ports") or []:
             rate = port.get("rate_gbps")
             if "ACTIVE" in str(port.get("state", "")).upper() and isinstance(rate, (int, float)):
-                return cat.rdma_link_gbps("ib_ndr" if rate >= 400 else "ib_hdr") if rate >= 200 else float(rate)
+                return link_gbps("ib_ndr" if rate >= 400 else "ib_hdr") if rate >= 200 else float(rate)
     return None
 
 
-__all__ = ["Expectation", "gpu_model", "internode", "intranode", "rdma_link_gbps"]
+__all__ = ["gpu_model", "internode", "intranode", "rdma_link_gbps"]

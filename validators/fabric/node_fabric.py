@@ -93,7 +93,7 @@ def serve_tool(args: dict) -> int:
         srv.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
         try:
             conn, _ = srv.accept()
-        except socket.timeout:  # noqa: UP041 - python3.8 on the node
+        except socket.timeout:  # python3.8 on the node: not yet TimeoutError
             continue
         with conn:
             answered = net.answer_hello(conn, str(args["token"]), {"tool_port": port, "error": why}, io_timeout)
@@ -199,7 +199,7 @@ class _Sender:
                 self._pending -= 1
                 self._cv.notify_all()
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytes | memoryview) -> None:
         with self._cv:
             self._pending += 1
         self.q.put(data)
@@ -311,7 +311,7 @@ def _accept_lanes(srv: socket.socket, expected: dict, deadline: float, io_timeou
         srv.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
         try:
             conn, _ = srv.accept()
-        except socket.timeout:  # noqa: UP041 - python3.8 on the node
+        except socket.timeout:  # python3.8 on the node: not yet TimeoutError
             continue
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(min(io_timeout, net.HELLO_TIMEOUT_S))

@@ -31,12 +31,15 @@ def dcgm_diag(transport: Transport, tools: Mapping[str, str | None], level: int,
         return skipped("dcgmi not found on the node (install NVIDIA DCGM: datacenter-gpu-manager)")
     from validators.fabric import dcgm
 
-    argv = [dcgmi, *dcgm.diag_argv(level)[1:]]
+    try:
+        argv = [dcgmi, *dcgm.diag_argv(level)[1:]]
+    except ValueError as exc:  # a level the profile got wrong (1 to 4)
+        return entry("error", f"dcgmi diag: {exc}")
 
     def parse(text: str, exit_code: int | None) -> dict[str, Any]:
-        parsed = dcgm.parse_diag_json(text)
+        parsed = dcgm.parse_diag_json(text, level=level, exit_code=exit_code)
         if not parsed.get("ok"):  # a dcgmi that printed its table despite -j
-            table = dcgm.parse_diag_text(text)
+            table = dcgm.parse_diag_text(text, level=level, exit_code=exit_code)
             if table.get("ok"):
                 return table
         return parsed

@@ -26,10 +26,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from validators.fabric.nccl import FabricKind
 from validators.fabric.node_tests import gpu_count
 from validators.fabric.payload import node_command
 from validators.fabric.ports import PortRange, candidates
-from validators.fabric.runs import bounded, entry, output_text, parsed_entry, run_tool, skipped
+from validators.fabric.runs import entry, output_text, parsed_entry, run_tool, skipped
 from validators.network.infer import PairResult, node_facts
 from validators.network.schedule import Pair, ring_rounds
 from validators.transport.base import RunningCommand, Transport, TransportError
@@ -53,7 +54,7 @@ class Peer:
     instance_type: str | None = None
 
 
-def fabric_kind(facts: Mapping[str, Any]) -> str:
+def fabric_kind(facts: Mapping[str, Any]) -> FabricKind:
     """efa | ib | roce | tcp, from the probe's facts["rdma"]."""
     rdma = facts.get("rdma")
     rdma = rdma if isinstance(rdma, Mapping) else {}
@@ -157,21 +158,18 @@ def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float
         s_bin, c_bin = server.tools.get(tool), client.tools.get(tool)
         try:
             if kind == "efa":
-                srv_argv = {p: rdma.fi_pingpong_server_argv(provider, p) for p in ports}
-                cli_argv = {p: rdma.fi_pingpong_client_argv(server.address, provider, p) for p in ports}
+                srv_argv = {p: rdma.fi_pingpong_server_argv(provider, p, timeout_s=bound_s) for p in ports}
+                cli_argv = {p: rdma.fi_pingpong_client_argv(server.address, provider, p, timeout_s=bound_s) for p in ports}
             else:
-                s_dev, c_dev = rdma_device(server.facts), rdma_device(client.facts)
-                srv_argv = {p: rdma.ib_write_bw_server_argv(s_dev, p) for p in ports}
-                cli_argv = {p: rdma.ib_write_bw_client_argv(server.address, c_dev, p) for p in ports}
-        except (ValueError, TypeError) as exc:
+                s_dev, c_dev = rdma_device(server.facts) or "", rdma_device(client.facts) or ""
+                srv_argv = {p: rdma.ib_write_bw_server_argv(s_dev, p, timeout_s=bound_s) for p in ports}
+                cli_argv = {p: rdma.ib_write_bw_client_argv(server.address, c_dev, p, timeout_s=bound_s) for p in ports}
+        except (ValueError, TypeError) as exc:  # a device or address the tool cannot take as one word
             return PairResult(client.name, server.name, tool, error=f"{tool}: {exc}"), {}
 
         def on(binary: str | None, argv: Sequence[str]) -> list[str]:
-            argv = list(argv)
-            if argv and argv[0] == "timeout":  # already bounded: put the node's path on the tool itself
-                i = next((k for k, a in enumerate(argv) if a == tool), len(argv) - 1)
-                return [*argv[:i], binary or tool, *argv[i + 1:]]
-            return bounded([binary or tool, *argv[1:]], bound_s)
+            """The argv with the tool at the path found on that node (PATH or the tool dirs)."""
+            return [binary or a if a == tool else a for a in argv]
 
         serve_args = {"mode": "serve-tool", "ports": meet, "token": token, "deadline_s": bound_s,
                       "tool": [[p, on(s_bin, a)] for p, a in srv_argv.items()]}
@@ -195,13 +193,14 @@ def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float
             return PairResult(client.name, server.name, tool,
                               error=f"{tool} {client.name} -> {server.name}: {reason}"
                                     + (f"; server said: {why_server}" if why_server else "")), {}
-        text = str(out.get("output") or "")
-        parsed = rdma.parse_fi_pingpong(text) if kind == "efa" else rdma.parse_ib_write_bw(text)
+        text, code = str(out.get("output") or ""), out.get("exit")
+        parsed = (rdma.parse_fi_pingpong(text, provider=provider, exit_code=code) if kind == "efa"
+                  else rdma.parse_ib_write_bw(text, exit_code=code))
         if not parsed.get("ok"):
             return PairResult(client.name, server.name, tool,
                               error=f"{tool} {client.name} -> {server.name}: {parsed.get('error') or 'output not understood'}"), \
                 {"result": parsed}
-        gbps = (parsed.get("peak_mb_s") or 0) * 8 / 1000 if kind == "efa" else parsed.get("bw_avg_gbps")
+        gbps = rdma.measured_gbps(parsed)
         return (PairResult(client.name, server.name, tool, bandwidth_gbps=gbps),
                 {"value": gbps, "result": parsed, "port": out.get("tool_port")})
 
@@ -211,11 +210,11 @@ def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float
 # --- NCCL across nodes ------------------------------------------------------------------------
 
 
-def nccl_env(peers: Sequence[Peer]) -> tuple[str | None, dict[str, str]]:
+def nccl_env(peers: Sequence[Peer]) -> tuple[FabricKind | None, dict[str, str]]:
     """(fabric kind every peer shares, or None; NCCL's environment for it)."""
     from validators.fabric import nccl
 
-    kinds = {fabric_kind(p.facts) for p in peers}
+    kinds: set[FabricKind] = {fabric_kind(p.facts) for p in peers}
     kind = kinds.pop() if len(kinds) == 1 else None  # mixed fabrics: NCCL picks; nothing to insist on
     gdr = kind == "efa" and all((p.instance_type or "").split(".")[0] in GPUDIRECT_FAMILIES for p in peers)
     return kind, nccl.fabric_env(kind or "tcp", gpudirect_rdma=gdr)

@@ -270,7 +270,7 @@ def serve(args: dict) -> int:
         srv.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
         try:
             conn, _ = srv.accept()
-        except socket.timeout:  # noqa: UP041 - python3.8 on the node: socket.timeout is not yet TimeoutError
+        except socket.timeout:  # python3.8 on the node: socket.timeout is not yet TimeoutError
             continue
         t = threading.Thread(target=_handle, args=(conn, max(0.1, min(io_timeout, deadline - time.monotonic())), served,
                                                    lock, origin, token, info))
@@ -389,7 +389,7 @@ def _bandwidth(host: str, ports: list, token: str, duration_s: float, connect_ti
             sock.settimeout(min(left, io_timeout))
             try:
                 sock.send(payload)
-            except socket.timeout:  # noqa: UP041 - python3.8 on the node
+            except socket.timeout:  # python3.8 on the node
                 if stalled:
                     raise
                 break

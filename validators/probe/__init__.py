@@ -1,6 +1,7 @@
 """The probe: what runs on a node, and how its answer comes back.
 
-``node_probe.py`` (stdlib only, Python 3.8+) is streamed to the node on stdin and run as
+The node side lives in ``gather/``, one module per family of facts (stdlib only, Python 3.8+);
+``assemble.py`` bundles it into one script that is streamed to the node on stdin and run as
 ``python3 - '<options json>'``: no file is copied, nothing is installed, one round trip returns
 every fact as one JSON object. The runner does::
 
@@ -17,7 +18,10 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
                 "memory_installed_gib": float|null (online memory blocks), "kernel": str, "os": str,
                 "clock_synced": bool|null, "clock_source": "adjtimex"|"timedatectl"|"systemd-timesyncd"|"chronyc"|null,
                 "python": str, "data_stack": {"numpy": bool, "pandas": bool, "pyarrow": bool, "torch": bool},
-                "is_root": bool},
+                "is_root": bool,
+                "platform": {"kind": "aws"|"azure"|"gcp"|"oci"|"cloud-other"|"bare-metal"|"unknown",
+                             "sys_vendor", "product_name", "board_vendor", "bios_vendor": str|null (DMI),
+                             "hypervisor": bool|null (x86 CPU flag), "instance_type": str|null (EC2, from DMI)}},
      "gpu": {"source": "pynvml"|"nvidia-smi-xml"|"nvidia-smi-text"|null, "error": str|null ("no NVIDIA driver …"),
              "driver_version": str|null, "cuda_version": str|null, "attached_gpus": int|null, "notes": [str],
              "devices": [{"index", "name", "uuid", "pci", "memory_total_mib", "ecc_mode": "Enabled"|"Disabled"|null,
@@ -52,13 +56,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from validators.probe.assemble import payload
 from validators.transport.base import CommandResult
 
-NODE_SCRIPT = Path(__file__).with_name("node_probe.py")
 PROBE_VERSION = 1
 
 
@@ -81,13 +83,13 @@ class ProbeOptions:
     kernel_log_paths: tuple[str, ...] = field(default=("/var/log/kern.log", "/var/log/syslog", "/var/log/messages"))
 
 
-@lru_cache(maxsize=1)
 def node_script() -> bytes:
-    return NODE_SCRIPT.read_bytes()
+    """The script the node runs (assembled once per process from ``gather/``)."""
+    return payload()
 
 
 def probe_command(opts: ProbeOptions) -> tuple[list[str], bytes]:
-    """(argv, stdin): ``python3 - <options json>`` with the probe script on stdin."""
+    """(argv, stdin): ``python3 - <options json>`` with the assembled probe on stdin."""
     options = asdict(opts)
     options["kernel_log_paths"] = list(opts.kernel_log_paths)
     return ["python3", "-", json.dumps(options, separators=(",", ":"), sort_keys=True)], node_script()
@@ -134,4 +136,4 @@ def _raise(message: str) -> dict[str, Any]:
     raise ProbeError(message)
 
 
-__all__ = ["NODE_SCRIPT", "ProbeError", "ProbeOptions", "node_script", "parse_probe_output", "probe_command"]
+__all__ = ["ProbeError", "ProbeOptions", "node_script", "parse_probe_output", "probe_command"]

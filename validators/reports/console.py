@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from validators.reports.common import COLOUR, gaps, measured_text, threshold_text, verdict
+from validators.reports.common import COLOUR, clean, gaps, measured_text, threshold_text, verdict
 from validators.results import CheckResult, Report, Status
 
 COMPACT_ABOVE = 8  # nodes; up to this many, one table per node
@@ -25,6 +26,12 @@ WORST_NAMED = 5  # nodes named per check in the compact view
 # worst first: a fail is a verdict, an error is "not proven", a warn passes with no headroom
 SEVERITY: dict[Status, int] = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
 COUNTED: tuple[Status, ...] = ("pass", "warn", "fail", "error", "skip")
+
+
+def _m(text: object, limit: int = 300) -> str:
+    """Untrusted text (node names, messages, remediations) inside a markup string: inert and escaped,
+    so a ``[/]`` from a node is shown, not parsed (rich.markup.escape)."""
+    return escape(clean(text, limit))
 
 
 def _table(title: str, checks: list[CheckResult]) -> Table:
@@ -35,7 +42,8 @@ def _table(title: str, checks: list[CheckResult]) -> Table:
     table.add_column("threshold", justify="right")
     table.add_column("message", overflow="fold")
     for c in checks:
-        table.add_row(c.id, Text(c.status.upper(), style=COLOUR[c.status]), measured_text(c), threshold_text(c), Text(c.message))
+        table.add_row(Text(clean(c.id, 80)), Text(c.status.upper(), style=COLOUR[c.status]), Text(clean(measured_text(c), 80)),
+                      Text(clean(threshold_text(c), 80)), Text(clean(c.message, 1000)))
     return table
 
 
@@ -74,13 +82,13 @@ def _worst(rows: list[tuple[str, CheckResult]], unreachable: set[str]) -> Text:
         if node in unreachable:
             detail = " unreachable"
         elif c.measured is not None:
-            detail = " " + measured_text(c)
+            detail = " " + clean(measured_text(c), 80)
         else:
-            detail = ": " + _short(c.message, 60)
+            detail = ": " + _short(clean(c.message), 60)
         groups.setdefault((detail, c.status), []).append(node)
     out = Text()
     for i, ((detail, status), nodes) in enumerate(groups.items()):
-        out.append(("; " if i else "") + ", ".join(nodes) + detail, style=COLOUR[status])
+        out.append(("; " if i else "") + ", ".join(clean(n, 80) for n in nodes) + detail, style=COLOUR[status])
     if len(bad) > WORST_NAMED:
         out.append(f" +{len(bad) - WORST_NAMED} more")
     return out
@@ -105,14 +113,14 @@ def _fleet_table(report: Report) -> Table:
     for check_id, rows in _by_check((n.name, c) for n in report.nodes for c in n.checks).items():
         count = Counter(c.status for _, c in rows)
         cells = [Text(str(count[s]), style=COLOUR[s]) if count[s] else Text("·", style="dim") for s in COUNTED]
-        table.add_row(check_id, *cells, _worst(rows, down))
+        table.add_row(Text(clean(check_id, 80)), *cells, _worst(rows, down))
     return table
 
 
 def _render_compact(report: Report, out: Console) -> None:
     down = [n.name for n in report.nodes if not n.reachable]
     if down:
-        out.print(f"[bold red]unreachable:[/] {len(down)} node(s): {_names(down[:WORST_NAMED], len(down))}", highlight=False)
+        out.print(f"[bold red]unreachable:[/] {len(down)} node(s): {_m(_names(down[:WORST_NAMED], len(down)), 1000)}", highlight=False)
     named = Counter(g for n in report.nodes for g in gaps(n.checks))
     if named:
         out.print("[red]gaps:[/] " + ", ".join(f"{g} on {k} node(s)" for g, k in named.most_common()), highlight=False)
@@ -132,7 +140,7 @@ def _render_compact(report: Report, out: Console) -> None:
             count = Counter(c.status for _, c in group)
             counts = ", ".join(f"{count[s]} {s}" for s in ("fail", "error", "warn") if count[s])
             nodes = list(dict.fromkeys(node for node, _ in group))  # a fleet check can name "fleet" twice
-            out.print(f"  [{COLOUR[worst]}]{check_id}[/] ({counts}: {_names(nodes[:WORST_NAMED], len(nodes))}): {fix}",
+            out.print(f"  [{COLOUR[worst]}]{_m(check_id, 80)}[/] ({counts}: {_m(_names(nodes[:WORST_NAMED], len(nodes)), 1000)}): {_m(fix, 1000)}",
                       highlight=False, soft_wrap=True)
 
 
@@ -142,14 +150,14 @@ def _render_per_node(report: Report, out: Console) -> None:
         named = gaps(n.checks)
         took = f" {n.duration_s:.1f}s" if n.duration_s is not None else ""
         state = took + state + (f" [red]gaps: {', '.join(named)}[/]" if named else "")
-        out.print(_table(f"[bold]{n.name}[/] ({n.host}){state}", n.checks))
+        out.print(_table(f"[bold]{_m(n.name, 80)}[/] ({_m(n.host, 260)}){state}", n.checks))
     if report.fleet:
         out.print(_table("[bold]fleet[/] (cross-node)", report.fleet))
     fixes = _remediations(report)
     if fixes:
         out.print("[bold]What to do[/]")
         for node, c in fixes:
-            out.print(f"  [{COLOUR[c.status]}]{node} {c.id}[/]: {c.remediation}", highlight=False, soft_wrap=True)
+            out.print(f"  [{COLOUR[c.status]}]{_m(node, 80)} {_m(c.id, 80)}[/]: {_m(c.remediation, 1000)}", highlight=False, soft_wrap=True)
 
 
 def render(report: Report, console: Console | None = None, *, details: bool = False) -> None:
@@ -163,7 +171,7 @@ def render(report: Report, console: Console | None = None, *, details: bool = Fa
     words = verdict(s.score)
     colour = "red" if s.score < 50 else "yellow" if s.score < 75 else "green"
     out.print(
-        f"[bold]{report.profile}[/]: {s.nodes} node(s), [green]{s.passed} passed[/], [yellow]{s.warnings} warnings[/], "
+        f"[bold]{_m(report.profile, 100)}[/]: {s.nodes} node(s), [green]{s.passed} passed[/], [yellow]{s.warnings} warnings[/], "
         f"[red]{s.failed} failed[/], [magenta]{s.errors} errors[/], {s.skipped} skipped — "
         f"readiness score [bold {colour}]{s.score:.0f}/100: {words}[/]",
         highlight=False,
