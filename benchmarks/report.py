@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -116,38 +117,41 @@ def render(sections: list[Section], machine: dict[str, str], preamble: list[str]
     return "\n".join(out).rstrip() + "\n"
 
 
-def merge(existing: str, sections: list[Section], machine: dict[str, str], note: str) -> str:
-    """``existing`` (a document :func:`render` wrote) with ``sections`` replaced or appended, their
-    rows of "Targets at a glance" replaced, and a preamble line saying what was measured when and on
-    which machine -- for a run of some sections only (``--only … --update``), so the figures of the
-    sections not run stay those of the run that measured them."""
-    lines = existing.rstrip("\n").split("\n")
-    titles = {s.title for s in sections}
-    # "Targets at a glance": drop the updated sections' rows, add the new ones after the others
-    try:
-        start = lines.index("## Targets at a glance")
-        end = next(i for i in range(start + 4, len(lines)) if not lines[i].startswith("|"))
-    except (ValueError, StopIteration):
-        start = end = -1
-    if start >= 0:
-        kept = [line for line in lines[start + 4:end] if line.split("|")[1].strip() not in titles]
-        added = [f"| {s.title} | {t.goal} | {t.measured} | {'n/a' if t.met is None else ('yes' if t.met else '**no**')} |"
-                 for s in sections for t in s.targets]
-        lines[start + 4:end] = kept + added
-    text = "\n".join(lines) + "\n"
-    for s in sections:
-        block = render_section(s)
-        head = f"## {s.title}\n"
-        at = text.find(head)
-        if at < 0:
-            text = text.rstrip("\n") + "\n\n" + block
-            continue
-        nxt = text.find("\n## ", at + len(head))
-        text = text[:at] + block + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
-    machine_line = "; ".join(f"{k}: {v}" for k, v in machine.items() if k.startswith("load average") or k == "cpu")
-    marker = "## Machine"
-    text = text.replace(marker, f"{note} ({machine_line}).\n\n{marker}", 1)
-    return text.rstrip("\n") + "\n"
+def _heading_key(title: str) -> str:
+    return title.split(":", 1)[0].strip()
+
+
+def merge(document: str, sections: list[Section], machine: dict[str, str]) -> str:
+    """``document`` (a full run's render) with these sections put in place of the sections of the same
+    name (the title before ':') and their rows in "Targets at a glance" replaced; the others untouched.
+    A note under the title says which sections were re-measured, when the load was what."""
+    keys = {_heading_key(s.title): s for s in sections}
+    blocks = re.split(r"(?m)^(?=## )", document)
+    out: list[str] = []
+    placed: set[str] = set()
+    for block in blocks:
+        heading = block.splitlines()[0][3:] if block.startswith("## ") else ""
+        key = _heading_key(heading)
+        if key == "Targets at a glance":
+            rows = [line for line in block.splitlines()
+                    if not (line.startswith("| ") and _heading_key(line[2:].split(" | ", 1)[0]) in keys)]
+            rows = [line for line in rows[1:] if line.strip()]
+            rows += [f"| {s.title} | {t.goal} | {t.measured} | {'n/a' if t.met is None else ('yes' if t.met else '**no**')} |"
+                     for s in sections for t in s.targets]
+            out.append("## Targets at a glance\n\n" + "\n".join(rows) + "\n\n")
+        elif key in keys:
+            out.append(render_section(keys[key]) + "\n")
+            placed.add(key)
+        else:
+            out.append(block)
+    if any(k not in placed for k in keys) and out and not out[-1].endswith("\n\n"):
+        out[-1] = out[-1].rstrip("\n") + "\n\n"
+    out += [render_section(s) + "\n" for k, s in keys.items() if k not in placed]
+    note = (f"**Partial re-run:** {', '.join(s.title for s in sections)} re-measured with `--only` "
+            f"(load average at the end {machine.get('load average at end', '?')}); every other figure is from the full run.")
+    text = "".join(out)
+    text = re.sub(r"(?m)^\*\*Partial re-run:\*\*.*\n\n?", "", text)
+    return text.replace("## Machine", note + "\n\n## Machine", 1).rstrip() + "\n"
 
 
 def to_json(sections: list[Section], machine: dict[str, str]) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks import tools
 from benchmarks.report import Section, machine_info, merge, render, to_json
 
-SECTIONS = ("fanout", "accuracy", "scale", "preview", "payload", "fabric")
+SECTIONS = ("fanout", "accuracy", "scale", "facts", "preview", "payload", "fabric")
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Plan:
     delays_ms: list[float]
     disk_mb: int
     bw_seconds: int
-    scale_hosts: int
+    scale_sizes: list[int]
     scale_servers: int
     scale_concurrency: int
     scale_floor: bool  # also time pdsh at the scale size (costs ~as much again)
@@ -44,14 +44,16 @@ class Plan:
     fabric_sizes: list[int]  # full distributed_training validations
     fabric_rates_mbit: list[int]  # the ring all-reduce against its model
     fabric_reps: int
+    facts_nodes: int = 10_000
 
 
 FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
-            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_hosts=256, scale_servers=16, scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4,
+            rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_sizes=[256, 1024], scale_servers=16,
+            scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4,
             fabric_sizes=[8, 32], fabric_rates_mbit=[20, 100, 400], fabric_reps=3)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
-             scale_hosts=8, scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"], payload_runs=1,
-             fabric_sizes=[2], fabric_rates_mbit=[100], fabric_reps=1)
+             scale_sizes=[8, 16], scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"], payload_runs=1,
+             fabric_sizes=[2], fabric_rates_mbit=[100], fabric_reps=1, facts_nodes=100)
 
 
 def _busy_note() -> str | None:
@@ -79,8 +81,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=tools.REPO / "docs" / "BENCHMARKS.md")
     ap.add_argument("--json", type=Path, default=None, help="also write every sample as JSON here")
     ap.add_argument("--no-install", action="store_true", help="install nothing (ansible-core into benchmarks/.venv-ansible, pdsh with apt-get)")
-    ap.add_argument("--update", action="store_true",
-                    help="with --only: replace just those sections (and their targets) in the existing --out document")
     return ap.parse_args(argv)
 
 
@@ -143,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"fan-out N={plan.sizes}, {plan.reps} runs, tools {wanted}")
                 sections.append(run_fanout(fleet, plan.sizes, plan.reps, wanted, plan.limited))
             if "scale" in only:
-                log(f"scale: {plan.scale_hosts} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
+                log(f"scale: {plan.scale_sizes} hosts on {plan.scale_servers} servers, -c {plan.scale_concurrency}")
                 scale_fleet = fleet
                 if len(fleet.servers) != plan.scale_servers:
                     scale_fleet = type(fleet)(fleet.workdir, fleet.client_key, fleet.known_hosts, fleet.user,
                                               fleet.servers[:plan.scale_servers])
-                sections.append(run_scale(scale_fleet, plan.scale_hosts, plan.scale_concurrency, plan.reps,
+                sections.append(run_scale(scale_fleet, plan.scale_sizes, plan.scale_concurrency, plan.reps,
                                           use_pdsh=plan.scale_floor and "pdsh" in wanted))
             if "fabric" in only:
                 from benchmarks.fabric import run_fabric
@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
         log(f"accuracy: {plan.rates_mbit} Mbit/s, {plan.delays_ms} ms, disk {plan.disk_mb} MiB")
         sections.append(run_accuracy(plan.rates_mbit, plan.delays_ms, plan.disk_mb, plan.reps, plan.bw_seconds))
+    if "facts" in only:
+        from benchmarks.facts_scale import run_facts_scale
+
+        log(f"facts: {plan.facts_nodes} nodes from moto S3 and a directory")
+        sections.append(run_facts_scale(plan.facts_nodes, min(plan.reps, 3)))
     if "preview" in only:
         from benchmarks.preview import run_preview, shipped_stacks
 
@@ -177,12 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     preamble.append(f"Total harness wall time: {time.monotonic() - t0:.0f} s"
                     + (" (quick mode: smoke-test sizes, not a benchmark)." if args.quick else "."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.update and args.out.exists():
-        when = time.strftime("%Y-%m-%d", time.gmtime())
-        note = (f"**{', '.join(s.title.split(':')[0] for s in sections)}** measured separately on {when} "
-                f"(`python -m benchmarks.run --only {','.join(only)} --update`, {time.monotonic() - t0:.0f} s"
-                + (f"; {busy}" if busy else "") + ")")
-        args.out.write_text(merge(args.out.read_text(), sections, machine, note))
+    if set(only) != set(SECTIONS) and args.out.exists() and not args.quick:
+        # a partial run updates its own sections in the existing document and leaves the others as they were
+        args.out.write_text(merge(args.out.read_text(), sections, machine))
     else:
         args.out.write_text(render(sections, machine, preamble))
     if args.json is not None:

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.eks_cluster import EksCluster, EksClusterArgs
 from components.gpu_node_pool import POOL_TAG, GpuNodePool, GpuNodePoolArgs
+from components.in_cluster_validation import InClusterValidation, InClusterValidationArgs
 from components.k8s_gpu import KubernetesGpuEnablement, KubernetesGpuEnablementArgs
 from components.lakehouse import Lakehouse, LakehouseArgs
 from components.network import AiNetwork, AiNetworkArgs
@@ -74,6 +75,21 @@ def lakehouse(cfg: StackConfig, restrict_to_region: bool = False) -> Lakehouse:
     ))
 
 
+def in_cluster_validation(cfg: StackConfig, eks: EksCluster, lake: Lakehouse,
+                          depends_on: list[pulumi.Resource]) -> InClusterValidation | None:
+    """``plinth agent`` on every GPU node of the EKS cluster, facts into the lakehouse bucket of
+    ``bucketZone`` (plinth:validation.inCluster; None when not configured)."""
+    ic = cfg.validation.in_cluster
+    if ic is None:
+        return None
+    zone = ic.bucket_zone
+    return InClusterValidation(f"{cfg.prefix}-validation", InClusterValidationArgs(
+        config=ic, provider=eks.k8s_provider, cluster_name=eks.cluster_name,
+        bucket_name=lake.bucket_names.apply(lambda b: b[zone]), bucket_arn=lake.bucket_arns.apply(lambda b: b[zone]),
+        kms_key_arn=lake.kms_key_arn, region=cfg.region, profile=ic.profile or cfg.profile, tags=cfg.resource_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=depends_on))
+
+
 def pool_outputs(pools: list[GpuNodePool]) -> list[pulumi.Output[dict[str, Any]]]:
     return [
         node_group_output(p.node_group_name, p.instance_type, p.max_size, p.node_tag_selector)
@@ -92,8 +108,12 @@ def build(cfg: StackConfig) -> StackOutputs:
     eks = eks_cluster(cfg, net)
     pools = gpu_pools(cfg, net, eks)
     # After the pools: the device plugin has nothing to schedule on before GPU nodes can exist.
-    gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True, depends_on=list(pools))
+    gpu = gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True, depends_on=list(pools))
     lake = lakehouse(cfg)
+    extras: dict[str, Any] = {"kubeconfig": eks.kubeconfig, "kms_key_arn": lake.kms_key_arn}
+    validation = in_cluster_validation(cfg, eks, lake, depends_on=[gpu])  # after the nvidia RuntimeClass
+    if validation is not None:
+        extras["validation_facts"] = validation.facts_location
     return StackOutputs(
         strategy=cfg.strategy,
         profile=cfg.profile,
@@ -104,5 +124,5 @@ def build(cfg: StackConfig) -> StackOutputs:
         buckets=lake.bucket_names,
         object_store_endpoint=lake.endpoint,
         vpc_id=net.vpc_id,
-        extras={"kubeconfig": eks.kubeconfig, "kms_key_arn": lake.kms_key_arn},
+        extras=extras,
     )

@@ -219,6 +219,92 @@ class EdgeConfig(_Model):
     credential_duration_seconds: int = Field(default=3600, ge=900, le=43200)
 
 
+_DIGEST = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_K8S_NODE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class InClusterValidationConfig(_Model):
+    """``plinth:validation.inCluster``: ``plinth agent`` on every GPU node (components/in_cluster_validation.py)."""
+
+    image: str  # a plinth image pinned by digest: repo/plinth-agent@sha256:<64 hex>
+    mode: Literal["daemonset", "jobs"] = "daemonset"
+    run_id: str = "initial"  # change it to start a new run: a new run prefix, every node probes again
+    nodes: list[str] = Field(default_factory=list)  # mode jobs: one Job per node (Kubernetes node names)
+    interval_minutes: int = Field(default=60, ge=1, le=10080)  # mode daemonset: probe again this often
+    profile: str | None = None  # None: the stack's profile
+    disk_test_mb: int = Field(default=64, ge=0, le=65536)
+    mark_nodes: bool = True  # label plinth.dev/validation=<verdict>
+    taint_on_fail: bool = False  # and taint NoSchedule while a node check fails
+    read_kernel_log: bool = True  # /dev/kmsg for Xid errors: needs a privileged container
+    runtime_class: str | None = "nvidia"  # the NVIDIA container runtime mounts nvidia-smi/NVML
+    scratch_path: str = "/var/lib/plinth-agent"  # host directory for the disk test
+    bucket_zone: str = "raw"  # lakehouse zone whose bucket receives the facts
+    namespace: str = "plinth-validation"
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if not _DIGEST.match(v):
+            raise ValueError("pin the image by digest (registry/plinth-agent@sha256:<64 hex>): a tag can move "
+                             "under a running DaemonSet")
+        return v
+
+    @field_validator("run_id")
+    @classmethod
+    def _run(cls, v: str) -> str:
+        if not _RUN_ID.match(v) or ".." in v:
+            raise ValueError("letters, digits, '.', '_', '-' (at most 63: it is also a label value)")
+        return v
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _K8S_NODE.match(name):
+                raise ValueError(f"{name!r} is not a Kubernetes node name")
+        if len(set(v)) != len(v):
+            raise ValueError("a node is listed twice")
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str | None) -> str | None:
+        from policies.thresholds import builtin_profiles
+
+        if v is not None and v not in builtin_profiles():
+            raise ValueError(f"unknown profile {v!r} (known: {', '.join(sorted(builtin_profiles()))})")
+        return v
+
+    @field_validator("scratch_path")
+    @classmethod
+    def _scratch(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/") or v.rstrip("/") in ("", "/dev", "/proc", "/sys", "/etc"):
+            raise ValueError("an absolute host directory for the disk test (not /, /dev, /proc, /sys, /etc)")
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("a namespace name: lowercase letters, digits and '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _mode(self) -> InClusterValidationConfig:
+        if self.mode == "jobs" and not self.nodes:
+            raise ValueError("mode jobs runs one Job per node: list them in nodes")
+        if self.mode == "daemonset" and self.nodes:
+            raise ValueError("nodes is for mode jobs; a DaemonSet runs on every GPU node")
+        if self.taint_on_fail and not self.mark_nodes:
+            raise ValueError("taintOnFail needs markNodes")
+        return self
+
+
+class ValidationConfig(_Model):
+    in_cluster: InClusterValidationConfig | None = None
+
+
 class StackConfig(_Model):
     strategy: Strategy
     profile: str = "distributed_training"
@@ -232,6 +318,7 @@ class StackConfig(_Model):
     kubernetes: KubernetesConfig | None = None
     lakehouse: LakehouseConfig = Field(default_factory=LakehouseConfig)
     edge: EdgeConfig | None = None
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @field_validator("prefix")
     @classmethod
@@ -258,6 +345,14 @@ class StackConfig(_Model):
                 raise ValueError("strategy hybrid needs plinth:network.onPremCidr")
         if self.strategy == "edge-centric" and self.edge is None:
             raise ValueError("strategy edge-centric needs plinth:edge with at least one device")
+        in_cluster = self.validation.in_cluster
+        if in_cluster is not None:
+            if self.strategy == "edge-centric" or not self.gpu_pools and self.strategy == "hybrid":
+                raise ValueError("plinth:validation.inCluster: needs the EKS cluster plinth creates (cloud-first, or hybrid "
+                                 "with gpuPools): its agents authenticate to S3 through EKS Pod Identity")
+            if in_cluster.bucket_zone not in self.lakehouse.zones:
+                raise ValueError(f"plinth:validation.inCluster.bucketZone: {in_cluster.bucket_zone!r} is not a lakehouse zone "
+                                 f"({', '.join(self.lakehouse.zones)})")
         names = [p.name for p in self.gpu_pools]
         if len(set(names)) != len(names):
             raise ValueError("gpuPools: pool names must be unique")
@@ -280,7 +375,9 @@ def _validate(data: dict[str, Any], where: str) -> StackConfig:
     except ValidationError as exc:
         msg = first_error(exc)
         # report fields as the user writes them: plinth:gpuPools[0].instanceType
-        return_msg = f"{where}: plinth:{msg}" if not msg.startswith("(top level)") else f"{where}: {msg.split(': ', 1)[1]}"
+        # a cross-field rule (model validator) names its own fields; pydantic's "Value error, " adds nothing
+        return_msg = (f"{where}: plinth:{msg}" if not msg.startswith("(top level)")
+                      else f"{where}: {msg.split(': ', 1)[1].removeprefix('Value error, ')}")
         raise ConfigError(return_msg) from None
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.eks_cluster import EksCluster
 from components.onprem_access import OnPremApiAccess, OnPremApiAccessArgs
 from policies.errors import ConfigError
 from stacks import cloud_first
@@ -76,6 +77,7 @@ def build(cfg: StackConfig) -> StackOutputs:
     selector = None
     extras: dict[str, pulumi.Input[object]] = {"vpn_connection_id": net.vpn_connection_id,
                                                "onprem_context": kube.context}
+    burst: tuple[EksCluster, pulumi.Resource] | None = None
     if cfg.gpu_pools:
         eks = cloud_first.eks_cluster(cfg, net)
         pools = cloud_first.gpu_pools(cfg, net, eks)
@@ -88,8 +90,9 @@ def build(cfg: StackConfig) -> StackOutputs:
             region=cfg.region, tags=cfg.resource_tags()))
         # A new cluster: nothing on it to adopt.
         burst_kube = kube.model_copy(update={"gpu_operator": False, "existing": []})
-        cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True,
-                                   depends_on=[*pools, api_access])
+        burst_gpu = cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True,
+                                               depends_on=[*pools, api_access])
+        burst = (eks, burst_gpu)
         cluster_name = eks.cluster_name
         node_groups = cloud_first.pool_outputs(pools)
         selector = cloud_first.gpu_node_selector(eks)
@@ -97,6 +100,10 @@ def build(cfg: StackConfig) -> StackOutputs:
 
     lake = cloud_first.lakehouse(cfg, restrict_to_region=True)
     extras["kms_key_arn"] = lake.kms_key_arn
+    if burst is not None:  # in-cluster validation runs on the burst EKS cluster (Pod Identity)
+        validation = cloud_first.in_cluster_validation(cfg, burst[0], lake, depends_on=[burst[1]])
+        if validation is not None:
+            extras["validation_facts"] = validation.facts_location
     return StackOutputs(
         strategy=cfg.strategy,
         profile=cfg.profile,

@@ -86,6 +86,7 @@ def validate(
     disk_test_mb: DiskTestOpt = None,
     quick: QuickOpt = False,
     details: Annotated[bool, typer.Option("--details", help="Print a table per node even for fleets of more than 8 nodes (default there: one table grouped by check).")] = False,
+    facts: Annotated[str | None, typer.Option("--facts", metavar="DIR|s3://BUCKET/PREFIX/RUN", help="Judge the facts `plinth agent` stored for this run instead of probing over SSH; --inventory/--stack, when given, name the nodes expected.")] = None,
     fabric: Annotated[bool | None, typer.Option("--fabric/--no-fabric", help="Run the profile's active fabric tests: NCCL all_reduce_perf, RDMA bandwidth, DCGM diag, the builtin ring all-reduce (default: on; off with --quick).")] = None,
     port_range: Annotated[str | None, typer.Option("--port-range", metavar="LOW-HIGH", help="TCP ports the active tests' listeners may take on the nodes, drawn per run (default 28100-28999); open them between the nodes.")] = None,
 ) -> None:
@@ -100,6 +101,19 @@ def validate(
     """
     from validators.commands import run_validate
 
+    if facts is not None:
+        from validators.commands import run_validate_facts
+
+        try:
+            code = run_validate_facts(
+                facts, inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
+                json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
+                details=details, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
+                                           "--quick": quick, "--accept-new-host-keys": accept_new_host_keys,
+                                           "--fabric/--no-fabric": fabric is not None, "--port-range": port_range is not None})
+        except ConfigError as exc:
+            raise _bad_input(str(exc)) from None
+        raise typer.Exit(code)
     if (inventory is None) == (stack is None and stack_outputs is None):
         raise _bad_input("give exactly one of --inventory FILE or --stack NAME (optionally with --stack-outputs FILE)")
     try:
@@ -109,6 +123,35 @@ def validate(
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
             disk_test_mb=disk_test_mb, quick=quick, details=details, fabric=fabric, port_range=port_range,
         )
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def agent(
+    upload: Annotated[str, typer.Option("--upload", metavar="DIR|s3://BUCKET/PREFIX/RUN", help="Where this run's facts go; the last segment is the run id.")],
+    node_name: Annotated[str | None, typer.Option("--node-name", help="This node's name (default: $NODE_NAME from the downward API, else the host name).")] = None,
+    profile: ProfileOpt = None,
+    disk_test_mb: DiskTestOpt = None,
+    mark_node: Annotated[bool, typer.Option("--mark-node", help="Label this Kubernetes node plinth.dev/validation=<verdict> (in a pod: RBAC get/patch nodes).")] = False,
+    taint_on_fail: Annotated[bool, typer.Option("--taint-on-fail", help="With --mark-node: taint the node NoSchedule while a check fails; removed when it passes.")] = False,
+    interval: Annotated[float | None, typer.Option("--interval", min=60, max=604800, metavar="SECONDS", help="Probe again every SECONDS, forever (a DaemonSet's container).")] = None,
+) -> None:
+    """Probe THIS node with the same probe `plinth validate` streams over SSH, store its facts (one
+    object per node, written atomically) for `plinth validate --facts`, optionally mark the node.
+
+    The in-cluster entry point (DaemonSet or Job). Exit 0 pass, 1 fail or error, 2 bad input.
+
+    Example:  plinth agent --upload s3://acme-lake-raw/plinth-runs/2025-06-01 --profile distributed_training
+    """
+    from validators.agent import run_agent
+
+    if taint_on_fail and not mark_node:
+        raise _bad_input("--taint-on-fail needs --mark-node")
+    try:
+        code = run_agent(upload, node_name, profile, disk_test_mb=64 if disk_test_mb is None else disk_test_mb,
+                         mark_node=mark_node, taint_on_fail=taint_on_fail, interval_s=interval)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)

@@ -159,5 +159,45 @@ def run_validate(
     return _run(inv.nodes, profile_name, opts, paths, "plinth validate", details)
 
 
+def run_validate_facts(
+    location: str, inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
+    json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
+    details: bool = False, ssh_only: dict[str, bool] | None = None,
+) -> int:
+    """Judge the facts `plinth agent` stored at ``location`` like a live run (validators/facts).
+    The inventory or stack, when given, names the expected nodes and the object store."""
+    from validators.facts.collect import judge_store
+    from validators.facts.store import open_store
+    from validators.runner import controller_facts
+
+    given = [flag for flag, on in (ssh_only or {}).items() if on]
+    if given:
+        raise ConfigError(f"--facts: {given[0]} does not apply: the agents already gathered the facts")
+    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
+    check_report_paths(paths)
+    inv = _inventory(inventory, stack, stack_outputs) if inventory or stack or stack_outputs else None
+    profile_name = profile or (inv.profile if inv else None) or VALIDATE_DEFAULT_PROFILE
+    prof = get_profile(profile_name)
+    store = open_store(location)
+    controller = controller_facts(inv.object_store) if inv else {}
+    try:
+        collected = judge_store(store, prof, expected=inv.nodes if inv else None, controller=controller)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: no report (nothing was judged yet)", highlight=False)
+        return 130
+    run = collected.run
+    err = Console(stderr=True, highlight=False)
+    started = run.started_at.isoformat(timespec="seconds") if run.started_at else "unknown"
+    err.print(f"facts: run {run.run_id} at {run.location}; started {started} ({run.start_from}); "
+              f"expected nodes from {run.expected_from}", markup=False, soft_wrap=True)
+    if run.unexpected:
+        err.print(f"facts: {len(run.unexpected)} node(s) reported but were not expected (judged too): "
+                  + ", ".join(run.unexpected[:5]) + (" …" if len(run.unexpected) > 5 else ""), markup=False, soft_wrap=True)
+    if run.ignored:
+        err.print(f"facts: {len(run.ignored)} object(s) ignored, their names are not node names: "
+                  + ", ".join(run.ignored[:5]) + (" …" if len(run.ignored) > 5 else ""), markup=False, soft_wrap=True)
+    return _finish(collected.report, paths, None, "plinth validate --facts", details)
+
+
 __all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests",
-           "fabric_tests", "run_audit", "run_validate"]
+           "fabric_tests", "run_audit", "run_validate", "run_validate_facts"]

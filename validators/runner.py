@@ -1,5 +1,6 @@
 """Fan-out over the fleet: connect → probe → parse (per node, in parallel) → pairwise network rounds
-→ fabric tests → judges → :class:`Report`.
+→ fabric tests (:func:`gather_fleet`), then the shared judging path (validators/judging.py) →
+:class:`Report`.
 
 - Bounded concurrency (a thread per node in flight, default 32) and a per-node budget that covers
   connecting and the probe round trip; the pairwise rounds bound themselves (NetOptions.timeout_s).
@@ -30,15 +31,12 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
-from policies.catalogue import instance
 from policies.thresholds import Profile
-from validators.checks.base import CheckContext, judge_fleet, judge_node, load_all
 from validators.inventory import NodeSpec, ObjectStore
-from validators.results import CheckResult, NodeReport, Report, Summary
-from validators.score import readiness_score
+from validators.judging import INTERRUPTED, NodeOutcome, judge_outcomes, summarize
+from validators.results import Report
 from validators.transport import Transport, TransportError, make_transport
 
-INTERRUPTED = "interrupted"
 PAIRWISE_CHECKS = ("network.bandwidth", "network.latency")
 DISK_CHECKS = ("storage.disk_throughput", "storage.disk_outlier")  # the only readers of the disk test
 
@@ -168,22 +166,6 @@ def _run_node(state: _NodeState, opts: RunOptions, stop: threading.Event) -> Non
         state.done = True
 
 
-def _errors_for_all_checks(profile: Profile, reason: str) -> list[CheckResult]:
-    registry = load_all()
-    out = []
-    for check_id, th in profile.thresholds.items():
-        reg = registry.get(check_id)
-        if reg is None or reg.scope == "node":
-            out.append(CheckResult.make(check_id, "error", reason, threshold=th.min if th.min is not None else (th.max if th.max is not None else th.expect), unit=th.unit))
-    return out
-
-
-def _context(spec: NodeSpec, profile: Profile) -> CheckContext:
-    expect = spec.expect.model_dump(exclude_none=True)
-    row = instance(spec.expect.instance_type) if spec.expect.instance_type else None
-    return CheckContext(profile=profile, node=spec.name, expect=expect, instance=row)
-
-
 def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str, Any]]:
     ready = [s for s in states if s.abandoned is None and s.facts is not None and s.transport is not None]
     if not opts.network:
@@ -226,44 +208,19 @@ def _fabric(states: list[_NodeState], opts: RunOptions, profile: Profile, out: A
         out.close_unfinished(f"fabric phase failed: {exc.__class__.__name__}: {exc}")
 
 
-def _controller_facts(opts: RunOptions) -> dict[str, Any]:
-    if opts.object_store is None:
+def controller_facts(store: ObjectStore | None) -> dict[str, Any]:
+    """The controller's own facts: the object store's posture and throughput seen from here."""
+    if store is None:
         return {}
     try:
         from validators.objectstore import controller_store_facts
     except ImportError:
         return {}
     try:
-        return {"object_store": controller_store_facts(opts.object_store)}
+        return {"object_store": controller_store_facts(store)}
     except Exception as exc:  # noqa: BLE001  (a bug there must not lose the node results)
-        return {"object_store": {"endpoint": opts.object_store.endpoint, "bucket": opts.object_store.bucket,
+        return {"object_store": {"endpoint": store.endpoint, "bucket": store.bucket,
                                  "error": f"{exc.__class__.__name__}: {exc}"}}
-
-
-def summarize(nodes: list[NodeReport], fleet: list[CheckResult]) -> Summary:
-    results = [c for n in nodes for c in n.checks] + fleet
-    count = {s: sum(1 for c in results if c.status == s) for s in ("pass", "fail", "error", "warn", "skip")}
-    return Summary(nodes=len(nodes), passed=count["pass"], failed=count["fail"], errors=count["error"],
-                   warnings=count["warn"], skipped=count["skip"], score=readiness(nodes))
-
-
-def readiness(nodes: list[NodeReport]) -> float:
-    """The 0-100 fleet score (validators/score.py: mean of node scores; unreachable nodes 0)."""
-    return readiness_score([n.checks for n in nodes])
-
-
-def _build_report(states: list[_NodeState], fleet: list[CheckResult], profile: Profile, started_at: str,
-                  t0: float) -> Report:
-    nodes = []
-    for s in states:
-        if s.abandoned is None and s.facts is not None:
-            checks = judge_node(s.facts, _context(s.spec, profile))
-        else:
-            checks = _errors_for_all_checks(profile, s.abandoned or s.error or INTERRUPTED)
-        nodes.append(NodeReport(name=s.spec.name, host=s.spec.host, reachable=s.reachable, checks=checks,
-                                duration_s=None if s.duration_s is None else round(s.duration_s, 3)))
-    return Report(summary=summarize(nodes, fleet), profile=profile.name, nodes=nodes, fleet=fleet,
-                  started_at=started_at, duration_s=round(time.monotonic() - t0, 3))
 
 
 def _progress_enabled(opts: RunOptions) -> bool:
@@ -354,9 +311,27 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
         yield
 
 
-def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Report:
-    """Validate ``nodes`` against ``profile``. Raises :class:`FleetInterrupted` (with the partial
-    report) on SIGINT/SIGTERM; never raises for a node's own failures."""
+@dataclass
+class Gathered:
+    """What the SSH/local fan-out found: one outcome per node (inventory order), the controller's own
+    facts, and the signal that cut the run short (None: it finished)."""
+
+    outcomes: list[NodeOutcome]
+    controller: dict[str, Any]
+    started_at: str
+    t0: float
+    interrupted: int | None = None
+
+
+def _outcome(s: _NodeState) -> NodeOutcome:
+    if s.abandoned is None and s.facts is not None:
+        return NodeOutcome(s.spec, s.reachable, s.facts, None, s.duration_s)
+    return NodeOutcome(s.spec, s.reachable, None, s.abandoned or s.error or INTERRUPTED, s.duration_s)
+
+
+def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Gathered:
+    """Connect, probe, run the pairwise rounds and the profile's fabric tests; judge nothing. Never
+    raises for a node's own failures; on SIGINT/SIGTERM returns what it has with ``interrupted`` set."""
     from validators.fabric.phase import FabricFacts, planned_tests
 
     opts = opts or RunOptions()
@@ -369,13 +344,14 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
     pool = ThreadPoolExecutor(max_workers=max(1, min(opts.concurrency, len(states))), thread_name_prefix="plinth-node")
     side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plinth-controller")
     interrupted: int | None = None
-    fleet: list[CheckResult] = []
+    controller: dict[str, Any] = {}
     try:
         with _SignalGuard(), _Progress(_progress_enabled(opts), len(states)) as progress:
             try:
-                controller = side.submit(_controller_facts, opts)
+                controller_future = side.submit(controller_facts, opts.object_store)
                 futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
-                for _ in _wait_nodes(futures, opts, progress, keep_open=opts.network or (opts.fabric and bool(fabric.planned))):
+                keep_open = opts.network or (opts.fabric and bool(fabric.planned))
+                for _ in _wait_nodes(futures, opts, progress, keep_open):
                     pass
                 progress.describe("pairwise network rounds")
                 for name, pw in _pairwise(states, opts).items():
@@ -385,8 +361,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                 if fabric.planned:
                     progress.describe("fabric tests")
                     _fabric(states, opts, profile, fabric)
-                facts_by_node = {s.spec.name: s.facts for s in states if s.abandoned is None and s.facts is not None}
-                fleet = judge_fleet(facts_by_node, {**controller.result(), "fabric": fabric.controller}, profile)
+                controller = {**controller_future.result(), "fabric": fabric.controller}
             except KeyboardInterrupt:
                 interrupted = signal.SIGINT
             except _Terminated:
@@ -409,11 +384,7 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                     if s.abandoned is None and s.facts is not None and fabric.planned:
                         s.facts["fabric"] = fabric.nodes.setdefault(s.spec.name, {})
                 fabric.close_unfinished(INTERRUPTED)  # nodes that had not reached the phase: what finished stays
-                if not fleet:  # the fleet judges never ran: say so per check, so the report stays complete
-                    registry = load_all()
-                    fleet = [CheckResult.make(cid, "error", INTERRUPTED, unit=th.unit) for cid, th in profile.thresholds.items()
-                             if cid in registry and registry[cid].scope == "fleet"]
-        report = _build_report(states, fleet, profile, started_at, t0)
+        outcomes = [_outcome(s) for s in states]
     finally:
         stop.set()
         for s in states:
@@ -421,9 +392,31 @@ def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None =
                 s.transport.close()
         pool.shutdown(wait=interrupted is None, cancel_futures=True)
         side.shutdown(wait=False, cancel_futures=True)
-    if interrupted is not None:
-        raise FleetInterrupted(report, interrupted)
+    return Gathered(outcomes, controller, started_at, t0, interrupted)
+
+
+def run_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Report:
+    """Validate ``nodes`` against ``profile``: :func:`gather_fleet`, then the shared judging path
+    (validators/judging.py). Raises :class:`FleetInterrupted` (with the partial report) on
+    SIGINT/SIGTERM; never raises for a node's own failures. An interrupted run's fleet checks are
+    ``error: interrupted``: outliers against a partial fleet would name the wrong nodes."""
+    gathered = gather_fleet(nodes, profile, opts)
+    report = judge_outcomes(gathered.outcomes, gathered.controller, profile, started_at=gathered.started_at,
+                            duration_s=time.monotonic() - gathered.t0,
+                            fleet_error=INTERRUPTED if gathered.interrupted is not None else None)
+    if gathered.interrupted is not None:
+        raise FleetInterrupted(report, gathered.interrupted)
     return report
 
 
-__all__ = ["FleetInterrupted", "NodeFailed", "RunOptions", "probe_facts", "run_fleet", "summarize"]
+__all__ = [
+    "FleetInterrupted",
+    "Gathered",
+    "NodeFailed",
+    "RunOptions",
+    "controller_facts",
+    "gather_fleet",
+    "probe_facts",
+    "run_fleet",
+    "summarize",
+]

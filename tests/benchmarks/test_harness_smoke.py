@@ -43,6 +43,25 @@ def test_render_writes_a_table_with_targets() -> None:
     assert "- **cpu**: test cpu" in md
 
 
+def test_a_partial_run_replaces_only_its_own_sections() -> None:
+    from benchmarks.report import merge
+
+    old = [Section("fanout", "Fan-out: N hosts", rows=[Row("plinth", "N=8", "s", Series([1.0]))],
+                   targets=[Target("fast", "1 s", True)]),
+           Section("scale", "Scale: 256 hosts", rows=[Row("wall", "256", "s", Series([20.0]))], targets=[Target("rss", "90 MB", True)])]
+    doc = render(old, {"cpu": "c"}, ["preamble"])
+    new = Section("scale", "Scale: 256 and 1,024 hosts", rows=[Row("wall", "1,024", "s", Series([80.0]))],
+                  targets=[Target("fds bounded", "120", True)])
+    merged = merge(doc, [new], {"load average at end": "1 2 3"})
+    assert "| plinth | N=8 | 1.00 |" in merged and "| Fan-out: N hosts | fast | 1 s | yes |" in merged  # kept
+    assert "| wall | 256 |" not in merged and "| Scale: 256 hosts | rss |" not in merged  # replaced
+    assert "## Scale: 256 and 1,024 hosts" in merged and "| Scale: 256 and 1,024 hosts | fds bounded | 120 | yes |" in merged
+    assert merged.count("**Partial re-run:**") == 1 and merge(merged, [new], {}).count("**Partial re-run:**") == 1
+    assert "## Targets at a glance\n\n| section |" in merged
+    added = merge(doc, [Section("facts", "Facts: 10 nodes", targets=[Target("t", "1", True)])], {})
+    assert "_Section wall time: 0 s._\n\n## Facts: 10 nodes" in added
+
+
 def test_run_measured_reads_the_childs_own_peak_rss_and_fds() -> None:
     code = ("import os, time\n"
             "b = bytearray(80 * 1024 * 1024)\n"
@@ -75,7 +94,7 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(raw.read_text())
     sections = {s["key"]: s for s in doc["sections"]}
-    assert set(sections) == {"fanout", "scale", "accuracy", "preview", "payload", "fabric"}
+    assert set(sections) == {"fanout", "scale", "facts", "accuracy", "preview", "payload", "fabric"}
     assert doc["machine"]["kernel"] and "logical CPUs" in doc["machine"]["cpu"]
 
     def numbers(section: str, what: str) -> list[float]:
@@ -98,6 +117,9 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
         assert all(50 < x < 150 for x in numbers("accuracy", "bandwidth, plinth builtin"))  # tbf at 100 Mbit/s
         assert numbers("accuracy", "latency, plinth builtin ping")
     assert numbers("preview", "plinth preview --stack edge")
+    assert all(x > 0 for x in numbers("facts", "validate --facts s3:// (moto): wall time"))
+    assert all(x > 0 for x in numbers("facts", "validate --facts DIR: wall time"))
+    assert not [n for n in sections["facts"]["notes"] if "run " in n and ("exit" in n or "unreadable" in n)]
     assert numbers("payload", "assembled payload")[0] > 1000
     if not any("git show" in n for n in sections["payload"]["notes"]):  # a shallow clone has no reference
         assert all(x > 0 for x in numbers("payload", "assembled probe wall time (system python3, empty PATH)"))
@@ -109,4 +131,4 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
     md = out.read_text()
     assert md.startswith("# plinth benchmarks")
     assert "## Machine" in md and "## Targets at a glance" in md
-    assert md.count("| what | parameters | median | min–max | unit | runs |") == 5
+    assert md.count("| what | parameters | median | min–max | unit | runs |") == 7

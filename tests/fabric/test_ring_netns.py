@@ -13,7 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.netns import SLOW, FleetOwner, NetnsTransport, NetnsUnavailable, NsFleet, build_fleet, tbf_args
+from tests.support.netns import (
+    SLOW,
+    FleetOwner,
+    NetnsTransport,
+    NetnsUnavailable,
+    NsFleet,
+    build_fleet,
+    tbf_args,
+)
 from validators.fabric import ring_model
 from validators.fabric.ring import RingMember, RingOptions, run_ring
 

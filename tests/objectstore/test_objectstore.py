@@ -3,12 +3,8 @@ judges over what it measured."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from policies.thresholds import Profile, Threshold
+from tests.support.moto import MotoUnavailable, moto_server
+from tests.support.sshd import free_port
 from validators.checks.base import judge_fleet
 from validators.objectstore import PROBE_PREFIX, _reason, controller_store_facts
 
@@ -34,41 +32,13 @@ class Store:
     region: str | None = "us-east-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        found = shutil.which("moto_server")
-        if found is None:
-            pytest.skip("moto_server not installed (pip install 'moto[server]')")
-        exe = Path(found)
-    port = _free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on {url}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()  # by PID: only the server this fixture started
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with moto_server() as url:
+            yield url
+    except MotoUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +100,7 @@ def test_missing_bucket_is_an_error_with_reason(moto: str) -> None:
 
 
 def test_endpoint_down_is_an_error_not_a_hang() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     t0 = time.monotonic()
     facts = controller_store_facts(Store(f"http://127.0.0.1:{port}", "b"), connect_timeout_s=1)
     assert time.monotonic() - t0 < 10

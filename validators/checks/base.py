@@ -48,19 +48,23 @@ class Registered:
     id: str
     scope: Literal["node", "fleet"]
     fn: Callable[..., Any]
+    # fleet judges: the top-level facts sections they read (None: any). Lets a caller that streams
+    # thousands of nodes keep only those sections once a node is judged (validators/facts/collect.py)
+    reads: tuple[str, ...] | None = None
 
 
 REGISTRY: dict[str, Registered] = {}
 
 
-def check(check_id: str, scope: Literal["node", "fleet"] = "node") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def check(check_id: str, scope: Literal["node", "fleet"] = "node",
+          reads: tuple[str, ...] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     if "." not in check_id:
         raise ValueError(f"check id must be <pillar>.<check>: {check_id!r}")
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         if check_id in REGISTRY and REGISTRY[check_id].fn is not fn:
             raise ValueError(f"check {check_id} registered twice")
-        REGISTRY[check_id] = Registered(check_id, scope, fn)
+        REGISTRY[check_id] = Registered(check_id, scope, fn, reads)
         return fn
 
     return register
@@ -98,6 +102,19 @@ def judge_node(facts: Facts, ctx: CheckContext) -> list[CheckResult]:
         except Exception as exc:  # noqa: BLE001 — a judge bug must not lose the node's other results
             results.append(CheckResult.make(check_id, "error", f"judge crashed: {exc.__class__.__name__}: {exc}"))
     return results
+
+
+def fleet_sections(profile: Profile) -> set[str] | None:
+    """The facts sections the profile's fleet judges read; None when one of them may read any."""
+    registry = load_all()
+    sections: set[str] = set()
+    for check_id in profile.thresholds:
+        reg = registry.get(check_id)
+        if reg is not None and reg.scope == "fleet":
+            if reg.reads is None:
+                return None
+            sections.update(reg.reads)
+    return sections
 
 
 def judge_fleet(facts_by_node: Mapping[str, Facts], controller: Facts, profile: Profile) -> list[CheckResult]:

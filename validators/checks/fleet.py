@@ -90,7 +90,7 @@ def outliers(
     return results
 
 
-@check("network.bandwidth_outlier", scope="fleet")
+@check("network.bandwidth_outlier", scope="fleet", reads=("pairwise",))
 def bandwidth_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     return outliers(
         "network.bandwidth_outlier", facts_by_node, threshold, _bandwidth, "node-to-node bandwidth", "Gbps",
@@ -98,7 +98,7 @@ def bandwidth_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, thr
     )
 
 
-@check("storage.disk_outlier", scope="fleet")
+@check("storage.disk_outlier", scope="fleet", reads=("disk",))
 def disk_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     fix = "Check the volume type/provisioned throughput, a degraded RAID or NVMe, and noisy neighbours on this node."
     disks = [f.get("disk") for f in facts_by_node.values()]
@@ -112,7 +112,7 @@ def disk_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshol
     return _merge_passes(results)
 
 
-@check("gpu.count_outlier", scope="fleet")
+@check("gpu.count_outlier", scope="fleet", reads=("gpu",))
 def gpu_count_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     return outliers(
         "gpu.count_outlier", facts_by_node, threshold, _gpu_count, "visible GPUs", "GPUs",

@@ -44,7 +44,7 @@ def posture_gaps(store: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return missing, fixes
 
 
-@check("storage.bucket_posture", scope="fleet")
+@check("storage.bucket_posture", scope="fleet", reads=())
 def bucket_posture(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     cid = "storage.bucket_posture"
     store = _store(controller)
@@ -66,7 +66,7 @@ def bucket_posture(facts_by_node: Mapping[str, Facts], controller: Facts, thresh
                              "public access fully blocked", measured=True, threshold=True)]
 
 
-@check("storage.object_store_throughput", scope="fleet")
+@check("storage.object_store_throughput", scope="fleet", reads=())
 def object_store_throughput(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     cid = "storage.object_store_throughput"
     store = _store(controller)

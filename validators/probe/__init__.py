@@ -119,21 +119,33 @@ def parse_probe_output(result: CommandResult) -> dict[str, Any]:
         return _raise(
             f"probe output is {hint} ({len(stdout)} bytes, exit {result.exit_code})" + (f": {detail}" if detail else "")
         )
-    if not isinstance(facts, dict) or "probe_version" not in facts:
-        return _raise("probe output is JSON but not a facts object (no probe_version)")
-    if facts["probe_version"] != PROBE_VERSION:
-        return _raise(f"probe version {facts['probe_version']!r}, controller expects {PROBE_VERSION}")
-    errors = facts.get("errors") or {}
-    if "options" in errors:
-        return _raise(f"probe rejected its options: {errors['options']}")
+    problem = facts_problem(facts)
+    if problem:
+        return _raise(problem)
     if result.exit_code not in (0, None):
         return _raise(f"probe exited {result.exit_code}: {_tail(result.stderr) or 'no reason given'}")
     facts.setdefault("errors", {})
     return facts
 
 
+def facts_problem(facts: object) -> str | None:
+    """Why ``facts`` (parsed JSON from a probe, or from a facts store) is not a facts object this
+    controller can judge; None when it is."""
+    if not isinstance(facts, dict) or "probe_version" not in facts:
+        return "probe output is JSON but not a facts object (no probe_version)"
+    if facts["probe_version"] != PROBE_VERSION:
+        return f"probe version {facts['probe_version']!r}, controller expects {PROBE_VERSION}"
+    errors = facts.get("errors")
+    if errors is not None and not isinstance(errors, dict):
+        return "probe output's errors is not an object"
+    if errors and "options" in errors:
+        return f"probe rejected its options: {errors['options']}"
+    return None
+
+
 def _raise(message: str) -> dict[str, Any]:
     raise ProbeError(message)
 
 
-__all__ = ["ProbeError", "ProbeOptions", "node_script", "parse_probe_output", "probe_command"]
+__all__ = ["PROBE_VERSION", "ProbeError", "ProbeOptions", "facts_problem", "node_script", "parse_probe_output",
+           "probe_command"]

@@ -117,6 +117,22 @@ def _fleet_table(report: Report) -> Table:
     return table
 
 
+def bounded_fleet(fleet: list[CheckResult]) -> list[CheckResult]:
+    """At most WORST_NAMED rows per fleet check (worst first), then one row saying how many more:
+    an outlier check names one node per result, which is thousands of rows at 10,000 nodes. The
+    JSON, JUnit and other file reports keep every result."""
+    out: list[CheckResult] = []
+    for check_id, rows in _by_check(("fleet", c) for c in fleet).items():
+        results = sorted((c for _, c in rows), key=lambda c: SEVERITY[c.status])
+        out += results[:WORST_NAMED]
+        rest = results[WORST_NAMED:]
+        if rest:
+            count = Counter(c.status for c in rest)
+            more = ", ".join(f"{count[st]} {st}" for st in COUNTED if count[st])
+            out.append(CheckResult.make(check_id, rest[0].status, f"+{len(rest)} more ({more}): every one is in the file reports"))
+    return out
+
+
 def _render_compact(report: Report, out: Console) -> None:
     down = [n.name for n in report.nodes if not n.reachable]
     if down:
@@ -126,7 +142,7 @@ def _render_compact(report: Report, out: Console) -> None:
         out.print("[red]gaps:[/] " + ", ".join(f"{g} on {k} node(s)" for g, k in named.most_common()), highlight=False)
     out.print(_fleet_table(report))
     if report.fleet:
-        out.print(_table("[bold]fleet[/] (cross-node)", report.fleet))
+        out.print(_table("[bold]fleet[/] (cross-node)", bounded_fleet(report.fleet)))
     fixes = _by_check(_remediations(report))
     if fixes:
         out.print("[bold]What to do[/]")

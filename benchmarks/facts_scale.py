@@ -1,0 +1,231 @@
+"""Facts at fleet scale: `plinth validate --facts` over N nodes' objects (default 10,000) in an S3 API
+(moto_server on 127.0.0.1) and in a directory, the whole command timed (wall from fork to reap, its
+own ru_maxrss), then the same run in-process for the per-phase split (manifest + listing, fetch +
+parse + node judging, fleet judging, each report). The store's own CPU (moto is a Python server
+sharing these 2 cores) is read from /proc, so a reader can tell plinth's time from the stand-in's.
+
+The facts are realistic: this machine's real probe output with an 8x H100 ``nvidia-smi -q`` and a
+large clean dmesg from the recorded fixtures (../shared/fixtures/real) in place of its GPU and Xid
+sections; 1 node in 100 has lost a GPU (fails gpu.count, is a gpu.count_outlier warning) and the run
+manifest expects 5 nodes that never reported (missing → error), so the reports carry real failures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks import tools
+from benchmarks.report import Row, Section, Target, fmt
+from benchmarks.stats import Series, run_measured
+
+WALL_TARGET_S = 10.0
+RSS_TARGET_MB = 1024.0
+CONSOLE_LINES_MAX = 200
+MISSING = 5
+
+
+def template_facts() -> dict[str, Any]:
+    """This machine's facts, with recorded 8-GPU H100 and dmesg sections when the fixtures are there."""
+    from validators.inventory import NodeSpec
+    from validators.probe import ProbeOptions
+    from validators.runner import RunOptions, probe_facts
+    from validators.transport.local import LocalTransport
+
+    python = "python3" if shutil.which("python3") else sys.executable
+    opts = RunOptions(probe_options=ProbeOptions(disk_test_mb=8, use_fio=False))
+    facts = probe_facts(LocalTransport(), NodeSpec(name="t", host="localhost", transport="local", python=python), 60, opts)
+    from tests.checks.facts import H100_8, gpu_facts
+    from tests.probe.helpers import FIXTURES
+
+    if (FIXTURES / H100_8).exists():  # else (a clone without ../shared): this machine's own GPU-less facts
+        recorded = gpu_facts()
+        facts["gpu"], facts["xid"] = recorded["gpu"], recorded["xid"]
+    return facts
+
+
+def node_names(n: int) -> list[str]:
+    return [f"ip-10-{i // 65536 % 256}-{i // 256 % 256}-{i % 256}.ec2.internal" for i in range(n)]
+
+
+def envelopes(n: int, run_id: str) -> tuple[list[tuple[str, bytes]], int]:
+    from validators.facts import envelope
+
+    base = template_facts()
+    out = []
+    for i, name in enumerate(node_names(n)):
+        facts = base
+        if i % 100 == 7 and base["gpu"].get("devices"):
+            facts = copy.deepcopy(base)
+            facts["gpu"]["devices"] = facts["gpu"]["devices"][:-1]
+        facts = {**facts, "hostname": name}
+        out.append((name, envelope.build(name, run_id, facts=facts, error=None, verdict="pass", plinth_version="bench")))
+    return out, len(out[0][1])
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _moto_pid(url: str) -> int | None:
+    port = url.rsplit(":", 1)[1]
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(b"moto_server" in c for c in cmd) and port.encode() in cmd:
+                return int(d.name)
+    return None
+
+
+def _check_reports(workdir: Path, expected_nodes: int) -> str | None:
+    """Why the reports are not usable at this size, or None."""
+    try:
+        doc = json.loads((workdir / "r.json").read_text())
+        ET.parse(workdir / "r.xml")
+    except (OSError, ValueError, ET.ParseError) as exc:
+        return f"report unreadable: {exc}"
+    if len(doc["nodes"]) != expected_nodes:
+        return f"{len(doc['nodes'])} nodes in the JSON report, expected {expected_nodes}"
+    return None
+
+
+def run_facts_scale(n: int, reps: int, concurrency: int = 64) -> Section:
+    from tests.support.moto import moto_server
+    from validators.facts import envelope
+
+    section = Section("facts", f"Facts at fleet scale: `plinth validate --facts` over {n:,} nodes")
+    t_section = time.monotonic()
+    run_id = "bench-run"
+    objects, size = envelopes(n, run_id)
+    expected = [name for name, _ in objects] + [f"never-reported-{i}" for i in range(MISSING)]
+    manifest = envelope.manifest_bytes(run_id, expected_nodes=expected)
+    workdir = Path(tempfile.mkdtemp(prefix="plinth-bench-facts-"))
+    wall, rss, moto_cpu, dir_wall, dir_rss = Series(), Series(), Series(), Series(), Series()
+    phases: dict[str, Series] = {}
+    failures: list[str] = []
+    console_lines = 0
+    try:
+        run_dir = workdir / "runs" / run_id
+        from validators.facts.store import DirStore
+
+        store = DirStore(str(run_dir))
+        store.put_manifest(manifest)  # first: the run starts when its manifest is written
+        for name, data in objects:
+            store.put(name + ".json", data)
+        with moto_server() as url:
+            env = {**os.environ, "CI": "1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                   "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": url}
+            location = _upload(url, env, run_id, objects, manifest)
+            moto_pid = _moto_pid(url)
+            argv = [str(tools.PLINTH), "validate", "--facts", location, "-p", "distributed_training",
+                    "--json", str(workdir / "r.json"), "--junit", str(workdir / "r.xml")]
+            for rep in range(reps):
+                before = _cpu_s(moto_pid) if moto_pid else 0.0
+                proc = run_measured(argv, env=env, cwd=tools.REPO, timeout_s=900)
+                if moto_pid:
+                    moto_cpu.add(_cpu_s(moto_pid) - before)
+                wall.add(proc.wall_s)
+                rss.add(proc.maxrss_kb / 1024)
+                console_lines = len(proc.stdout.splitlines())
+                problem = _check_reports(workdir, n + MISSING) if proc.returncode == 1 else f"exit {proc.returncode}: {proc.tail()}"
+                if problem:
+                    failures.append(f"S3 run {rep + 1}: {problem}")
+                for key, value in _phases(location, env).items():
+                    phases.setdefault(key, Series()).add(value)
+        for rep in range(reps):
+            proc = run_measured([*argv[:3], str(run_dir), *argv[4:]], env={**os.environ, "CI": "1"}, cwd=tools.REPO,
+                                timeout_s=900)
+            dir_wall.add(proc.wall_s)
+            dir_rss.add(proc.maxrss_kb / 1024)
+            problem = _check_reports(workdir, n + MISSING) if proc.returncode == 1 else f"exit {proc.returncode}: {proc.tail()}"
+            if problem:
+                failures.append(f"directory run {rep + 1}: {problem}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    params = f"{n:,} nodes (+{MISSING} missing), {size // 1024} KiB each, -p distributed_training"
+    section.rows.append(Row("validate --facts s3:// (moto): wall time", params, "s", wall, note="JSON + JUnit written, console printed"))
+    section.rows.append(Row("validate --facts s3:// (moto): peak RSS", params, "MB", rss, note="ru_maxrss of the plinth process"))
+    section.rows.append(Row("  moto_server CPU during that run", params, "s", moto_cpu,
+                            note="the stand-in S3's own CPU on the same 2 cores (not plinth's)"))
+    for key, series in phases.items():
+        section.rows.append(Row(f"  of which: {key}", params, "s", series, note="in-process, same store"))
+    section.rows.append(Row("validate --facts DIR: wall time", params, "s", dir_wall, note="the same objects in a local directory"))
+    section.rows.append(Row("validate --facts DIR: peak RSS", params, "MB", dir_rss))
+    section.targets.append(Target(f"judge {n:,} nodes from the object store in <= {WALL_TARGET_S:.0f} s",
+                                  f"{fmt(wall.median)} s median (moto), {fmt(dir_wall.median)} s (directory)",
+                                  wall.median <= WALL_TARGET_S))
+    section.targets.append(Target(f"peak RSS < {RSS_TARGET_MB:.0f} MB at {n:,} nodes", f"{fmt(rss.high)} MB (worst of {rss.n})",
+                                  rss.high < RSS_TARGET_MB))
+    section.targets.append(Target(f"console bounded at {n:,} nodes (< {CONSOLE_LINES_MAX} lines)", f"{console_lines} lines",
+                                  console_lines < CONSOLE_LINES_MAX))
+    section.notes.append(f"{concurrency} fetch threads, one boto3 client. moto_server answers one request at a time per "
+                         "core (Python); real S3 serves these GETs in parallel, so the S3 wall time here is an upper bound.")
+    section.notes.append(f"Load average at the end of this section: {' '.join(Path('/proc/loadavg').read_text().split()[:3])} "
+                         "(2 cores: above 2, every figure here is inflated by the other work on the machine).")
+    section.notes += failures
+    section.wall_s = time.monotonic() - t_section
+    return section
+
+
+def _upload(url: str, env: dict[str, str], run_id: str, objects: list[tuple[str, bytes]], manifest: bytes) -> str:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    bucket = "plinth-bench-facts"
+    s3.create_bucket(Bucket=bucket)
+    prefix = f"plinth-runs/{run_id}"
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/run.json", Body=manifest)
+    time.sleep(1.1)  # S3 times have 1 s resolution: every object strictly after the run's start
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda o: s3.put_object(Bucket=bucket, Key=f"{prefix}/nodes/{o[0]}.json", Body=o[1]), objects))
+    return f"s3://{bucket}/{prefix}"
+
+
+def _phases(location: str, env: dict[str, str]) -> dict[str, float]:
+    """The same run in this process, timed per phase (the reports rendered, not written)."""
+    from rich.console import Console
+
+    from policies.thresholds import get_profile
+    from validators.facts.collect import judge_store
+    from validators.facts.store import S3Store, s3_client
+    from validators.reports import console, json_report, junit
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        store = S3Store(location, client=s3_client(64))
+        got = judge_store(store, get_profile("distributed_training"))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    out = {"manifest + listing": got.timings["manifest_and_list_s"],
+           "fetch + parse + node judging": got.timings["fetch_and_judge_s"], "fleet judging": got.timings["fleet_s"]}
+    for name, render in (("JSON report", json_report.render), ("JUnit report", junit.render)):
+        t0 = time.perf_counter()
+        render(got.report)
+        out[name] = time.perf_counter() - t0
+    with open(os.devnull, "w") as sink:
+        t0 = time.perf_counter()
+        console.render(got.report, Console(file=sink, width=160))
+        out["console report"] = time.perf_counter() - t0
+    return out
+
+
+__all__ = ["run_facts_scale", "template_facts"]

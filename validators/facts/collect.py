@@ -1,0 +1,218 @@
+"""``plinth validate --facts LOCATION``: read a run's facts objects and judge them like a live run.
+
+Which nodes are expected, in this order: the inventory or stack when one is given (a stack node also
+matches the object of its Kubernetes node, named by the EC2 private DNS name ``ip-10-0-1-23.…``), else
+the run manifest's ``expected_nodes``, else whatever the store holds (then a node that never
+reported cannot be noticed: the console says so). A node that is expected but has no object, whose
+object predates the run or belongs to another run, or whose object is malformed or hostile, gets
+``error`` on every node check with that reason, exactly like an unreachable node over SSH.
+
+When the run starts: the manifest's ``started_at``, else the time the store wrote the manifest (the
+deployer writes it before the agents start), else unknown (only the run id is checked). Times are
+compared on the store's own clock (S3 LastModified, file mtime), never a node's.
+
+Scale: objects are fetched by a thread pool (boto3 clients are thread-safe) through a bounded window,
+each node is judged as soon as its facts arrive, and only the facts sections the fleet judges read
+(``checks.base.fleet_sections``) are kept afterwards, so memory follows the report, not the facts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from policies.errors import ConfigError
+from policies.thresholds import Profile
+from validators.checks.base import Facts, fleet_sections
+from validators.facts import envelope
+from validators.facts.envelope import FactsProblem, shown
+from validators.facts.store import SUFFIX, FactsStore, Missing, StoredObject
+from validators.inventory import NodeSpec
+from validators.judging import NodeOutcome, assemble, fleet_results, node_report
+from validators.results import NodeReport, Report
+
+PAIRWISE_SKIPPED = ("pairwise network tests are not run from a facts store (each agent probes its own node): "
+                    "run `plinth validate` over SSH, or a Job pair, for node-to-node bandwidth and latency")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class RunInfo:
+    location: str
+    run_id: str
+    started_at: datetime | None = None
+    start_from: str = "unknown: no run.json (only the run id is checked)"
+    expected_from: str = "the store's listing (a node that never reported cannot be noticed)"
+    ignored: list[str] = field(default_factory=list)  # object names that are not node names, shown()
+    unexpected: list[str] = field(default_factory=list)  # reported but not expected; judged too
+
+
+@dataclass
+class Collected:
+    report: Report
+    run: RunInfo
+    timings: dict[str, float]  # seconds per phase: manifest+list, fetch+judge, fleet
+
+
+def private_dns_match(host: str, names: Iterable[str]) -> str | None:
+    """The EC2 private DNS name (``ip-10-0-1-23.ec2.internal``) among ``names`` for an IPv4 ``host``:
+    EKS names a node after it by default, while a stack inventory knows the instance by its IP."""
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return None
+    prefix = "ip-" + str(ip).replace(".", "-") + "."
+    return next((n for n in names if n.startswith(prefix)), None)
+
+
+def _manifest(store: FactsStore) -> tuple[envelope.Manifest | None, datetime | None]:
+    try:
+        found = store.get_manifest(envelope.MAX_MANIFEST_BYTES)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the store as a whole failed (credentials, endpoint, bucket)
+        raise ConfigError(f"{store.location}: cannot read run.json: {exc.__class__.__name__}: {exc}") from None
+    if found is None:
+        return None, None
+    data, written = found
+    try:
+        return envelope.parse_manifest(data, store.run_id), written
+    except FactsProblem as exc:
+        raise ConfigError(f"{store.location}/{exc}") from None
+
+
+def _listing(store: FactsStore, run: RunInfo) -> dict[str, StoredObject]:
+    found: dict[str, StoredObject] = {}
+    try:
+        for obj in store.list():
+            node = obj.name[: -len(SUFFIX)] if obj.name.endswith(SUFFIX) else None
+            if node is None or envelope.node_name_problem(node):
+                run.ignored.append(shown(obj.name, 60))
+                continue
+            found[node] = obj
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"{store.location}: cannot list facts objects: {exc.__class__.__name__}: {exc}") from None
+    return found
+
+
+def plan(store: FactsStore, expected: list[NodeSpec] | None) -> tuple[RunInfo, list[tuple[NodeSpec, str, StoredObject | None]]]:
+    """The run, and (spec, object name, object or None) per node to judge, in report order."""
+    run = RunInfo(store.location, store.run_id)
+    manifest, written = _manifest(store)
+    if manifest is not None and manifest.started_at is not None:
+        run.started_at, run.start_from = manifest.started_at, "run.json started_at"
+    elif manifest is not None:
+        run.started_at, run.start_from = written, "the time the store wrote run.json"
+    listed = _listing(store, run)
+    if expected is not None:
+        specs, run.expected_from = list(expected), "the inventory"
+    elif manifest is not None and manifest.expected_nodes is not None:
+        specs = [NodeSpec(name=n, host=n) for n in manifest.expected_nodes]
+        run.expected_from = "run.json expected_nodes"
+    else:
+        specs = []
+    todo: list[tuple[NodeSpec, str, StoredObject | None]] = []
+    taken: set[str] = set()
+    for spec in specs:
+        name = spec.name if spec.name in listed else private_dns_match(spec.host, listed) or spec.name
+        taken.add(name)
+        todo.append((spec, name, listed.get(name)))
+    extra = sorted(set(listed) - taken)
+    if specs:
+        run.unexpected = extra
+    todo += [(NodeSpec(name=n, host=n), n, listed[n]) for n in extra]
+    return run, todo
+
+
+def read_node(store: FactsStore, run: RunInfo, spec: NodeSpec, name: str, obj: StoredObject | None) -> NodeOutcome:
+    """One node's outcome from its object (runs in a fetch thread; never raises)."""
+    where = f"{store.location}/nodes/{name}{SUFFIX}"
+
+    def error(reason: str) -> NodeOutcome:
+        return NodeOutcome(spec, False, None, reason)
+
+    if obj is None:
+        return error(f"no facts: the agent did not report in run {run.run_id} ({where} is missing)")
+    if obj.size > envelope.MAX_FACTS_BYTES:
+        return error(f"malformed facts: the object is {obj.size} bytes, more than {envelope.MAX_FACTS_BYTES // 1024} KiB; not read")
+    if run.started_at is not None and obj.written < run.started_at:
+        return error(f"stale facts: written {obj.written.isoformat(timespec='seconds')}, before run {run.run_id} "
+                     f"started {run.started_at.isoformat(timespec='seconds')} ({run.start_from})")
+    try:
+        data = store.get(name + SUFFIX, envelope.MAX_FACTS_BYTES)
+        env = envelope.parse(data, name)
+    except Missing:
+        return error(f"no facts: {where} disappeared while reading")
+    except FactsProblem as exc:
+        return error(f"malformed facts: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one unreadable object must not lose the others
+        return error(f"cannot read facts: {exc.__class__.__name__}: {' '.join(str(exc).split())[:200]}")
+    if env.run_id != run.run_id:
+        return error(f"stale facts: the object is from run {env.run_id!r}, not {run.run_id!r}")
+    if env.host_ip and spec.host == spec.name:  # no inventory address: show the one the node reported
+        spec = spec.model_copy(update={"host": env.host_ip})
+    if env.facts is None:
+        return NodeOutcome(spec, True, None, f"agent: {env.error}")
+    facts = env.facts
+    facts["pairwise"] = {"skipped": PAIRWISE_SKIPPED}
+    took = facts.get("duration_s")
+    return NodeOutcome(spec, True, facts, None, float(took) if isinstance(took, (int, float)) else None)
+
+
+def ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """``pool.map`` with at most ``window`` results in flight or waiting: memory stays bounded when
+    the consumer (judging) is slower than the fetchers."""
+    pending: deque[Future[R]] = deque()
+    it = iter(items)
+    for item in it:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            break
+    while pending:
+        result = pending.popleft().result()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+        yield result
+
+
+def judge_store(store: FactsStore, profile: Profile, *, expected: list[NodeSpec] | None = None,
+                controller: Facts | None = None, concurrency: int = 64,
+                progress: Callable[[int, int], None] | None = None) -> Collected:
+    """Judge every node of the run at ``store`` (the shared judging path, node by node as facts
+    arrive), then the fleet. Bad input (an unreadable store, a bad manifest) is ConfigError."""
+    t0 = time.monotonic()
+    run, todo = plan(store, expected)
+    t_listed = time.monotonic()
+    keep = fleet_sections(profile)
+    nodes: list[NodeReport] = []
+    fleet_facts: dict[str, Mapping[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="plinth-facts") as pool:
+        outcomes = ordered_map(pool, lambda t: read_node(store, run, *t), todo, window=4 * max(1, concurrency))
+        for i, outcome in enumerate(outcomes, 1):
+            nodes.append(node_report(outcome, profile))
+            if outcome.facts is not None:
+                facts = outcome.facts
+                fleet_facts[outcome.spec.name] = facts if keep is None else {k: facts[k] for k in keep if k in facts}
+            if progress is not None:
+                progress(i, len(todo))
+    t_judged = time.monotonic()
+    fleet = fleet_results(fleet_facts, controller or {}, profile)
+    t_fleet = time.monotonic()
+    started = (run.started_at or datetime.now().astimezone()).isoformat(timespec="seconds")
+    report = assemble(nodes, fleet, profile, started_at=started, duration_s=t_fleet - t0)
+    return Collected(report, run, {"manifest_and_list_s": t_listed - t0, "fetch_and_judge_s": t_judged - t_listed,
+                                   "fleet_s": t_fleet - t_judged})
+
+
+__all__ = ["PAIRWISE_SKIPPED", "Collected", "RunInfo", "judge_store", "ordered_map", "plan", "private_dns_match",
+           "read_node"]

@@ -1,0 +1,236 @@
+"""Where facts objects live: a directory or an S3 prefix, one run per location.
+
+    DIR/<run-id>/run.json                 s3://bucket/prefix/<run-id>/run.json
+    DIR/<run-id>/nodes/<node>.json        s3://bucket/prefix/<run-id>/nodes/<node>.json
+
+The location's last segment is the run id: every envelope under it must carry that run id, so an
+object copied from another run is refused, not judged. Writes are atomic (a temp file renamed in
+place; an S3 PUT is all or nothing), so a reader never sees half an object. Reads are bounded and
+never follow symlinks.
+
+S3: boto3's normal credential chain (EKS Pod Identity in the cluster, the user's profile or SSO on a
+controller) and its endpoint settings (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` for MinIO or a
+test server). boto3 clients are thread-safe: one client, a connection pool as large as the fetch
+concurrency, and a few retries in standard mode (S3 answers 503 SlowDown under bursts).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from policies.errors import ConfigError
+from validators.facts.envelope import run_id_problem
+
+NODES = "nodes"
+MANIFEST = "run.json"
+SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    name: str  # the part after nodes/, e.g. "gpu-0.json" (not yet checked as a node name)
+    size: int
+    written: datetime  # the store's own clock (S3 LastModified, the file's mtime)
+
+
+class Missing(Exception):
+    """The object does not exist."""
+
+
+class FactsStore(Protocol):
+    location: str
+    run_id: str
+
+    def put(self, name: str, data: bytes) -> None: ...  # name: "<node>.json" under nodes/
+
+    def put_manifest(self, data: bytes) -> None: ...
+
+    def list(self) -> Iterator[StoredObject]: ...
+
+    def get(self, name: str, limit: int) -> bytes: ...  # at most limit + 1 bytes; Missing
+
+    def get_manifest(self, limit: int) -> tuple[bytes, datetime] | None: ...
+
+
+def _run_id(location: str, last: str) -> str:
+    problem = run_id_problem(last)
+    if problem:
+        raise ConfigError(f"{location}: the last segment names the run: {problem}")
+    return last
+
+
+def _read_limited(fd: int, limit: int) -> bytes:
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+class DirStore:
+    """A run directory (local disk, or NFS/FSx shared by the nodes)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.root = Path(location).expanduser()
+        self.run_id = _run_id(location, self.root.resolve().name)
+        self.nodes = self.root / NODES
+
+    def _write(self, directory: Path, name: str, data: bytes) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, directory / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put(self, name: str, data: bytes) -> None:
+        self._write(self.nodes, name, data)
+
+    def put_manifest(self, data: bytes) -> None:
+        self._write(self.root, MANIFEST, data)
+
+    def list(self) -> Iterator[StoredObject]:
+        try:
+            entries = os.scandir(self.nodes)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ConfigError(f"{self.location}: cannot list {self.nodes}: {exc.strerror or exc}") from None
+        with entries:
+            for entry in entries:
+                if entry.name.startswith("."):  # an agent's write in progress (temp file)
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                yield StoredObject(entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
+    def _read(self, path: Path, limit: int) -> bytes:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            raise Missing(str(path)) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(f"{path.name} is not a regular file")
+            return _read_limited(fd, limit)
+        finally:
+            os.close(fd)
+
+    def get(self, name: str, limit: int) -> bytes:
+        return self._read(self.nodes / name, limit)
+
+    def get_manifest(self, limit: int) -> tuple[bytes, datetime] | None:
+        path = self.root / MANIFEST
+        try:
+            data = self._read(path, limit)
+            written = datetime.fromtimestamp(os.stat(path, follow_symlinks=False).st_mtime, timezone.utc)
+        except Missing:
+            return None
+        except OSError as exc:  # ELOOP: a symlink
+            raise ConfigError(f"{self.location}: cannot read {MANIFEST}: {exc.strerror or exc}") from None
+        return data, written
+
+
+_S3 = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+?)/?$")
+
+
+def s3_client(max_pool: int = 64) -> Any:
+    import boto3.session
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    return session.client("s3", config=Config(
+        connect_timeout=5, read_timeout=30, max_pool_connections=max_pool,
+        retries={"mode": "standard", "total_max_attempts": 3},
+        region_name=session.region_name or "us-east-1"))
+
+
+class S3Store:
+    """A run prefix in a bucket."""
+
+    def __init__(self, location: str, client: Any = None, max_pool: int = 64) -> None:
+        m = _S3.match(location)
+        if not m:
+            raise ConfigError(f"{location}: expected s3://BUCKET/PREFIX/RUN-ID (a run prefix, not a bucket root)")
+        self.location = location
+        self.bucket, prefix = m.group(1), m.group(2)
+        if any(part in ("", ".", "..") for part in prefix.split("/")):
+            raise ConfigError(f"{location}: empty, '.' or '..' segments in the prefix")
+        self.run_id = _run_id(location, prefix.rsplit("/", 1)[-1])
+        self.prefix = prefix + "/"
+        self._client = client
+        self._max_pool = max_pool
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = s3_client(self._max_pool)
+        return self._client
+
+    def put(self, name: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=f"{self.prefix}{NODES}/{name}", Body=data,
+                               ContentType="application/json")
+
+    def put_manifest(self, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + MANIFEST, Body=data, ContentType="application/json")
+
+    def list(self) -> Iterator[StoredObject]:
+        start = f"{self.prefix}{NODES}/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                yield StoredObject(obj["Key"][len(start):], int(obj.get("Size", 0)), obj["LastModified"])
+
+    def _get(self, key: str, limit: int) -> tuple[bytes, datetime]:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise Missing(key) from None
+            raise
+        with resp["Body"] as body:
+            return body.read(limit + 1), resp["LastModified"]
+
+    def get(self, name: str, limit: int) -> bytes:
+        return self._get(f"{self.prefix}{NODES}/{name}", limit)[0]
+
+    def get_manifest(self, limit: int) -> tuple[bytes, datetime] | None:
+        try:
+            return self._get(self.prefix + MANIFEST, limit)
+        except Missing:
+            return None
+
+
+def open_store(location: str, max_pool: int = 64) -> FactsStore:
+    """``s3://bucket/prefix/<run-id>`` or a directory path whose last segment is the run id."""
+    if location.startswith("s3://"):
+        return S3Store(location, max_pool=max_pool)
+    if "://" in location:
+        raise ConfigError(f"{location}: expected a directory or s3://BUCKET/PREFIX/RUN-ID")
+    return DirStore(location)
+
+
+__all__ = ["MANIFEST", "NODES", "SUFFIX", "DirStore", "FactsStore", "Missing", "S3Store", "StoredObject",
+           "open_store", "s3_client"]
