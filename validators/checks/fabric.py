@@ -22,7 +22,7 @@ from policies.thresholds import Profile, Threshold
 from validators.checks.base import CheckContext, Facts, check
 from validators.checks.compare import fmt, not_applicable, not_run
 from validators.checks.gpu import _devices as gpu_devices
-from validators.fabric import expect
+from validators.fabric import dcgm, expect, nccl, rdma
 from validators.fabric.ring_model import band
 from validators.results import CheckResult, Status
 
@@ -77,8 +77,6 @@ def dcgm_diag(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRes
     e, early = _entry(facts, "dcgm_diag", "gpu.dcgm_diag", threshold)
     if early is not None or e is None:
         return early or not_run("gpu.dcgm_diag", "no DCGM result")
-    from validators.fabric import dcgm
-
     return dcgm.evaluate("gpu.dcgm_diag", e.get("result"), threshold)
 
 
@@ -90,8 +88,6 @@ def nccl_intranode(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
     e, early = _entry(facts, "nccl_intranode", "gpu.nccl_intranode", threshold)
     if early is not None or e is None:
         return early or not_run("gpu.nccl_intranode", "no NCCL result")
-    from validators.fabric import nccl
-
     exp = expect.intranode(facts, _instance_type(ctx), ctx.expect.get("gpu_model"))
     gpus = len((facts.get("gpu") or {}).get("devices") or [])
     return nccl.evaluate("gpu.nccl_intranode", e.get("result"), threshold, exp.busbw_gbs if exp else None,
@@ -103,8 +99,6 @@ def nccl_internode(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
     e, early = _entry(facts, "nccl_internode", "network.nccl_internode", threshold)
     if early is not None or e is None:
         return early or not_run("network.nccl_internode", "no NCCL result")
-    from validators.fabric import nccl
-
     exp = expect.internode([_instance_type(ctx)])
     expected = exp.busbw_gbs if exp else None
     runs = [r for r in e.get("runs") or [] if isinstance(r.get("result"), Mapping)]
@@ -123,8 +117,6 @@ def rdma_bandwidth(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
     e, early = _entry(facts, "rdma_bandwidth", "network.rdma_bandwidth", threshold)
     if early is not None or e is None:
         return early or not_run("network.rdma_bandwidth", "no RDMA result")
-    from validators.fabric import rdma
-
     what = f"{e.get('tool')} with {e.get('best_peer')} (best of {len(e.get('peers') or [])} pair(s))"
     if e.get("tool") == "fi_pingpong":
         # one message in flight: latency-bound, it proves the EFA path works; EFA's bandwidth is
@@ -147,8 +139,6 @@ def nccl_fleet(facts_by_node: Mapping[str, Facts], controller: Facts, threshold:
     e, early = _controller(controller, "nccl_fleet", "network.nccl_fleet", threshold)
     if early is not None or e is None:
         return [early or not_run("network.nccl_fleet", "no NCCL result")]
-    from validators.fabric import nccl
-
     exp = expect.internode(e.get("instance_types") or [None])
     hosts = e.get("hosts") or []
     what = f"NCCL all_reduce_perf across {len(hosts)} nodes (launched from {e.get('launcher')})"

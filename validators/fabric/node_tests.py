@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from validators.fabric import dcgm, nccl
 from validators.fabric.runs import entry, run_tool, skipped
 from validators.transport.base import Transport
 
@@ -29,7 +30,6 @@ def dcgm_diag(transport: Transport, tools: Mapping[str, str | None], level: int,
     dcgmi = tools.get("dcgmi")
     if not dcgmi:
         return skipped("dcgmi not found on the node (install NVIDIA DCGM: datacenter-gpu-manager)")
-    from validators.fabric import dcgm
 
     try:
         argv = [dcgmi, *dcgm.diag_argv(level)[1:]]
@@ -55,7 +55,6 @@ def nccl_intranode(transport: Transport, tools: Mapping[str, str | None], facts:
     gpus = gpu_count(facts)
     if gpus < 2:
         return skipped(f"NCCL within the node needs 2 or more GPUs; {gpus} visible")
-    from validators.fabric import nccl
 
     try:
         argv = nccl.local_argv(gpus, min_bytes=int(params.get("min_bytes", 8 << 20)), max_bytes=max_bytes,

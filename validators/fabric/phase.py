@@ -45,7 +45,7 @@ from validators.fabric.payload import node_command
 from validators.fabric.ports import PortRange, run_token
 from validators.fabric.ring import RingMember, RingOptions, run_ring
 from validators.fabric.rounds import Peer
-from validators.fabric.runs import entry, skipped
+from validators.fabric.runs import entry, last_json, skipped
 from validators.transport.base import TransportError
 
 CHECK_OF = {
@@ -147,22 +147,16 @@ def _each(peers: Sequence[Peer], fn: Any, bound_s: float, name: str) -> dict[str
 
 
 def _discover(peers: Sequence[Peer], tools: Sequence[str], dirs: Sequence[str]) -> None:
-    import json
-
     def one(peer: Peer) -> dict[str, str | None]:
         argv, stdin = node_command(peer.python, {"mode": "which", "tools": list(tools), "dirs": list(dirs)})
         try:
             res = peer.transport.run(argv, stdin=stdin, timeout=DISCOVERY_BOUND_S)
         except TransportError:
             return {}
-        for line in reversed(res.stdout.decode("utf-8", "replace").splitlines()):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(doc, dict) and isinstance(doc.get("tools"), dict):
-                return {str(k): (str(v) if isinstance(v, str) else None) for k, v in doc["tools"].items()}
-        return {}
+        found = (last_json(res.stdout, "tools") or {}).get("tools")
+        if not isinstance(found, dict):
+            return {}
+        return {str(k): (str(v) if isinstance(v, str) else None) for k, v in found.items()}
 
     found = _each(peers, one, DISCOVERY_BOUND_S + 10, "plinth-fabric-which")
     for peer in peers:

@@ -12,7 +12,6 @@ reasons), never as an exception.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import Any
 from validators.fabric import ring_model
 from validators.fabric.payload import node_command
 from validators.fabric.ports import PortRange, candidates, run_token
+from validators.fabric.runs import last_json
 from validators.transport.base import RunningCommand, Transport, TransportError
 
 MARGIN_S = 5.0  # past a rank's own bound before the controller stops it
@@ -46,17 +46,6 @@ class RingMember:
     address: str  # where the other ranks reach it
     transport: Transport
     python: str = "python3"
-
-
-def _parse(text: bytes) -> dict[str, Any] | None:
-    for line in reversed(text.decode("utf-8", "replace").strip().splitlines()):
-        try:
-            out = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(out, dict) and "rank" in out:
-            return out
-    return None
 
 
 def run_ring(members: Sequence[RingMember], opts: RingOptions | None = None,
@@ -93,7 +82,7 @@ def run_ring(members: Sequence[RingMember], opts: RingOptions | None = None,
             for r, cmd in enumerate(started):
                 assert cmd is not None
                 res = cmd.wait(max(1.0, opts.timeout_s + MARGIN_S - (time.monotonic() - t0)))
-                outputs[r] = _parse(res.stdout) or {
+                outputs[r] = last_json(res.stdout, "rank") or {
                     "rank": r, "error": ("killed past its bound" if res.timed_out else
                                          f"no result (exit {res.exit_code}): "
                                          f"{res.stderr.decode('utf-8', 'replace').strip()[-200:] or 'no output'}")}

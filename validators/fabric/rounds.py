@@ -18,7 +18,6 @@ its pairs, a healthy one keeps a good pair).
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from validators.fabric import nccl, rdma
 from validators.fabric.nccl import FabricKind
 from validators.fabric.node_tests import gpu_count
 from validators.fabric.payload import node_command
 from validators.fabric.ports import PortRange, candidates
-from validators.fabric.runs import entry, output_text, parsed_entry, run_tool, skipped
+from validators.fabric.runs import entry, last_json, output_text, run_tool, skipped
 from validators.network.infer import PairResult, node_facts
 from validators.network.schedule import Pair, ring_rounds
 from validators.transport.base import RunningCommand, Transport, TransportError
@@ -137,20 +137,13 @@ def _server_text(cmd: RunningCommand | None, grace_s: float) -> str:
         return ""
     finally:
         cmd.stop()
-    for line in reversed(res.stdout.decode("utf-8", "replace").splitlines()):
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(doc, dict):
-            return str(doc.get("error") or doc.get("output") or "")[-300:]
-    return ""
+    doc = last_json(res.stdout, "tool_port") or {}
+    return str(doc.get("error") or doc.get("output") or "")[-300:]
 
 
 def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float, token: str,
                  rnd: random.Random) -> PairMeasure:
     """ib_write_bw (ib/roce) or fi_pingpong (efa) from client to server behind the rendezvous."""
-    from validators.fabric import rdma
 
     def measure(client: Peer, server: Peer) -> tuple[PairResult, dict[str, Any]]:
         tool = "fi_pingpong" if kind == "efa" else "ib_write_bw"
@@ -184,8 +177,7 @@ def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float
         except TransportError as exc:
             _server_text(listener, 0.5)
             return PairResult(client.name, server.name, tool, error=f"{tool}: {exc}"), {}
-        out = next((json.loads(x) for x in reversed(res.stdout.decode("utf-8", "replace").splitlines())
-                    if x.startswith("{")), None)
+        out = last_json(res.stdout, "tool_port")
         why_server = _server_text(listener, 5.0)
         if not isinstance(out, dict) or out.get("error") or out.get("timed_out"):
             reason = (out or {}).get("error") or ("did not finish within its bound" if (out or {}).get("timed_out")
@@ -212,7 +204,6 @@ def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float
 
 def nccl_env(peers: Sequence[Peer]) -> tuple[FabricKind | None, dict[str, str]]:
     """(fabric kind every peer shares, or None; NCCL's environment for it)."""
-    from validators.fabric import nccl
 
     kinds: set[FabricKind] = {fabric_kind(p.facts) for p in peers}
     kind = kinds.pop() if len(kinds) == 1 else None  # mixed fabrics: NCCL picks; nothing to insist on
@@ -224,7 +215,6 @@ def nccl_run(launcher: Peer, peers: Sequence[Peer], params: Mapping[str, Any], m
              bound_s: float, ssh: Mapping[str, Any]) -> dict[str, Any]:
     """One mpirun of all_reduce_perf over ``peers`` from ``launcher``: an entry (``fabric``: the
     fabric NCCL must have used)."""
-    from validators.fabric import nccl
 
     ranks = min(gpu_count(p.facts) for p in peers)
     if ranks < 1:
@@ -272,5 +262,5 @@ def run_pairs(peers: Sequence[Peer], measure: PairMeasure, bound_s: float, tool:
     return out
 
 
-__all__ = ["Peer", "fabric_kind", "nccl_measure", "nccl_run", "pair_rounds", "parsed_entry", "rdma_device",
+__all__ = ["Peer", "fabric_kind", "nccl_measure", "nccl_run", "pair_rounds", "rdma_device",
            "rdma_measure", "run_pairs"]

@@ -15,6 +15,7 @@ cannot read, is ``error`` with the reason. Never ``ok`` without a parsed result.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,19 @@ def bounded(argv: Sequence[str], timeout_s: float) -> list[str]:
     if argv and argv[0] == "timeout":
         return list(argv)
     return ["timeout", "-k", str(KILL_AFTER_S), str(max(1, math.ceil(timeout_s))), *argv]
+
+
+def last_json(data: bytes, key: str) -> dict[str, Any] | None:
+    """The last line of ``data`` that is a JSON object with ``key`` (a node tool's answer); None when
+    there is none. Other lines -- a banner, a warning, garbage -- are data, never an error."""
+    for line in reversed(data.decode("utf-8", "replace").splitlines()):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and key in doc:
+            return doc
+    return None
 
 
 def output_text(res: CommandResult) -> str:
@@ -77,4 +91,4 @@ def parsed_entry(what: str, parsed: dict[str, Any] | None, **kw: Any) -> dict[st
     return entry("error", f"{what}: {parsed.get('error') or 'output not understood'}", result=parsed, **kw)
 
 
-__all__ = ["bounded", "entry", "output_text", "parsed_entry", "run_tool", "skipped"]
+__all__ = ["bounded", "entry", "last_json", "output_text", "parsed_entry", "run_tool", "skipped"]
