@@ -9,6 +9,7 @@ neighbours, is the node to pull from the job."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -81,6 +82,17 @@ def test_ring_names_the_shaped_node_and_takes_the_models_time(slow_fleet: NsFlee
           f"(model {model * 1000:.0f} ms, {measured / model:.3f}x); each iteration {facts['sync_ms_each']} ms; "
           f"busbw {facts['busbw_gbs'] * 1000:.1f} MB/s; slow nodes {facts['slow_nodes']}")
     assert measured == pytest.approx(model, rel=TOLERANCE)
+
+
+def test_a_ring_too_slow_for_every_iteration_stops_with_a_figure_not_a_timeout(slow_fleet: NsFleet) -> None:
+    """~0.9 s per all-reduce at 50 Mbit/s, a 6 s bound: rank 0 stops the ring at a barrier once the
+    next iteration would pass 60% of it, and every rank stops there with it."""
+    t0 = time.monotonic()
+    facts = run_ring(_members(slow_fleet), RingOptions(message_bytes=4 * MIB, iterations=10, warmup=1, timeout_s=6))
+    assert facts["status"] == "ok", facts.get("reason")
+    assert facts["stopped_early"] and 1 <= facts["iterations"] < 10
+    assert [n["node"] for n in facts["slow_nodes"]] == [slow_fleet.hosts[SLOW].name]
+    assert time.monotonic() - t0 < 6 + 5
 
 
 @pytest.fixture

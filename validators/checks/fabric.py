@@ -207,6 +207,8 @@ def allreduce(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: 
                f"{fmt(acceptable)} ms) via {source}")
     if nccl_ms is not None and isinstance(ring.get("sync_ms"), (int, float)):
         message += f"; the builtin TCP ring took {fmt(ring['sync_ms'])} ms"
+    if ring.get("stopped_early"):
+        message += f" (the ring stopped after {ring.get('iterations')} iteration(s): more would not fit its time bound)"
     detail = _ring_detail(ring)
     results = [CheckResult.make(cid, status, message + (f" [{detail}]" if detail else ""), measured=round(ms, 3),
                                 threshold=acceptable, unit="ms", remediation=None if status == "pass" else ALLREDUCE_FIX)]

@@ -143,6 +143,8 @@ def summarize(names: Sequence[str], outputs: Sequence[dict[str, Any] | None], me
                       "gbps": round(gbps, 6) if gbps else None})
     rates = [link["gbps"] for link in links]
     valid = [link for link in links if link["gbps"] is not None]
+    if any((o or {}).get("stopped_early") for o in outputs):
+        facts["stopped_early"] = True  # too slow for every iteration asked within the bound
     facts.update(
         iterations=count,
         sync_ms=round(seconds * 1000, 3),
