@@ -133,11 +133,23 @@ def validation_rows(fleet: LoopbackFleet, sizes: list[int], reps: int, section: 
                                       added.median <= ACTIVE_BUDGET_S))
 
 
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def run_fabric(fleet: LoopbackFleet, sizes: list[int], rates_mbit: list[int], reps: int) -> Section:
     t0 = time.monotonic()
+    load_start = _loadavg()
     section = Section("fabric", "Fabric: builtin ring all-reduce vs its model; what the active tests cost")
     ring_rows(rates_mbit, reps, section)
     validation_rows(fleet, sizes, reps, section)
+    section.notes.append(f"Load average (1, 5, 15 min) at the section's start {load_start}, at its end {_loadavg()}, "
+                         f"on {os.cpu_count()} logical CPUs shared with other users: the ring's Python and TCP run on "
+                         "the same cores, so its time above the model grows with the load.")
     section.notes += [
         ("Ring: 3 namespaces on a bridge, node-1's veth shaped with tc tbf both ways; the model is "
         "T = 2(n-1) x (S/n) / rate (the slowest hop paces every step); jumbo frames, so TCP/IP headers cost ~0.7%."),
