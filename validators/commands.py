@@ -98,7 +98,10 @@ def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, t
 
 def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict[str, Path | None], title: str,
          details: bool = False) -> int:
+    from validators.fabric.phase import check_params
+
     profile = get_profile(profile_name)
+    check_params(profile, profile_name)  # a typo in a fabric line's params: exit 2 before any node is contacted
     try:
         report = run_fleet(nodes, profile, opts)
     except FleetInterrupted as exc:

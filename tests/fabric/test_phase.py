@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from policies.thresholds import Profile, Threshold
+from policies.errors import ConfigError
+from policies.thresholds import Profile, Threshold, builtin_profiles
 from validators.checks.base import CheckContext, judge_fleet, judge_node
-from validators.fabric.phase import FabricFacts, FabricOptions, Peer, run_fabric
+from validators.cli import app
+from validators.fabric.phase import FabricFacts, FabricOptions, Peer, check_params, run_fabric
 from validators.fabric.ring import RingOptions
 from validators.inventory import NodeSpec
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
@@ -97,6 +100,25 @@ def test_a_hung_tool_and_a_garbage_tool_are_errors_with_reasons_and_the_ring_sti
     assert results["network.rdma_bandwidth"].status == "skip" and "no RDMA device" in results["network.rdma_bandwidth"].message
     allreduce = judge_fleet({n: {"fabric": out.nodes[n]} for n in NAMES}, {"fabric": out.controller}, prof)[0]
     assert allreduce.status == "pass" and "via the builtin ring over TCP, 3 nodes" in allreduce.message
+
+
+def test_bad_params_in_a_fabric_line_are_bad_input_naming_the_field(tmp_path: Path) -> None:
+    for prof in builtin_profiles().values():
+        check_params(prof, prof.name)  # the shipped profiles are valid
+    for params, field, why in (({"message_mb": 25}, "message_mb", "unknown parameter"),
+                               ({"iterations": 2.5}, "iterations", "expected a positive whole number"),
+                               ({"timeout_s": -1}, "timeout_s", "expected a positive number"),
+                               ({"streams": True}, "streams", "expected a positive whole number")):
+        prof = Profile(name="p", description="d", thresholds={"network.allreduce": Threshold(max=50, params=params)})
+        with pytest.raises(ConfigError, match=rf"^my.yaml: thresholds\.network\.allreduce\.params\.{field}: {why}"):
+            check_params(prof, "my.yaml")
+    # through the CLI: exit 2, one line, before any node is contacted
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\ndescription: d\nthresholds:\n  network.allreduce: {max: 50, params: {message_mb: 25}}\n")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("nodes:\n  - {name: a, host: 192.0.2.1}\n")
+    res = CliRunner().invoke(app, ["validate", "-i", str(inv), "-p", str(path)])
+    assert res.exit_code == 2 and "params.message_mb: unknown parameter" in res.output
 
 
 def test_absent_tools_are_skipped_with_the_reason(tmp_path: Path) -> None:

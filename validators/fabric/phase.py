@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from policies.errors import ConfigError
 from policies.thresholds import Profile, Threshold
 from validators.fabric import node_tests, rounds
 from validators.fabric.payload import node_command
@@ -110,8 +111,34 @@ class FabricFacts:
                         facts.setdefault(test, entry("error", reason))
 
 
+# what each test's profile line may say under ``params:`` (anything else is a typo, caught up front)
+_NCCL_PARAMS = {"min_bytes": int, "max_bytes": int, "iters": int, "warmup": int, "timeout_s": float}
+PARAMS: dict[str, dict[str, type]] = {
+    "dcgm_diag": {"level": int, "timeout_s": float},
+    "nccl_intranode": _NCCL_PARAMS, "nccl_internode": _NCCL_PARAMS, "nccl_fleet": _NCCL_PARAMS,
+    "rdma_bandwidth": {"timeout_s": float},
+    "allreduce": {"message_mib": float, "iterations": int, "warmup": int, "streams": int, "timeout_s": float,
+                  "excellent_ms": float},
+}
+
+
 def planned_tests(profile: Profile) -> list[str]:
     return [test for test, check_id in CHECK_OF.items() if check_id in profile.thresholds]
+
+
+def check_params(profile: Profile, source: str) -> None:
+    """Every fabric line's ``params`` are known and positive numbers of the right kind: a ConfigError
+    naming ``source`` (the profile's file or name) and the field, before any node is contacted."""
+    for test in planned_tests(profile):
+        allowed = PARAMS[test]
+        for key, value in _params(profile, test).items():
+            where = f"{source}: thresholds.{CHECK_OF[test]}.params.{key}"
+            kind = allowed.get(key)
+            if kind is None:
+                raise ConfigError(f"{where}: unknown parameter (known: {', '.join(sorted(allowed))})")
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer())
+            if not ok or value <= 0 and not (key == "warmup" and value == 0):
+                raise ConfigError(f"{where}: expected a positive {'whole number' if kind is int else 'number'}, got {value!r}")
 
 
 def _params(profile: Profile, test: str) -> dict[str, Any]:
@@ -281,5 +308,5 @@ def run_fabric(peers: Sequence[Peer], profile: Profile, opts: FabricOptions, out
         out.set_fleet("allreduce", run_ring(members, ring_options(profile, opts)))
 
 
-__all__ = ["CHECK_OF", "DEFAULT_TOOL_DIRS", "FLEET_TESTS", "FabricFacts", "FabricOptions", "Peer", "planned_tests",
-           "ring_options", "run_fabric"]
+__all__ = ["CHECK_OF", "DEFAULT_TOOL_DIRS", "FLEET_TESTS", "PARAMS", "FabricFacts", "FabricOptions", "Peer", "check_params",
+           "planned_tests", "ring_options", "run_fabric"]
