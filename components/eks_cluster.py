@@ -9,9 +9,13 @@ Usage (from a strategy such as ``stacks/cloud_first.py``)::
     # eks.cluster_name, eks.endpoint, eks.kubeconfig (secret), eks.cluster_security_group_id,
     # eks.k8s_provider: pass it to KubernetesGpuEnablement / any pulumi_kubernetes resource.
 
-Design notes: authentication is access entries only (``API``; no aws-auth ConfigMap to drift); the
-endpoint is private unless the stack config opens it; the kubeconfig authenticates with
-``aws eks get-token`` so no long-lived token is ever stored in state.
+Design notes: authentication is access entries only (``API``; no aws-auth ConfigMap to drift). The
+deploying principal is admin through EKS's bootstrap cluster-creator entry; ``adminRoleArn`` adds a
+second admin unless it *is* the deployer (compared through ``sts get-caller-identity``, an assumed-role
+session mapped to its role), which would be a duplicate entry (409). The endpoint is public only to
+``publicAccessCidrs`` or private with ``deployFromVpc`` (the config refuses anything the deploy could
+not reach). Secrets are envelope-encrypted with ``secrets_kms_key_arn`` when given. The kubeconfig
+authenticates with ``aws eks get-token`` so no long-lived token is ever stored in state.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.node_template import assume_role_policy, managed_policy_arn
+from components.onprem_access import OnPremApiAccess, OnPremApiAccessArgs
 from stacks.config import ClusterConfig
 
 # Managed policy ARNs live in the "aws" partition; GovCloud/China users would override `partition`.
@@ -33,25 +39,41 @@ ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator"]
 
 
-def managed_policy_arn(policy: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iam::aws:policy/{policy}"
+def caller_role_arn(caller_arn: str) -> str:
+    """The IAM principal behind ``sts get-caller-identity``: an assumed-role session
+    (``arn:aws:sts::123:assumed-role/Deploy/ci-42``) maps to its role (``arn:aws:iam::123:role/Deploy``);
+    a user or role ARN is itself. EKS records the cluster creator's admin entry under that role ARN."""
+    parts = caller_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    return caller_arn
 
 
-def assume_role_policy(service: str) -> str:
-    """Trust policy letting an AWS service (``eks.amazonaws.com``, ``ec2.amazonaws.com``) assume a role."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    # TagSession: EKS tags its sessions (needed for EKS Pod Identity / cluster role).
-                    "Action": ["sts:AssumeRole", "sts:TagSession"] if service.startswith("eks") else "sts:AssumeRole",
-                }
-            ],
-        }
-    )
+def same_principal(admin_arn: str, caller_arn: str) -> bool:
+    """Would an access entry for ``admin_arn`` duplicate the creator's bootstrap entry (EKS answers
+    409 ResourceInUseException)? A role's path is not in its session ARN, so roles compare by account
+    and name."""
+    def key(arn: str) -> tuple[str, str, str]:
+        parts = arn.split(":", 5)
+        if len(parts) < 6:
+            return (arn, "", "")
+        kind, _, rest = parts[5].partition("/")
+        return (parts[4], kind, rest.rsplit("/", 1)[-1])
+    return key(admin_arn) == key(caller_role_arn(caller_arn))
+
+
+def secrets_key_policy(key_arn: str) -> str:
+    """What the cluster role needs on the KMS key that envelope-encrypts Secrets (the terraform-aws-eks
+    module grants the same four actions; AmazonEKSClusterPolicy carries no KMS permission)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+            "Resource": key_arn,
+        }],
+    })
 
 
 def render_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str | None = None) -> dict[str, Any]:
@@ -90,6 +112,9 @@ class EksClusterArgs:
     tags: dict[str, str] = field(default_factory=dict)
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None  # extra control-plane SGs
     secrets_kms_key_arn: pulumi.Input[str] | None = None  # envelope-encrypt Kubernetes secrets
+    # Networks outside the VPC (on-prem, over the VPN) that reach the private endpoint: TCP 443 on the
+    # cluster security group, in place before the Kubernetes provider (and every object) is used.
+    api_client_cidrs: list[str] = field(default_factory=list)
     partition: str = "aws"
 
 
@@ -119,14 +144,16 @@ class EksCluster(pulumi.ComponentResource):
         )
 
         public_cidrs = cfg.public_access_cidrs if cfg.endpoint_public_access and cfg.public_access_cidrs else None
-        encryption = (
-            aws.eks.ClusterEncryptionConfigArgs(
+        encryption = None
+        cluster_deps: list[pulumi.Resource] = [policy]
+        if args.secrets_kms_key_arn is not None:
+            encryption = aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"],
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args.secrets_kms_key_arn),
             )
-            if args.secrets_kms_key_arn is not None
-            else None
-        )
+            cluster_deps.append(aws.iam.RolePolicy(
+                f"{name}-secrets-key", role=role.id,
+                policy=pulumi.Output.from_input(args.secrets_kms_key_arn).apply(secrets_key_policy), opts=child))
         cluster = aws.eks.Cluster(
             f"{name}-cluster",
             role_arn=role.arn,
@@ -146,12 +173,19 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=CONTROL_PLANE_LOG_TYPES,
             encryption_config=encryption,
             tags=args.tags,
-            # The cluster role must hold its policy before EKS uses it, and keep it until the cluster is gone.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            # The cluster role must hold its policies before EKS uses it, and keep them until the cluster is gone.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=cluster_deps),
         )
 
         provider_deps: list[pulumi.Resource] = [cluster]
-        if cfg.admin_role_arn:
+        # The deploying principal is admin through the bootstrap entry (the provider below needs that
+        # from the first second, no race with a separate entry); a second entry for it would be a 409.
+        # Asked only when there is something to compare: a blocking invoke waits for the program's queue.
+        caller = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).arn if cfg.admin_role_arn else ""
+        if cfg.admin_role_arn and same_principal(cfg.admin_role_arn, caller):
+            pulumi.log.info(f"plinth:cluster.adminRoleArn is the deploying principal ({caller_role_arn(caller)}): "
+                            "it is already cluster admin as the cluster's creator; no second access entry", self)
+        elif cfg.admin_role_arn:
             entry = aws.eks.AccessEntry(
                 f"{name}-admin",
                 cluster_name=cluster.name,
@@ -169,6 +203,13 @@ class EksCluster(pulumi.ComponentResource):
                 opts=child,
             )
             provider_deps.append(assoc)
+
+        if args.api_client_cidrs:
+            if args.region is None:
+                raise ValueError("EksClusterArgs.api_client_cidrs needs region: the rules are made in the cluster's region")
+            provider_deps.append(OnPremApiAccess(f"{name}-api-clients", OnPremApiAccessArgs(
+                security_group_id=cluster.vpc_config.cluster_security_group_id, cidrs=args.api_client_cidrs,
+                region=args.region, tags=args.tags), opts=child))
 
         region = args.region
         self.kubeconfig = pulumi.Output.secret(

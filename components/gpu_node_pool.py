@@ -1,24 +1,29 @@
-"""A GPU (or Neuron) EKS managed node group: IAM role, launch template (EFA, encrypted gp3 root, IMDSv2,
-cluster placement group), node group (accelerated AL2023 AMI, taint, labels, scaling).
+"""A GPU (or Neuron) EKS managed node group: IAM role, launch template (EFA, encrypted gp3 root, IMDSv2
+with hop limit 1, local NVMe for containerd/kubelet, capacity reservation or Capacity Block), cluster
+placement group, node group (accelerated AL2023 AMI, taint, labels, scaling) and the Auto Scaling
+group tags Cluster Autoscaler needs to scale the pool up from 0.
 
-Usage (from ``stacks/cloud_first.py`` or ``stacks/hybrid.py``)::
+Usage (from ``stacks/cloud_first.py``)::
 
     from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 
-    for pool in cfg.gpu_pools:
-        GpuNodePool(f"{cfg.prefix}-{pool.name}", GpuNodePoolArgs(
-            cluster_name=eks.cluster_name,
-            subnet_ids=net.private_subnet_ids,
-            security_group_ids=[net.efa_security_group_id],
-            cluster_security_group_id=eks.cluster_security_group_id,  # optional, see below
-            pool=pool, strategy=cfg.strategy, tags=cfg.resource_tags(),
-            placement_group_name=None,   # None: a distributed pool makes its own "cluster" placement group
-        ), opts=pulumi.ResourceOptions(depends_on=[eks]))
+    GpuNodePool(f"{cfg.prefix}-{pool.name}", GpuNodePoolArgs(
+        cluster_name=eks.cluster_name,
+        subnet_ids=net.private_subnet_ids, availability_zones=net.availability_zones,  # same order
+        security_group_ids=[net.efa_security_group_id],
+        cluster_security_group_id=eks.cluster_security_group_id,
+        pool=pool, strategy=cfg.strategy, tags=cfg.resource_tags(), autoscaled=True,
+    ), opts=pulumi.ResourceOptions(depends_on=[eks]))
     # outputs: node_group_name, launch_template_id, node_role_arn, placement_group_name,
     #          node_tag_selector ({"tag:plinth:pool": ..., "tag:eks:cluster-name": ...}), max_size, instance_type
 
-Pure decisions (labels, taint, subnet choice, placement, EFA on/off) are plain functions below so they are
-table-tested without Pulumi.
+Capacity: the pool launches in ``availabilityZone`` (its subnet there), not in whichever zone sorts
+first; a ``capacityReservation`` targets an On-Demand Capacity Reservation (or its resource group);
+``capacityType: CAPACITY_BLOCK`` adds the ``capacity-block`` market type the EKS user guide asks for
+("Create a managed node group with Capacity Blocks for ML"; blueprints ``ml-capacity-block``).
+
+Pure decisions (labels, taint, subnet choice, placement, EFA, capacity) are plain functions below so
+they are table-tested without Pulumi.
 """
 
 from __future__ import annotations
@@ -29,20 +34,23 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.cluster_autoscaler import TEMPLATE_PREFIX, node_template_tags
 from components.efa import efa_network_interfaces, efa_wanted
-from components.eks_cluster import assume_role_policy, managed_policy_arn
+from components.node_template import (
+    metadata_options,
+    node_config_user_data,
+    node_role,
+    root_volume,
+    wants_local_storage,
+)
 from policies.catalogue import InstanceType, catalogue, instance
 from policies.errors import ConfigError
 from stacks.config import GpuPoolConfig
 
-NODE_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEC2ContainerRegistryReadOnly",
-    "AmazonEKS_CNI_Policy",
-    "AmazonSSMManagedInstanceCore",  # shell access without SSH keys or open ports
-)
 POOL_TAG = "plinth:pool"  # on every instance: the validators find a pool's nodes with this EC2 filter
-ROOT_DEVICE = "/dev/xvda"  # AL2023 EKS AMIs boot from xvda
+NVIDIA_GPU = "nvidia.com/gpu"
+NEURON_DEVICE = "aws.amazon.com/neuron"
+EFA_DEVICE = "vpc.amazonaws.com/efa"
 
 
 def resolve_instance(pool: GpuPoolConfig) -> InstanceType:
@@ -57,20 +65,35 @@ def resolve_instance(pool: GpuPoolConfig) -> InstanceType:
 
 def accelerator_taint_key(itype: InstanceType) -> str:
     """Keep general pods off expensive accelerators; the device plugins tolerate these keys."""
-    return "aws.amazon.com/neuron" if itype.accelerator == "neuron" else "nvidia.com/gpu"
+    return NEURON_DEVICE if itype.accelerator == "neuron" else NVIDIA_GPU
 
 
-def node_labels(pool: GpuPoolConfig, strategy: str, itype: InstanceType) -> dict[str, str]:
-    return {
+def node_labels(pool: GpuPoolConfig, strategy: str, itype: InstanceType, efa: bool = False) -> dict[str, str]:
+    labels = {
         "plinth.dev/pillar": "compute",
         "plinth.dev/strategy": strategy,
         "plinth.dev/profile": pool.profile,
         "plinth.dev/pool": pool.name,
-        # The NVIDIA device plugin's node affinity matches this on EKS (no NFD/GFD labels there).
         "plinth.dev/accelerator": itype.accelerator,
         # Policy eks-spot-interruptible-only reads this: SPOT capacity is for work that checkpoints.
         "plinth.dev/interruptible": "true" if pool.interruptible else "false",
     }
+    if itype.accelerator == "nvidia":
+        # The NVIDIA device plugin chart's node affinity matches this on EKS (no NFD there), and
+        # Cluster Autoscaler treats a node with this label as a GPU node still starting its plugin.
+        labels["nvidia.com/gpu.present"] = "true"
+        labels["k8s.amazonaws.com/accelerator"] = f"nvidia-{itype.gpu_model.lower()}"
+    if efa:
+        labels["vpc.amazonaws.com/efa.present"] = "true"  # the EFA device plugin's nodeSelector
+    return labels
+
+
+def extended_resources(itype: InstanceType, efa: bool) -> dict[str, int]:
+    """What the device plugins will advertise on a node of this pool (for scale-from-0 templates)."""
+    resources = {NEURON_DEVICE if itype.accelerator == "neuron" else NVIDIA_GPU: itype.gpus}
+    if efa:
+        resources[EFA_DEVICE] = itype.efa_interfaces
+    return resources
 
 
 def wants_placement_group(pool: GpuPoolConfig) -> bool:
@@ -78,13 +101,45 @@ def wants_placement_group(pool: GpuPoolConfig) -> bool:
     return pool.distributed if pool.placement_group is None else pool.placement_group
 
 
-def pool_subnets(subnet_ids: Sequence[str], single_az: bool) -> list[str]:
-    """A cluster placement group lives in one AZ, and cross-AZ all-reduce pays latency and transfer
-    charges, so a distributed pool gets exactly one subnet (the first, for a stable choice)."""
+def pool_zone_index(zones: Sequence[str], pool: GpuPoolConfig) -> int | None:
+    """Which of the network's zones (``zones[i]`` holds the i-th private subnet) the pool launches in;
+    None: all of them. A single-zone pool (placement group, reservation) must name its zone: the zone
+    with capacity is the user's knowledge, and taking the first one is how p5 launches fail."""
+    if pool.availability_zone is not None:
+        if pool.availability_zone not in zones:
+            raise ConfigError(f"plinth:gpuPools.{pool.name}.availabilityZone: {pool.availability_zone} is not one of "
+                              f"the network's zones ({', '.join(zones) or 'none given'})")
+        return list(zones).index(pool.availability_zone)
+    if pool.single_zone:
+        raise ConfigError(f"plinth:gpuPools.{pool.name}.availabilityZone: this pool runs in one zone (placement "
+                          "group or reservation); name the zone that has its capacity")
+    return None
+
+
+def pool_subnets(subnet_ids: Sequence[str], zone_index: int | None) -> list[str]:
     ids = list(subnet_ids)
     if not ids:
         raise ConfigError("plinth:network: a GPU pool needs at least one private subnet")
-    return ids[:1] if single_az else ids
+    return ids if zone_index is None else [ids[zone_index]]
+
+
+def capacity_reservation(pool: GpuPoolConfig) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs | None:
+    """Target the pool's reservation (or reservation group). With a target, EC2 wants the preference
+    omitted (it is capacity-reservations-only): instances launch into the reservation, not beside it."""
+    r = pool.capacity_reservation
+    if r is None:
+        return None
+    return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+        capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+            capacity_reservation_id=r.id, capacity_reservation_resource_group_arn=r.resource_group_arn))
+
+
+def market_options(pool: GpuPoolConfig) -> aws.ec2.LaunchTemplateInstanceMarketOptionsArgs | None:
+    """Capacity Blocks launch with market type ``capacity-block``; SPOT is the node group's own
+    capacityType (EKS sets the market itself), so the template says nothing for it."""
+    if pool.capacity_type == "CAPACITY_BLOCK":
+        return aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+    return None
 
 
 @dataclass
@@ -101,6 +156,10 @@ class GpuNodePoolArgs:
     # With EFA the launch template declares the interfaces and their groups, and EKS then stops adding
     # the cluster security group by itself: pass it here so nodes can still reach the control plane.
     cluster_security_group_id: pulumi.Input[str] | None = None
+    # The network's zones in subnet order (AiNetwork.availability_zones): where availabilityZone points.
+    availability_zones: Sequence[str] = ()
+    # Tag the Auto Scaling group for Cluster Autoscaler's scale-from-0 (labels, taint, devices).
+    autoscaled: bool = False
     partition: str = "aws"
 
 
@@ -118,17 +177,13 @@ class GpuNodePool(pulumi.ComponentResource):
         # Judge the config before registering anything: bad input leaves no half-built component.
         itype = resolve_instance(pool)
         use_efa = efa_wanted(itype, pool.efa, pool.distributed, pool.name)
+        zone_index = pool_zone_index(args.availability_zones, pool)
         super().__init__("plinth:compute:GpuNodePool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, POOL_TAG: pool.name}
+        subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: pool_subnets(ids, zone_index))
 
-        role = aws.iam.Role(f"{name}-node-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-                            tags=tags, opts=child)
-        attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=role.name,
-                                         policy_arn=managed_policy_arn(policy, args.partition), opts=child)
-            for policy in NODE_POLICIES
-        ]
+        role, attachments = node_role(name, self, tags, args.partition)
 
         placement_name: pulumi.Input[str] | None = None
         if wants_placement_group(pool):
@@ -148,22 +203,13 @@ class GpuNodePool(pulumi.ComponentResource):
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"plinth GPU pool {pool.name} ({itype.name})",
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=ROOT_DEVICE,
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=pool.root_volume_gb, volume_type="gp3", encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens="required",  # IMDSv2 only
-                http_put_response_hop_limit=2,  # pods (one hop further) still reach IMDS
-            ),
+            block_device_mappings=root_volume(pool.root_volume_gb),
+            metadata_options=metadata_options(),
+            user_data=node_config_user_data(wants_local_storage(itype)),
             network_interfaces=network_interfaces,
             placement=aws.ec2.LaunchTemplatePlacementArgs(group_name=placement_name) if placement_name else None,
+            capacity_reservation_specification=capacity_reservation(pool),
+            instance_market_options=market_options(pool),
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**tags, "Name": f"{name}"})
                 for kind in ("instance", "volume", "network-interface")
@@ -172,8 +218,8 @@ class GpuNodePool(pulumi.ComponentResource):
             opts=child,
         )
 
-        single_az = pool.distributed or placement_name is not None
-        subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: pool_subnets(ids, single_az))
+        taint_key = accelerator_taint_key(itype)
+        labels = node_labels(pool, args.strategy, itype, use_efa)
         node_group = aws.eks.NodeGroup(
             f"{name}-ng",
             cluster_name=args.cluster_name,
@@ -188,8 +234,8 @@ class GpuNodePool(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
-            taints=[aws.eks.NodeGroupTaintArgs(key=accelerator_taint_key(itype), value="true", effect="NO_SCHEDULE")],
-            labels=node_labels(pool, args.strategy, itype),
+            taints=[aws.eks.NodeGroupTaintArgs(key=taint_key, value="true", effect="NO_SCHEDULE")],
+            labels=labels,
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             tags=tags,
             opts=pulumi.ResourceOptions(
@@ -201,6 +247,15 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
         )
 
+        if args.autoscaled:
+            asg = node_group.resources.apply(first_autoscaling_group)
+            template_tags = node_template_tags(labels, [(taint_key, "true", "NO_SCHEDULE")],
+                                               extended_resources(itype, use_efa))
+            for key, value in sorted(template_tags.items()):
+                short = key.removeprefix(f"{TEMPLATE_PREFIX}/")  # label/plinth.dev/pool, taint/nvidia.com/gpu …
+                aws.autoscaling.Tag(f"{name}-ca-{short}", autoscaling_group_name=asg, opts=child,
+                                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False))
+
         self.node_group_name = node_group.node_group_name
         self.launch_template_id = template.id
         self.node_role_arn = role.arn
@@ -211,6 +266,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.max_size = pulumi.Output.from_input(pool.max_size)
         self.instance_type = pulumi.Output.from_input(itype.name)
         self.efa_interfaces = itype.efa_interfaces if use_efa else 0
+        self.accelerator = itype.accelerator
         self.node_group = node_group
         self.register_outputs(
             {
@@ -223,3 +279,12 @@ class GpuNodePool(pulumi.ComponentResource):
                 "instance_type": self.instance_type,
             }
         )
+
+
+def first_autoscaling_group(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:
+    """The Auto Scaling group EKS made for the node group (one per managed node group)."""
+    for res in resources or []:
+        for group in res.autoscaling_groups or []:
+            if group.name:
+                return group.name
+    raise ValueError("the node group reports no Auto Scaling group")

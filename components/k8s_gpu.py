@@ -167,7 +167,8 @@ def gpu_operator_values(driver_preinstalled: bool) -> dict[str, Any]:
 
 
 def manifests(config: KubernetesConfig, namespace: str = NAMESPACE,
-              node_selector_terms: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+              node_selector_terms: list[dict[str, Any]] | None = None,
+              device_plugin: bool = True) -> list[dict[str, Any]]:
     """Every raw object the component creates for ``config`` (the Helm release aside), in apply order."""
     seen = {namespace}
     for i, team in enumerate(config.teams):
@@ -179,7 +180,8 @@ def manifests(config: KubernetesConfig, namespace: str = NAMESPACE,
         seen.add(team.name)
     objs = [namespace_manifest(namespace, "privileged")]
     if not config.gpu_operator:
-        objs.append(device_plugin_daemonset_manifest(config.device_plugin_image, namespace, node_selector_terms))
+        if device_plugin:
+            objs.append(device_plugin_daemonset_manifest(config.device_plugin_image, namespace, node_selector_terms))
         objs.append(runtime_class_manifest())  # with the operator, its ClusterPolicy owns RuntimeClass nvidia
     objs += priority_class_manifests()
     for team in config.teams:
@@ -195,6 +197,9 @@ class KubernetesGpuEnablementArgs:
     driver_preinstalled: bool = False  # True on EKS accelerated AMIs
     node_selector_terms: list[dict[str, Any]] | None = None  # None: DEFAULT_GPU_NODE_TERMS
     operator_values: dict[str, Any] = field(default_factory=dict)  # merged over gpu_operator_values()
+    # False where the device plugin comes from elsewhere (on EKS: the pinned Helm chart of
+    # components.device_plugins); the GPU Operator, when on, still brings its own.
+    device_plugin: bool = True
 
 
 def _resource_name(prefix: str, obj: dict[str, Any]) -> str:
@@ -211,7 +216,7 @@ class KubernetesGpuEnablement(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubernetesGpuEnablementArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("plinth:k8s:GpuEnablement", name, None, opts)
         cfg = args.config
-        objs = manifests(cfg, args.namespace, args.node_selector_terms)
+        objs = manifests(cfg, args.namespace, args.node_selector_terms, args.device_plugin)
         adopted = check_existing(cfg.existing, objs, cfg.gpu_operator)
         created: dict[str, pulumi.Resource] = {}
         namespaces: dict[str, pulumi.Resource] = {}

@@ -14,7 +14,8 @@ What it builds and why:
 
 - private subnets (large, one per AZ) for nodes, public subnets (small) for NAT and load balancers,
   tagged for EKS load-balancer discovery;
-- NAT gateways: one (cheap) or one per AZ (no cross-AZ dependency) as ``singleNatGateway`` says;
+- NAT gateways: one per AZ by default (a GPU pool in one zone pulls images through its own zone's
+  NAT: no cross-zone charge, no dependency on another zone), or one (cheaper) with ``singleNatGateway``;
 - an S3 *gateway* endpoint on every private route table: training data streams from S3 without
   NAT charges or NAT bandwidth limits;
 - an EFA security group that allows all traffic to and from itself: EFA's OS-bypass traffic is
@@ -110,7 +111,15 @@ def customer_gateway_asn(vpn: VpnConfig) -> tuple[str | None, str | None]:
     return None, str(vpn.bgp_asn)
 
 
-def pick_zones(available: list[str], az_count: int) -> list[str]:
+def pick_zones(available: list[str], az_count: int, named: list[str] | None = None) -> list[str]:
+    """The zones to lay subnets in: the ones the config names (each must be available here), else the
+    first ``az_count`` available ones."""
+    if named:
+        missing = [z for z in named if z not in available]
+        if missing:
+            raise ConfigError(f"plinth:network.availabilityZones: {missing[0]} is not an available zone of this region "
+                              f"({', '.join(sorted(available))})")
+        return list(named)
     if len(available) < az_count:
         raise ConfigError(
             f"plinth:network.azCount: {az_count} zones asked but the region has {len(available)} available ({', '.join(available)})"
@@ -144,7 +153,7 @@ class AiNetwork(pulumi.ComponentResource):
             check_vpn(cfg.vpn, region)
             if cfg.vpn.static_routes_only and not cfg.on_prem_cidr:
                 raise ConfigError("plinth:network.onPremCidr: required when network.vpn uses static routes")
-        layout = subnet_layout(cfg.cidr, cfg.az_count)
+        layout = subnet_layout(cfg.cidr, cfg.zone_count)
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(name_tag: str, **extra: str) -> dict[str, str]:
@@ -156,7 +165,7 @@ class AiNetwork(pulumi.ComponentResource):
             filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
             opts=pulumi.InvokeOptions(parent=self),
         )
-        zones = pick_zones(list(azs.names), cfg.az_count)
+        zones = pick_zones(list(azs.names), cfg.zone_count, cfg.availability_zones)
 
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           region=region, tags=tags("vpc"), opts=child)
@@ -178,7 +187,7 @@ class AiNetwork(pulumi.ComponentResource):
             public_subnets.append(sn)
 
         nats: list[aws.ec2.NatGateway] = []
-        for i in range(nat_gateway_count(cfg.az_count, cfg.single_nat_gateway)):
+        for i in range(nat_gateway_count(cfg.zone_count, cfg.single_nat_gateway)):
             eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", region=region, tags=tags(f"nat-{i}"), opts=child)
             nats.append(aws.ec2.NatGateway(f"{name}-nat-{i}", allocation_id=eip.id, subnet_id=public_subnets[i].id,
                                            region=region, tags=tags(f"nat-{i}"),

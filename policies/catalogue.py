@@ -6,6 +6,9 @@ Data lives in ``policies/data/instances.yaml`` with its public source beside eve
 
 Fabric expectations (what healthy hardware measures with nccl-tests and perftest) are a second data
 file, ``policies/data/fabric.yaml``, read by :func:`fabric_catalogue` and its accessors below.
+What the node checks judge kernel-log events and RDMA ports against is in ``policies/data/xid.yaml``
+(NVIDIA's Xid catalogue, :func:`xid_catalogue`) and ``policies/data/rdma.yaml`` (link rates,
+per-instance fabrics, port-counter thresholds, platform MTUs: :func:`rdma_catalogue`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class InstanceType(BaseModel):
     efa_interfaces: int
     network_gbps: float
     usd_per_hour: float
+    nvme_disks: int = 0  # local NVMe instance-store volumes (0: EBS only)
+    nvme_gb: float = 0  # size of each, GB
     source: str
 
     @property
@@ -122,3 +127,101 @@ def rdma_link_gbps(link: str) -> float | None:
     """Datasheet line rate of one NIC kind (``ib_hdr``, ``ib_ndr``, ``efa_100g``, ``efa_200g``)."""
     row = fabric_catalogue().rdma_links.get(link)
     return row.link_gbps if row else None
+
+
+# --- kernel-log events and RDMA fabrics (policies/data/xid.yaml, policies/data/rdma.yaml) -------
+
+XID_FILE = Path(__file__).parent / "data" / "xid.yaml"
+RDMA_FILE = Path(__file__).parent / "data" / "rdma.yaml"
+
+
+class XidAction(BaseModel):
+    """What plinth does with one of NVIDIA's resolution buckets: the status and what it means."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["pass", "warn", "fail"]
+    does: str
+
+
+class XidCatalogue(BaseModel):
+    """NVIDIA's Xid codes with plinth's action for each (sources in the data file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: str
+    actions: dict[str, XidAction]
+    xids: dict[int, tuple[str, str] | tuple[str, str, str]]  # meaning, action, optional note
+    unknown: tuple[str, str]
+    recovery_actions: dict[int, tuple[str, str]]
+    sxid: dict[Literal["fatal", "non_fatal"], str]
+
+    def xid(self, code: int) -> tuple[str, str, str]:
+        """(meaning, action name, note) for an Xid code; unknown codes get the `unknown` row."""
+        row = self.xids.get(code, self.unknown)
+        return row[0], row[1], row[2] if len(row) > 2 else ""
+
+
+@lru_cache(maxsize=1)
+def xid_catalogue() -> XidCatalogue:
+    cat = XidCatalogue.model_validate(yaml.safe_load(XID_FILE.read_text()))
+    rows = [*cat.xids.values(), cat.unknown, *cat.recovery_actions.values()]
+    missing = {row[1] for row in rows} - set(cat.actions) | set(cat.sxid.values()) - set(cat.actions)
+    if missing:
+        raise ValueError(f"{XID_FILE}: actions used but not defined: {sorted(missing)}")
+    return cat
+
+
+class RdmaFabric(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    link_layer: Literal["InfiniBand", "Ethernet"]
+    rate_gbps: float
+    width: str | None = None
+    source: str
+
+
+class InstanceFabric(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fabric: str  # a key of RdmaCatalogue.fabrics, or "efa" (counted by instances.yaml efa_interfaces)
+    gpudirect_rdma: bool
+    ports: int | None = None
+    source: str
+
+
+class CounterLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max: int
+    severity: Literal["warn", "fail"]
+    what: str
+
+
+class PlatformMtu(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max: int
+    source: str
+
+
+class RdmaCatalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: str
+    ib_speeds: dict[str, float]
+    fabrics: dict[str, RdmaFabric]
+    instances: dict[str, InstanceFabric]
+    port_counters: dict[str, CounterLimit]
+    efa_counters: dict[str, CounterLimit]
+    roce_min_mtu: int
+    platform_mtu: dict[str, PlatformMtu]
+
+
+@lru_cache(maxsize=1)
+def rdma_catalogue() -> RdmaCatalogue:
+    cat = RdmaCatalogue.model_validate(yaml.safe_load(RDMA_FILE.read_text()))
+    bad = [n for n, row in cat.instances.items() if row.fabric != "efa" and row.fabric not in cat.fabrics]
+    if bad:
+        raise ValueError(f"{RDMA_FILE}: instances name unknown fabrics: {bad}")
+    return cat

@@ -15,6 +15,7 @@ Exit 1 on a mandatory violation, 0 otherwise.
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,7 +123,7 @@ def resource_tree(stack: str, resources: Sequence[CapturedResource]) -> Tree:
 
 
 def print_report(console: Console, data: dict[str, Any], resources: Sequence[CapturedResource],
-                 violations: Sequence[Violation], cost: Any) -> None:
+                 violations: Sequence[Violation], cost: Any, verbose: bool = False) -> None:
     console.print(resource_tree(data["stack"], resources))
     console.print(f"{len(data['resources'])} resources, strategy {data['strategy']}")
     for level, style in (("mandatory", "bold red"), ("advisory", "yellow")):
@@ -130,6 +131,8 @@ def print_report(console: Console, data: dict[str, Any], resources: Sequence[Cap
         console.print(f"[{style}]{level} violations: {len(group)}[/]")
         for v in group:
             console.print(f"  [{style}]{v.policy}[/] {v.message}", highlight=False, soft_wrap=True)
+            if verbose and v.urn:
+                console.print(f"    {v.urn}", markup=False, highlight=False, soft_wrap=True)
     lines = ", ".join(f"{p.name} {p.max_nodes} x {p.instance_type}" for p in cost.pools if p.instance_type)
     budget = data["budget_usd_per_hour"]
     console.print(
@@ -140,7 +143,9 @@ def print_report(console: Console, data: dict[str, Any], resources: Sequence[Cap
 
 
 def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
-                console: Console | None = None) -> int:
+                console: Console | None = None, json_stdout: bool = False, verbose: bool = False) -> int:
+    """``json_stdout``: the JSON report on stdout as well, as the only thing written there (give a
+    ``console`` on stderr); ``verbose``: each violation's resource URN under it."""
     from policies.rules import POLICY_NAMES
 
     console = console or Console()
@@ -152,7 +157,10 @@ def run_preview(stack: str, json_path: Path | None, policy_config: Path | None,
     cost = estimated_cost(resources)
     budget = pcfg.budget_usd_per_hour or cfg.budget_usd_per_hour
     data = report_data(name, cfg.strategy, resources, violations, cost.usd_per_hour, budget)
-    print_report(console, data, resources, violations, cost)
+    print_report(console, data, resources, violations, cost, verbose)
     if json_path is not None:
         write_json_atomic(json_path, data)
+    if json_stdout:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.flush()
     return 1 if any(v.enforcement == "mandatory" for v in violations) else 0

@@ -172,6 +172,7 @@ class PlausibleMocks(pulumi.runtime.Mocks):
             state["latestVersion"] = 1
         elif args.typ == "aws:eks/nodeGroup:NodeGroup":
             state.setdefault("nodeGroupName", rid)
+            state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{rid}"}]}]  # EKS makes one ASG per group
         elif args.typ == "aws:iot/certificate:Certificate":
             state.update(certificatePem="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
                          privateKey="-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n",

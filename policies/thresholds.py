@@ -22,7 +22,7 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 class Threshold(BaseModel):
     """Bounds for one check. ``min``/``max`` are inclusive; ``expect`` is an exact expectation
     (a model name, a boolean); ``warn_margin`` is the fraction above a floor (or below a
-    ceiling) that still passes but earns a warning."""
+    ceiling) that still passes but earns a warning; ``window_hours`` bounds event-counting checks."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,6 +31,9 @@ class Threshold(BaseModel):
     expect: str | bool | int | float | None = None
     unit: str | None = None
     warn_margin: float = Field(default=0.05, ge=0, le=1)
+    # checks that count events (kernel-log Xids, link flaps): only events this recent count; unset:
+    # every event since the node booted
+    window_hours: float | None = Field(default=None, gt=0)
     why: str | None = None
     # how an ACTIVE test behind this check runs (message size, DCGM level, time bound): read by the
     # gatherer that runs it (validators/fabric/phase.py), not by the judge's bounds

@@ -1,26 +1,35 @@
 """cloud-first: everything elastic in one AWS region.
 
-AiNetwork (VPC, EFA security group, cluster placement group) -> EksCluster -> one GpuNodePool per
-``plinth:gpuPools`` entry -> KubernetesGpuEnablement (device plugin / GPU operator, team quotas) on
-the new cluster -> Lakehouse. The strategy decides which components get which arguments; the
-components decide the resources.
+AiNetwork (VPC, NAT per zone, EFA security group, cluster placement group) and Lakehouse (KMS key,
+zone buckets), then :func:`eks_platform`: EksCluster (Secrets encrypted with the stack's KMS key) ->
+SystemNodeGroup -> EksAddons (vpc-cni, kube-proxy, Pod Identity agent, CoreDNS) -> one GpuNodePool
+per ``plinth:gpuPools`` entry -> DevicePlugins (NVIDIA, EFA, Neuron) -> ClusterAutoscaler ->
+LakehouseWorkloadAccess (Pod Identity per ``plinth:lakehouse.access`` entry) -> KubernetesGpuEnablement
+(RuntimeClass, priorities, team quotas). The strategy decides which components get which arguments;
+the components decide the resources.
 
-:func:`gpu_pools` is shared with the hybrid strategy's burst capacity.
+:func:`eks_platform` is shared with the hybrid strategy's burst cluster and edge-centric's central one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.device_plugins import DevicePlugins, DevicePluginsArgs
+from components.eks_addons import EksAddons, EksAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
 from components.gpu_node_pool import POOL_TAG, GpuNodePool, GpuNodePoolArgs
 from components.in_cluster_validation import InClusterValidation, InClusterValidationArgs
 from components.k8s_gpu import KubernetesGpuEnablement, KubernetesGpuEnablementArgs
 from components.lakehouse import Lakehouse, LakehouseArgs
 from components.network import AiNetwork, AiNetworkArgs
+from components.system_node_group import SystemNodeGroup, SystemNodeGroupArgs, system_node_selector
+from components.workload_identity import LakehouseAccessArgs, LakehouseWorkloadAccess
 from stacks.config import GpuPoolConfig, KubernetesConfig, StackConfig
 from stacks.outputs import StackOutputs, node_group_output
 
@@ -31,9 +40,14 @@ def network(cfg: StackConfig) -> AiNetwork:
     ))
 
 
-def eks_cluster(cfg: StackConfig, net: AiNetwork) -> EksCluster:
+def eks_cluster(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksCluster:
+    """Secrets are envelope-encrypted with the stack's KMS key (the lakehouse key). Deployed from
+    inside the network (``deployFromVpc``) with on-prem blocks connected: those reach the private
+    endpoint (the hybrid burst cluster driven from on-prem over the VPN)."""
+    on_prem = list(cfg.network.on_prem_cidr or []) if cfg.cluster.deploy_from_vpc else []
     return EksCluster(f"{cfg.prefix}-eks", EksClusterArgs(
         cluster=cfg.cluster, subnet_ids=net.private_subnet_ids, region=cfg.region, tags=cfg.resource_tags(),
+        secrets_kms_key_arn=lake.kms_key_arn, api_client_cidrs=on_prem,
     ))
 
 
@@ -47,23 +61,74 @@ def gpu_pools(cfg: StackConfig, net: AiNetwork, eks: EksCluster,
         built.append(GpuNodePool(f"{cfg.prefix}-{pool.name}", GpuNodePoolArgs(
             cluster_name=eks.cluster_name,
             subnet_ids=net.private_subnet_ids,
+            availability_zones=net.availability_zones,
             security_group_ids=[net.efa_security_group_id],
             cluster_security_group_id=eks.cluster_security_group_id,
             pool=pool,
             strategy=cfg.strategy,
             tags=cfg.resource_tags(),
             placement_group_name=net.placement_group_name if pool.distributed else None,
+            autoscaled=cfg.cluster.autoscaler,
         ), opts=pulumi.ResourceOptions(depends_on=[eks])))
     return built
+
+
+@dataclass
+class EksPlatform:
+    """What :func:`eks_platform` built, for the strategy's outputs and later components."""
+
+    cluster: EksCluster
+    system: SystemNodeGroup
+    addons: EksAddons
+    pools: list[GpuNodePool]
+    plugins: DevicePlugins
+    autoscaler: ClusterAutoscaler | None
+    lakehouse_access: LakehouseWorkloadAccess | None
+
+
+def eks_platform(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksPlatform:
+    """An EKS cluster that comes up usable: DNS (system nodes + CoreDNS), managed add-ons, GPU pools,
+    device plugins for what the pools carry, an autoscaler for pools that sit at 0, and workload
+    identities for the lakehouse."""
+    tags = cfg.resource_tags()
+    eks = eks_cluster(cfg, net, lake)
+    system = SystemNodeGroup(f"{cfg.prefix}-system", SystemNodeGroupArgs(
+        cluster_name=eks.cluster_name, subnet_ids=net.private_subnet_ids, nodes=cfg.cluster.system_nodes,
+        tags=tags), opts=pulumi.ResourceOptions(depends_on=[eks]))
+    # CoreDNS needs a node to become ACTIVE: the add-ons come after the system nodes.
+    addons = EksAddons(f"{cfg.prefix}-addons", EksAddonsArgs(
+        cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, tags=tags,
+        depends_on=[system.node_group]))
+    pools = gpu_pools(cfg, net, eks)
+    plugins = DevicePlugins(f"{cfg.prefix}-plugins", DevicePluginsArgs(
+        provider=eks.k8s_provider,
+        # The GPU Operator brings its own NVIDIA device plugin: never two on one node.
+        accelerators={p.accelerator for p in pools} - ({"nvidia"} if cfg.kubernetes and cfg.kubernetes.gpu_operator else set()),
+        efa=any(p.efa_interfaces for p in pools)))
+    autoscaler = None
+    if cfg.cluster.autoscaler:
+        autoscaler = ClusterAutoscaler(f"{cfg.prefix}-autoscaler", ClusterAutoscalerArgs(
+            cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, region=cfg.region,
+            provider=eks.k8s_provider, node_selector=system_node_selector(), tags=tags,
+            depends_on=[addons.pod_identity_agent, system.node_group]))
+    access = None
+    if cfg.lakehouse.access:
+        access = LakehouseWorkloadAccess(f"{cfg.prefix}-lake-access", LakehouseAccessArgs(
+            cluster_name=eks.cluster_name, access=list(cfg.lakehouse.access), bucket_arns=lake.bucket_arns,
+            glue_database_names=lake.glue_database_names, kms_key_arn=lake.kms_key_arn, region=cfg.region,
+            tags=tags, depends_on=[addons.pod_identity_agent]))
+    return EksPlatform(eks, system, addons, pools, plugins, autoscaler, access)
 
 
 def gpu_enablement(name: str, provider: k8s.Provider, kube: KubernetesConfig | None, on_eks: bool,
                    depends_on: list[pulumi.Resource] | None = None) -> KubernetesGpuEnablement:
     """Device plugin (or GPU operator), RuntimeClass, priorities and per-team GPU quotas on the
     cluster ``provider`` reaches. EKS accelerated AL2023 AMIs ship the driver and container toolkit
-    (``driver_preinstalled``), so an operator there must not install its own."""
+    (``driver_preinstalled``), so an operator there must not install its own; on EKS the NVIDIA
+    device plugin is the pinned Helm chart of :class:`DevicePlugins`, so no raw DaemonSet here."""
     return KubernetesGpuEnablement(name, KubernetesGpuEnablementArgs(
         provider=provider, config=kube or KubernetesConfig(), driver_preinstalled=on_eks,
+        device_plugin=not on_eks,
     ), opts=pulumi.ResourceOptions(depends_on=depends_on or []))
 
 
@@ -105,13 +170,15 @@ def gpu_node_selector(eks: EksCluster) -> pulumi.Output[dict[str, str]]:
 
 def build(cfg: StackConfig) -> StackOutputs:
     net = network(cfg)
-    eks = eks_cluster(cfg, net)
-    pools = gpu_pools(cfg, net, eks)
-    # After the pools: the device plugin has nothing to schedule on before GPU nodes can exist.
-    gpu = gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True, depends_on=list(pools))
     lake = lakehouse(cfg)
+    platform = eks_platform(cfg, net, lake)
+    eks, pools = platform.cluster, platform.pools
+    gpu = gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True)
     extras: dict[str, Any] = {"kubeconfig": eks.kubeconfig, "kms_key_arn": lake.kms_key_arn}
-    validation = in_cluster_validation(cfg, eks, lake, depends_on=[gpu])  # after the nvidia RuntimeClass
+    if platform.lakehouse_access is not None:
+        extras["lakehouse_roles"] = platform.lakehouse_access.role_arns
+    # after the nvidia RuntimeClass, and the Pod Identity agent its credentials come from
+    validation = in_cluster_validation(cfg, eks, lake, depends_on=[gpu, platform.addons.pod_identity_agent])
     if validation is not None:
         extras["validation_facts"] = validation.facts_location
     return StackOutputs(

@@ -34,6 +34,9 @@ NAMESPACE = "plinth"
 Strategy = Literal["cloud-first", "hybrid", "edge-centric"]
 STRATEGIES: tuple[str, ...] = ("cloud-first", "hybrid", "edge-centric")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+_ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z](-[a-z0-9-]+)?$")  # us-east-1a, us-west-2-lax-1a
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
 
 
 class _Model(BaseModel):
@@ -65,7 +68,12 @@ class VpnConfig(_Model):
 class NetworkConfig(_Model):
     cidr: str = "10.0.0.0/16"
     az_count: int = Field(default=3, ge=1, le=6)
-    single_nat_gateway: bool = True  # one NAT is cheaper; set false for one per AZ (HA)
+    # Zones by name, in the order subnets are laid out; empty: the first azCount the region offers.
+    # Name them when a GPU pool must land where the capacity (or a reservation) is.
+    availability_zones: list[str] = Field(default_factory=list, max_length=6)
+    # One NAT per AZ by default: a GPU pool lives in one zone, and a single NAT elsewhere makes every
+    # image pull cross zones (charged) and ties the pool to another zone's health. true: one, cheaper.
+    single_nat_gateway: bool = False
     # one block or a list (node, pod and service ranges on-prem are often separate blocks)
     on_prem_cidr: list[str] | None = None
     vpn: VpnConfig | None = None
@@ -100,12 +108,113 @@ class NetworkConfig(_Model):
             raise ValueError("onPremLink: external means plinth builds no VPN; remove network.vpn or the link setting")
         return self
 
+    @field_validator("availability_zones")
+    @classmethod
+    def _zones(cls, v: list[str]) -> list[str]:
+        for zone in v:
+            if not _ZONE.match(zone):
+                raise ValueError(f"not an availability zone name: {zone!r} (e.g. us-east-1a)")
+        if len(set(v)) != len(v):
+            raise ValueError("zones must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _zone_count(self) -> NetworkConfig:
+        if self.availability_zones and "az_count" in self.model_fields_set and self.az_count != len(self.availability_zones):
+            raise ValueError(f"azCount {self.az_count} but {len(self.availability_zones)} availabilityZones named; "
+                             "set one of them")
+        return self
+
+    @property
+    def zone_count(self) -> int:
+        return len(self.availability_zones) or self.az_count
+
+
+class SystemNodesConfig(_Model):
+    """The small on-demand node group that runs the cluster's own add-ons (CoreDNS, the autoscaler,
+    device-plugin controllers): untainted, so they never wait for a GPU node."""
+
+    instance_type: str = "m6i.large"
+    min_size: int = Field(default=2, ge=1, le=10)  # two: CoreDNS keeps a replica when a zone fails
+    max_size: int = Field(default=4, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> SystemNodesConfig:
+        if self.min_size > self.max_size:
+            raise ValueError(f"minSize {self.min_size} is above maxSize {self.max_size}")
+        return self
+
 
 class ClusterConfig(_Model):
     version: str = "1.33"
+    # How `pulumi up` reaches the Kubernetes API it also drives (add-ons, device plugins, quotas):
+    # a public endpoint limited to publicAccessCidrs (the private one stays on for the nodes), or,
+    # with the public endpoint off, deployFromVpc: true to state that the deploy runs inside the VPC
+    # (a runner there, a VPN). Anything else is refused before a cluster is half built.
     endpoint_public_access: bool = False
     public_access_cidrs: list[str] = Field(default_factory=list)
+    deploy_from_vpc: bool = False
     admin_role_arn: str | None = None  # granted cluster-admin through an EKS access entry
+    system_nodes: SystemNodesConfig = Field(default_factory=SystemNodesConfig)
+    autoscaler: bool = True  # Cluster Autoscaler: pools scale up from minSize (0) and back down when idle
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        return [_cidr(c) for c in v]
+
+    @field_validator("version")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        from policies.eks_pins import pins
+
+        if v not in pins().addons:  # add-ons and the autoscaler image are pinned per minor
+            raise ValueError(f"no pinned EKS add-on versions for Kubernetes {v} (pinned: {', '.join(sorted(pins().addons))}; "
+                             "policies/data/eks_platform.yaml says how to add one)")
+        return v
+
+    @field_validator("admin_role_arn")
+    @classmethod
+    def _admin(cls, v: str | None) -> str | None:
+        if v is not None and not _IAM_PRINCIPAL.match(v):
+            raise ValueError(f"not an IAM role or user ARN: {v!r}")
+        return v
+
+    def endpoint_problem(self) -> str | None:
+        """Why this endpoint model would leave `pulumi up` unable to reach the API, as 'field: reason'."""
+        if self.endpoint_public_access:
+            if not self.public_access_cidrs:
+                return ("publicAccessCidrs: a public endpoint needs an allow-list (the egress CIDRs of the machines "
+                        "that run pulumi up); without one EKS opens it to 0.0.0.0/0")
+            if self.deploy_from_vpc:
+                return "deployFromVpc: set it only with endpointPublicAccess: false"
+            return None
+        if not self.deploy_from_vpc:
+            return ("endpointPublicAccess: the API endpoint is private-only, so a laptop or CI runner outside the VPC "
+                    "cannot reach the Kubernetes API that pulumi up drives; set endpointPublicAccess: true with "
+                    "publicAccessCidrs, or deployFromVpc: true when pulumi up runs inside the VPC (VPN, runner in the VPC)")
+        return None
+
+
+class CapacityReservationConfig(_Model):
+    """An On-Demand Capacity Reservation (or its resource group), or the reservation of a Capacity Block
+    for ML. Reservations live in one availability zone: the pool's ``availabilityZone`` must be it."""
+
+    id: str | None = None
+    resource_group_arn: str | None = None  # an ODCR resource group (several reservations, one target)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"cr-[0-9a-f]{8,17}", v):
+            raise ValueError(f"not a capacity reservation id: {v!r} (cr-…)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CapacityReservationConfig:
+        if (self.id is None) == (self.resource_group_arn is None):
+            raise ValueError("set exactly one of id or resourceGroupArn")
+        return self
 
 
 class GpuPoolConfig(_Model):
@@ -114,7 +223,13 @@ class GpuPoolConfig(_Model):
     min_size: int = Field(default=0, ge=0)
     max_size: int = Field(default=2, ge=1, le=1000)
     desired_size: int = Field(default=0, ge=0)
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    # CAPACITY_BLOCK: a Capacity Block for ML (EKS user guide, "Create a managed node group with
+    # Capacity Blocks for ML"); needs capacityReservation.id and availabilityZone.
+    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
+    # The zone this pool launches in. A distributed pool (one placement group) or a reserved one runs
+    # in exactly one zone and must name it: the zone with capacity, not the alphabetically first.
+    availability_zone: str | None = None
+    capacity_reservation: CapacityReservationConfig | None = None
     profile: str = "distributed_training"
     interruptible: bool = False  # only interruptible (checkpointing) work may run on SPOT
     root_volume_gb: int = Field(default=200, ge=20, le=16384)
@@ -128,6 +243,22 @@ class GpuPoolConfig(_Model):
             raise ValueError("must be lowercase letters, digits and '-' (at most 40 characters)")
         return v
 
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        from policies.catalogue import catalogue
+
+        if catalogue().get(v) is None:  # hardware, EFA count, AMI type and price all come from the catalogue
+            raise ValueError(f"unknown instance type {v!r} (known: {', '.join(sorted(catalogue().instances))})")
+        return v
+
+    @field_validator("availability_zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None and not _ZONE.match(v):
+            raise ValueError(f"not an availability zone name: {v!r} (e.g. us-east-1a)")
+        return v
+
     @model_validator(mode="after")
     def _sizes(self) -> GpuPoolConfig:
         if not self.min_size <= self.desired_size <= self.max_size:
@@ -136,9 +267,29 @@ class GpuPoolConfig(_Model):
             )
         return self
 
+    def capacity_problem(self) -> str | None:
+        """Why the pool's capacity settings can't launch, as 'field: reason' (None: fine)."""
+        reservation = self.capacity_reservation
+        if self.capacity_type == "CAPACITY_BLOCK" and (reservation is None or reservation.id is None):
+            return "capacityReservation.id: a CAPACITY_BLOCK pool launches into its Capacity Block's reservation (cr-…)"
+        if self.capacity_type == "SPOT" and reservation is not None:
+            return "capacityReservation: reservations hold on-demand capacity; a SPOT pool cannot use one"
+        if self.single_zone and self.availability_zone is None:
+            why = ("a reservation lives in one zone" if reservation is not None
+                   else "a pool that trains across nodes (or has a placement group) runs in one zone")
+            return (f"availabilityZone: {why}; name the zone with capacity for {self.instance_type} "
+                    "(aws ec2 describe-instance-type-offerings --location-type availability-zone)")
+        return None
+
     @property
     def distributed(self) -> bool:
         return self.profile == "distributed_training"
+
+    @property
+    def single_zone(self) -> bool:
+        """Runs in exactly one zone: it trains across nodes (all-reduce across zones pays latency and
+        transfer), sits in a cluster placement group, or uses capacity reserved in one zone."""
+        return self.distributed or bool(self.placement_group) or self.capacity_reservation is not None
 
 
 class TeamQuota(_Model):
@@ -173,11 +324,45 @@ class LifecycleConfig(_Model):
         return self
 
 
+class LakehouseAccess(_Model):
+    """A workload identity: pods running as ``namespace/serviceAccount`` on the EKS cluster get a role
+    (EKS Pod Identity) that reads the ``read`` zones and reads and writes the ``write`` zones."""
+
+    namespace: str
+    service_account: str
+    read: list[str] = Field(default_factory=list)
+    write: list[str] = Field(default_factory=list)
+
+    @field_validator("namespace", "service_account")
+    @classmethod
+    def _dns(cls, v: str) -> str:
+        if not _DNS_LABEL.match(v):
+            raise ValueError("must be a Kubernetes name: lowercase letters, digits and '-' (at most 63 characters)")
+        return v
+
+
 class LakehouseConfig(_Model):
     zones: list[str] = Field(default_factory=lambda: ["raw", "curated", "features", "models"], min_length=1)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     s3_tables: bool = False
     force_destroy: bool = False
+    access: list[LakehouseAccess] = Field(default_factory=list)
+
+    def access_problem(self) -> str | None:
+        """'access[i].field: reason' for a grant on a zone that doesn't exist (None: fine)."""
+        seen: set[tuple[str, str]] = set()
+        for i, entry in enumerate(self.access):
+            for kind in ("read", "write"):
+                unknown = [z for z in getattr(entry, kind) if z not in self.zones]
+                if unknown:
+                    return f"access[{i}].{kind}: unknown zone {unknown[0]!r} (zones: {', '.join(self.zones)})"
+            if not entry.read and not entry.write:
+                return f"access[{i}]: grant at least one zone in read or write"
+            key = (entry.namespace, entry.service_account)
+            if key in seen:
+                return f"access[{i}]: {entry.namespace}/{entry.service_account} is listed twice"
+            seen.add(key)
+        return None
 
 
 ZoneAccess = Literal["read", "write", "read-write"]
@@ -356,7 +541,31 @@ class StackConfig(_Model):
         names = [p.name for p in self.gpu_pools]
         if len(set(names)) != len(names):
             raise ValueError("gpuPools: pool names must be unique")
+        for i, pool in enumerate(self.gpu_pools):
+            problem = pool.capacity_problem()
+            if problem:
+                raise ValueError(f"plinth:gpuPools[{i}].{problem}")
+            zones = self.network.availability_zones
+            if pool.availability_zone and zones and pool.availability_zone not in zones:
+                raise ValueError(f"plinth:gpuPools[{i}].availabilityZone: {pool.availability_zone} is not one of "
+                                 f"network.availabilityZones ({', '.join(zones)})")
+        problem = self.lakehouse.access_problem()
+        if problem:
+            raise ValueError(f"plinth:lakehouse.{problem}")
+        if self.builds_eks:
+            if self.network.zone_count < 2:
+                field = "availabilityZones" if self.network.availability_zones else "azCount"
+                raise ValueError(f"plinth:network.{field}: EKS needs subnets in at least two availability zones "
+                                 f"(got {self.network.zone_count}); a single-zone GPU pool still runs in one of them")
+            problem = self.cluster.endpoint_problem()
+            if problem:
+                raise ValueError(f"plinth:cluster.{problem}")
         return self
+
+    @property
+    def builds_eks(self) -> bool:
+        """cloud-first always runs an EKS cluster; hybrid and edge-centric only for their GPU pools."""
+        return self.strategy == "cloud-first" or bool(self.gpu_pools)
 
     def labels(self) -> dict[str, str]:
         return {"plinth.dev/strategy": self.strategy, "plinth.dev/profile": self.profile}

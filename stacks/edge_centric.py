@@ -84,10 +84,9 @@ def build(cfg: StackConfig) -> StackOutputs:
     )
     if cfg.gpu_pools:
         net = cloud_first.network(cfg)
-        eks = cloud_first.eks_cluster(cfg, net)
-        pools = cloud_first.gpu_pools(cfg, net, eks)
-        cloud_first.gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True,
-                                   depends_on=list(pools))
+        platform = cloud_first.eks_platform(edge_lakehouse_config(cfg), net, lake)
+        eks, pools = platform.cluster, platform.pools
+        cloud_first.gpu_enablement(f"{cfg.prefix}-gpu", eks.k8s_provider, cfg.kubernetes, on_eks=True)
         outputs.cluster_name = eks.cluster_name
         outputs.node_groups = cloud_first.pool_outputs(pools)
         outputs.gpu_node_tag_selector = cloud_first.gpu_node_selector(eks)

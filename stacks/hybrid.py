@@ -7,10 +7,13 @@
   (:mod:`components.k8s_adopt`).
 - AiNetwork with the site-to-site VPN to ``plinth:network.onPremCidr`` (a real customer gateway:
   documentation, private, loopback … addresses are refused).
-- Burst capacity: an EKS cluster whose GPU pools scale from 0 (``minSize`` must be 0), with the device
-  plugin and the same team quotas, so a team's jobs run the same way on both sides. It needs a path
-  from on-prem (the VPN, or ``network.onPremLink: external``) and its control plane security group
-  admits TCP 443 from every on-prem block (:class:`components.onprem_access.OnPremApiAccess`).
+- Burst capacity: cloud-first's EKS platform (``cloud_first.eks_platform``: system nodes, add-ons,
+  device plugins, Cluster Autoscaler) whose GPU pools scale from 0 (``minSize`` must be 0) and back,
+  with the same team quotas, so a team's jobs run the same way on both sides. It needs a path from
+  on-prem (the VPN, or ``network.onPremLink: external``); with ``deployFromVpc`` its control plane
+  security group admits TCP 443 from every on-prem block
+  (:class:`components.onprem_access.OnPremApiAccess`, made by the EKS component so that the
+  Kubernetes provider, and with it every object on the cluster, waits for those rules).
 - Lakehouse with ``restrict_to_region``: every bucket and the (single-region) KMS key pinned to the
   stack's region, replication denied.
 """
@@ -21,7 +24,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.eks_cluster import EksCluster
-from components.onprem_access import OnPremApiAccess, OnPremApiAccessArgs
 from policies.errors import ConfigError
 from stacks import cloud_first
 from stacks.config import KubernetesConfig, StackConfig
@@ -72,36 +74,31 @@ def build(cfg: StackConfig) -> StackOutputs:
                         "(Direct Connect, transit gateway) or on-prem and AWS cannot reach each other")
     net = cloud_first.network(cfg)
 
+    lake = cloud_first.lakehouse(cfg, restrict_to_region=True)
     cluster_name: pulumi.Output[str] | None = None
     node_groups = []
     selector = None
     extras: dict[str, pulumi.Input[object]] = {"vpn_connection_id": net.vpn_connection_id,
                                                "onprem_context": kube.context}
-    burst: tuple[EksCluster, pulumi.Resource] | None = None
+    burst: tuple[EksCluster, list[pulumi.Resource]] | None = None
     if cfg.gpu_pools:
-        eks = cloud_first.eks_cluster(cfg, net)
-        pools = cloud_first.gpu_pools(cfg, net, eks)
-        # The EKS AMI brings the driver: the burst side always runs the plain device plugin, with the
-        # same team namespaces and quotas as on-prem.
-        # Before any Kubernetes object on the burst cluster: a `pulumi up` run from on-prem reaches
-        # the private endpoint only through these rules.
-        api_access = OnPremApiAccess(f"{cfg.prefix}-burst-api-onprem", OnPremApiAccessArgs(
-            security_group_id=eks.cluster_security_group_id, cidrs=list(cfg.network.on_prem_cidr or []),
-            region=cfg.region, tags=cfg.resource_tags()))
-        # A new cluster: nothing on it to adopt.
+        # The burst cluster is cloud-first's platform (system nodes, add-ons, device plugins, the
+        # autoscaler that takes the pools from 0 and back), with the plain device plugin: the EKS AMI
+        # brings the driver, and the same team namespaces and quotas as on-prem. A new cluster:
+        # nothing on it to adopt.
         burst_kube = kube.model_copy(update={"gpu_operator": False, "existing": []})
-        burst_gpu = cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True,
-                                               depends_on=[*pools, api_access])
-        burst = (eks, burst_gpu)
+        platform = cloud_first.eks_platform(cfg.model_copy(update={"kubernetes": burst_kube}), net, lake)
+        eks = platform.cluster
+        burst_gpu = cloud_first.gpu_enablement(f"{cfg.prefix}-burst-gpu", eks.k8s_provider, burst_kube, on_eks=True)
+        burst = (eks, [burst_gpu, platform.addons.pod_identity_agent])
         cluster_name = eks.cluster_name
-        node_groups = cloud_first.pool_outputs(pools)
+        node_groups = cloud_first.pool_outputs(platform.pools)
         selector = cloud_first.gpu_node_selector(eks)
         extras["kubeconfig"] = eks.kubeconfig
 
-    lake = cloud_first.lakehouse(cfg, restrict_to_region=True)
     extras["kms_key_arn"] = lake.kms_key_arn
     if burst is not None:  # in-cluster validation runs on the burst EKS cluster (Pod Identity)
-        validation = cloud_first.in_cluster_validation(cfg, burst[0], lake, depends_on=[burst[1]])
+        validation = cloud_first.in_cluster_validation(cfg, burst[0], lake, depends_on=burst[1])
         if validation is not None:
             extras["validation_facts"] = validation.facts_location
     return StackOutputs(

@@ -105,9 +105,13 @@ _BODIES = {
   plinth:prefix: ml
   plinth:tags: {owner: ml-platform, cost-center: "cc-0000"}
   plinth:budgetUsdPerHour: 100
-  # One managed node group per pool. Training pools get the cluster placement group and EFA.
+  # pulumi up drives the Kubernetes API too: public only to your egress CIDRs (203.0.113.0/24 is a
+  # documentation range), or endpointPublicAccess: false with deployFromVpc: true inside the VPC.
+  plinth:cluster: {endpointPublicAccess: true, publicAccessCidrs: [203.0.113.0/24]}
+  # One managed node group per pool. Training pools get the cluster placement group and EFA, in the
+  # zone you name (the one with capacity for the instance type).
   plinth:gpuPools:
-    - {name: train, instanceType: p4d.24xlarge, minSize: 0, desiredSize: 0, maxSize: 2, profile: distributed_training}
+    - {name: train, instanceType: p4d.24xlarge, minSize: 0, desiredSize: 0, maxSize: 2, profile: distributed_training, availabilityZone: us-east-1a}
     # SPOT only for interruptible (checkpointing) work.
     - {name: infer, instanceType: g6.xlarge, minSize: 0, desiredSize: 1, maxSize: 4, capacityType: SPOT, interruptible: true, profile: real_time_inference}
 """,
@@ -129,7 +133,10 @@ _BODIES = {
   plinth:network:
     onPremCidr: 10.100.0.0/16
     # vpn: {customerGatewayIp: <your router's public IPv4 address>, bgpAsn: 65010}
-  # Cloud burst capacity, scaled from 0: uncomment once network.vpn (or onPremLink) is set.
+  # The burst cluster's API stays private: pulumi up runs on-prem and reaches it over the VPN.
+  plinth:cluster: {deployFromVpc: true}
+  # Cloud burst capacity, scaled from 0 by the cluster autoscaler: uncomment once network.vpn (or
+  # onPremLink) is set.
   # plinth:gpuPools:
   #   - {name: burst, instanceType: g6e.12xlarge, minSize: 0, desiredSize: 0, maxSize: 2, capacityType: SPOT, interruptible: true, profile: multi_gpu_single_node}
 """,

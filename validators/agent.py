@@ -111,7 +111,7 @@ def run_agent(upload: str, node: str | None, profile: str | None, disk_test_mb: 
     name = node_name(node)
     store = open_store(upload)
     prof = get_profile(profile or VALIDATE_DEFAULT_PROFILE)
-    out, err = Console(width=160), Console(stderr=True)
+    out, err = Console(), Console(stderr=True)  # the width the log or terminal gives; the console reads at 80
     marker: NodeMarker | None = None
     if mark_node:
         try:

@@ -6,34 +6,68 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from policies.errors import ConfigError
+from validators import exit_codes
+from validators.cli_options import (
+    PANEL,
+    JsonOpt,
+    JunitOpt,
+    MarkdownOpt,
+    OutputOpt,
+    PrometheusOpt,
+    QuietOpt,
+    VerboseOpt,
+    outputs,
+)
 
 app = typer.Typer(
     name="plinth",
     help="Make infrastructure AI-ready and prove it.\n\n"
     "Provision with `pulumi up` on a strategy stack, enforce policy with `plinth preview`, "
-    "validate nodes with `plinth audit` / `plinth validate`.",
+    "validate nodes with `plinth audit` / `plinth validate`.\n\n"
+    "Start here:  plinth audit   (this machine, no SSH)",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+EXIT_CODES = exit_codes.help_text()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"plinth {version('plinth')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("plinth (not installed: no package metadata)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print plinth's version and exit.")] = False,
+) -> None:
+    """Make infrastructure AI-ready and prove it."""
+
 
 ProfileOpt = Annotated[
     str | None,
     typer.Option("--profile", "-p", help="Workload profile name (see `plinth profiles`) or a profile .yaml path."),
 ]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
-JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here (one testcase per node x check).")]
 DiskTestOpt = Annotated[int | None, typer.Option(
     "--disk-test-mb", min=0, max=65536, metavar="MIB",
     help="Size of the sequential disk write+read test per node, in MiB (default 64; 0 = no disk test: "
          "storage.disk_throughput is skipped). Runs only when the profile checks disk throughput.")]
+PreviewOutputOpt = Annotated[Literal["json"] | None, typer.Option(
+    "--output", "-o", metavar="FORMAT", rich_help_panel=PANEL,
+    help="Write the JSON report (json) to stdout and nothing else there: the console view goes to stderr. Same as --json -.")]
 QuickOpt = Annotated[bool, typer.Option(
     "--quick", help="Fact gathering only: no fabric tests, no pairwise network rounds and no disk test "
                     "(same as --no-fabric --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
@@ -44,12 +78,16 @@ def _bad_input(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def audit(
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
-    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    markdown: MarkdownOpt = None,
+    prometheus: PrometheusOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     disk_test_mb: DiskTestOpt = None,
     quick: QuickOpt = False,
 ) -> None:
@@ -57,19 +95,26 @@ def audit(
 
     Default profile: single_gpu (a workstation or lone server is most often a one-GPU box; pass -p to judge it for another workload).
 
-    Exit 0 when nothing failed (warnings allowed), 1 when a check failed or could not run, 130/143 when interrupted (partial reports are still written).
+    Examples (what failed, by how much and what to do; the same judged for training, facts only; the JSON report on stdout, the console view on stderr):
+
+      $ plinth audit
+
+      $ plinth audit -p distributed_training --quick
+
+      $ plinth audit -o json | jq .summary.score
     """
     from validators.commands import run_audit
 
     try:
-        code = run_audit(profile=profile, json_path=json_path, junit_path=junit, markdown_path=markdown,
-                         disk_test_mb=disk_test_mb, quick=quick)
+        out = outputs(output=output, quiet=quiet, verbose=verbose, json=json_path, junit=junit, markdown=markdown,
+                      prometheus=prometheus)
+        code = run_audit(profile=profile, out=out, disk_test_mb=disk_test_mb, quick=quick)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def validate(
     inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
@@ -77,37 +122,49 @@ def validate(
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
-    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).")] = None,
-    prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Write a Prometheus textfile-collector file.")] = None,
+    markdown: MarkdownOpt = None,
+    prometheus: PrometheusOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes probed at once.")] = 32,
     timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, help="Seconds allowed per node.")] = 120.0,
     accept_new_host_keys: Annotated[bool, typer.Option("--accept-new-host-keys", help="Trust (and record) host keys not yet in known_hosts. Off by default.")] = False,
     network: Annotated[bool | None, typer.Option("--network/--no-network", help="Run the pairwise bandwidth/latency rounds (default: on; off with --quick).")] = None,
     disk_test_mb: DiskTestOpt = None,
     quick: QuickOpt = False,
-    details: Annotated[bool, typer.Option("--details", help="Print a table per node even for fleets of more than 8 nodes (default there: one table grouped by check).")] = False,
+    details: Annotated[bool, typer.Option("--details", rich_help_panel=PANEL, help="A block per node even for fleets of more than 8 nodes (default there: one line per check with the worst nodes).")] = False,
     facts: Annotated[str | None, typer.Option("--facts", metavar="DIR|s3://BUCKET/PREFIX/RUN", help="Judge the facts `plinth agent` stored for this run instead of probing over SSH; --inventory/--stack, when given, name the nodes expected.")] = None,
     fabric: Annotated[bool | None, typer.Option("--fabric/--no-fabric", help="Run the profile's active fabric tests: NCCL all_reduce_perf, RDMA bandwidth, DCGM diag, the builtin ring all-reduce (default: on; off with --quick).")] = None,
     port_range: Annotated[str | None, typer.Option("--port-range", metavar="LOW-HIGH", help="TCP ports the active tests' listeners may take on the nodes, drawn per run (default 28100-28999); open them between the nodes.")] = None,
 ) -> None:
     """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
 
-    Each node gets one SSH connection and one probe round trip; pairwise network tests run in
-    O(1) rounds. Exit 0 nothing failed, 1 a check failed or errored, 2 bad input.
+    Each node gets one SSH connection and one probe round trip; pairwise network tests run in O(1) rounds. An unreachable node is one line in the console; each of its checks is `error` in the reports.
 
-    Example:  plinth validate -i inventory.yaml -p distributed_training --json r.json --junit r.xml
+    Examples (a quick look, facts only; reports for CI; the nodes of a deployed stack; the JSON report alone on stdout):
 
-    Quick look (fact gathering speed, no active tests):  plinth validate -i inventory.yaml --quick
+      $ plinth validate -i inventory.yaml --quick
+
+      $ plinth validate -i inventory.yaml --json r.json --junit r.xml
+
+      $ plinth validate -s prod --stack-outputs o.json --markdown "$GITHUB_STEP_SUMMARY"
+
+      $ plinth validate -i inventory.yaml -o json > r.json
     """
     from validators.commands import run_validate
 
+    try:
+        out = outputs(output=output, quiet=quiet, verbose=verbose, json=json_path, junit=junit, markdown=markdown,
+                      prometheus=prometheus)
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
     if facts is not None:
         from validators.commands import run_validate_facts
 
         try:
             code = run_validate_facts(
-                facts, inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
-                json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
+                facts, inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile, out=out,
                 details=details, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
                                            "--quick": quick, "--accept-new-host-keys": accept_new_host_keys,
                                            "--fabric/--no-fabric": fabric is not None, "--port-range": port_range is not None})
@@ -118,8 +175,7 @@ def validate(
         raise _bad_input("give exactly one of --inventory FILE or --stack NAME (optionally with --stack-outputs FILE)")
     try:
         code = run_validate(
-            inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile,
-            json_path=json_path, junit_path=junit, markdown_path=markdown, prometheus_path=prometheus,
+            inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile, out=out,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
             disk_test_mb=disk_test_mb, quick=quick, details=details, fabric=fabric, port_range=port_range,
         )
@@ -143,7 +199,9 @@ def agent(
 
     The in-cluster entry point (DaemonSet or Job). Exit 0 pass, 1 fail or error, 2 bad input.
 
-    Example:  plinth agent --upload s3://acme-lake-raw/plinth-runs/2025-06-01 --profile distributed_training
+    Example:
+
+      $ plinth agent --upload s3://acme-lake-raw/plinth-runs/2025-06-01 --profile distributed_training
     """
     from validators.agent import run_agent
 
@@ -157,27 +215,39 @@ def agent(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=exit_codes.help_text(exit_codes.PREVIEW_TABLE))
 def preview(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml) or a stack file path.")],
     json_path: JsonOpt = None,
+    output: PreviewOutputOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
 ) -> None:
-    """Run a stack's program offline (Pulumi SDK mocks, no cloud account, no Pulumi CLI) and
-    evaluate the policy pack on it: resource tree, violations by enforcement, estimated hourly cost.
+    """Run a stack's program offline and evaluate the policy pack on it (Pulumi SDK mocks: no cloud account, no Pulumi CLI).
 
-    Exit 1 on a mandatory violation, 0 otherwise, 2 on bad input.
+    Prints the resource tree, the violations by enforcement and the estimated hourly cost.
+
+    Examples (the resource tree and the policy verdicts; with your enforcement levels and budget; each violation's enforcement, from the JSON on stdout):
+
+      $ plinth preview -s cloud-first
+
+      $ plinth preview -s hybrid --policy-config policy.yaml
+
+      $ plinth preview -s cloud-first -o json | jq '.violations[].enforcement'
     """
     from policies.preview import run_preview
 
     try:
-        code = run_preview(stack=stack, json_path=json_path, policy_config=policy_config)
+        out = outputs(("json",), output=output, quiet=quiet, verbose=verbose, json=json_path)
+        code = run_preview(stack=stack, json_path=out.files.get("json"), policy_config=policy_config,
+                           console=out.console(), json_stdout=out.stdout == "json", verbose=out.verbose)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=exit_codes.help_text(exit_codes.STRATEGY_TABLE))
 def strategy(
     data_sensitivity: Annotated[str, typer.Option(help="high | normal: must data stay on your own hardware?")] = "normal",
     workload_pattern: Annotated[str, typer.Option(help="bursty | steady: how does GPU demand arrive?")] = "steady",
@@ -185,8 +255,14 @@ def strategy(
     write_stack: Annotated[str | None, typer.Option(help="Write a starter stacks/Pulumi.<NAME>.yaml for the chosen strategy.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
 ) -> None:
-    """Choose a strategy with the seed's decision matrix and say why:
-    high data sensitivity -> hybrid; latency under 20 ms -> edge-centric; bursty -> cloud-first."""
+    """Choose a strategy with the seed's decision matrix and say why: high data sensitivity -> hybrid; latency under 20 ms -> edge-centric; bursty -> cloud-first.
+
+    Examples (which strategy for bursty training, and why; a starter stack config for sensitive data):
+
+      $ plinth strategy --workload-pattern bursty
+
+      $ plinth strategy --data-sensitivity high --write-stack onprem
+    """
     from stacks.selector import run_strategy
 
     try:
@@ -201,7 +277,14 @@ def strategy(
 
 @app.command()
 def profiles() -> None:
-    """List the workload profiles and their thresholds."""
+    """List the workload profiles and their thresholds.
+
+    Example (then judge this machine against one of them):
+
+      $ plinth profiles
+
+      $ plinth audit -p multi_gpu_single_node
+    """
     from rich.table import Table
 
     from policies.thresholds import builtin_profiles
@@ -220,7 +303,8 @@ def profiles() -> None:
                 parts.append(f"<= {th.max:g}")
             if th.expect is not None:
                 parts.append(f"== {th.expect}")
-            table.add_row(check_id, " ".join(parts) + (f" {th.unit}" if th.unit else ""), th.why or "")
+            window = f" in {th.window_hours:g} h" if th.window_hours is not None else ""
+            table.add_row(check_id, " ".join(parts) + (f" {th.unit}" if th.unit else "") + window, th.why or "")
         out.print(table)
 
 

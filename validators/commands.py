@@ -1,28 +1,38 @@
 """What `plinth audit` and `plinth validate` do (validators/cli.py only parses arguments).
 
-Exit codes: 0 nothing failed (warnings allowed); 1 a check failed or errored; 2 bad input
-(ConfigError, raised before any node is contacted); 128+signal when interrupted (130 Ctrl-C,
-143 SIGTERM): the shells' convention, so a CI script can tell "the fleet is bad" (1) from "the run
-was cut short and its report is partial" — the reports are still written, with the unfinished
-nodes' checks as ``error: interrupted``.
+Exit codes (validators/exit_codes.py): 0 nothing failed (warnings allowed); 1 a check failed or
+errored; 2 bad input (ConfigError, raised before any node is contacted); 3 some nodes unreachable
+and every node reached passed; 128+signal when interrupted (130 Ctrl-C, 143 SIGTERM): the shells'
+convention, so a CI script can tell "the fleet is bad" (1) from "the run was cut short and its
+report is partial" -- the reports are still written, with the unfinished nodes' checks as
+``error: interrupted``.
+
+Where things go (validators/cli_options.Output): report files as asked; at most one report on
+stdout (``-o FORMAT`` or ``--FORMAT -``), and then the console view on stderr, so stdout is that
+document alone; progress always on stderr; nothing but errors with ``--quiet``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 from rich.console import Console
+from rich.markup import escape
 
 from policies.errors import ConfigError
 from policies.thresholds import get_profile
+from validators import exit_codes
+from validators.cli_options import Output
 from validators.inventory import Inventory, NodeSpec, load_inventory
-from validators.reports import check_report_paths, console, write_reports
+from validators.reports import RENDERERS, check_report_paths, console, markdown, write_reports
 from validators.results import Report
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
 
@@ -83,38 +93,60 @@ def _net_options(port_range: str | None) -> object | None:
     return NetOptions(port_range=parse_range(port_range))
 
 
-def _finish(report: Report, paths: dict[str, Path | None], signum: int | None, title: str, details: bool = False) -> int:
-    console.render(report, details=details)
+def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
+    """The one report on stdout (``-o FORMAT`` / ``--FORMAT -``), written straight to the stream."""
+    text = markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader left; don't let the interpreter's exit flush fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return [f"-o {kind}: stdout closed before the report was written"]
+    except OSError as exc:
+        return [f"-o {kind}: cannot write to stdout: {exc.strerror or exc}"]
+    return []
+
+
+def _write(report: Report, out: Output, title: str) -> list[str]:
+    """Every requested report; one line per report that could not be written."""
+    problems = write_reports(report, dict(out.files), title=title)
+    if out.stdout is not None:
+        problems += _report_to_stdout(report, out.stdout, title)
+    return problems
+
+
+def _finish(report: Report, out: Output, signum: int | None, title: str, details: bool = False) -> int:
+    console.render(report, out.console(), details=details, verbose=out.verbose)
     err = Console(stderr=True)
     if signum is not None:
         err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)
-    problems = write_reports(report, paths, title=title)
+    problems = _write(report, out, title)
     for problem in problems:
-        err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     if signum is not None:
-        return 128 + signum
-    return 1 if problems else report.exit_code  # a report CI expects but cannot read fails the run
+        return exit_codes.SIGNAL_BASE + signum
+    return exit_codes.FAILED if problems else report.exit_code  # a report CI expects but cannot read fails the run
 
 
-def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, paths: dict[str, Path | None], title: str,
+def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, out: Output, title: str,
          details: bool = False) -> int:
     from validators.fabric.phase import check_params
 
     profile = get_profile(profile_name)
     check_params(profile, profile_name)  # a typo in a fabric line's params: exit 2 before any node is contacted
+    if out.quiet:
+        opts = replace(opts, progress=False)
     try:
         report = run_fleet(nodes, profile, opts)
     except FleetInterrupted as exc:
-        return _finish(exc.report, paths, exc.signum, title, details)
-    return _finish(report, paths, None, title, details)
+        return _finish(exc.report, out, exc.signum, title, details)
+    return _finish(report, out, None, title, details)
 
 
-def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | None, markdown_path: Path | None,
-              disk_test_mb: int | None = None, quick: bool = False) -> int:
+def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None, quick: bool = False) -> int:
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
     tests = active_tests(quick, None, disk_test_mb)
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path}
-    check_report_paths(paths)
+    check_report_paths(out.files)
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
@@ -124,7 +156,7 @@ def run_audit(profile: str | None, json_path: Path | None, junit_path: Path | No
     opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
                       network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only",
                       fabric=fabric, fabric_off_reason=fabric_off)
-    return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, paths, "plinth audit")
+    return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, out, "plinth audit")
 
 
 def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | None) -> Inventory:
@@ -136,8 +168,7 @@ def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | 
 
 
 def run_validate(
-    inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
-    json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
+    inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None, out: Output,
     concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool | None = None,
     disk_test_mb: int | None = None, quick: bool = False, details: bool = False,
     fabric: bool | None = None, port_range: str | None = None,
@@ -148,10 +179,9 @@ def run_validate(
     tests = active_tests(quick, network, disk_test_mb)
     fabric_on, fabric_off = fabric_tests(quick, fabric)
     fabric_options, net_options = _fabric_options(port_range), _net_options(port_range)
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
-    check_report_paths(paths)
+    check_report_paths(out.files)
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)
@@ -159,13 +189,12 @@ def run_validate(
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
                       disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason, net_options=net_options,
                       fabric=fabric_on, fabric_off_reason=fabric_off, fabric_options=fabric_options)
-    return _run(inv.nodes, profile_name, opts, paths, "plinth validate", details)
+    return _run(inv.nodes, profile_name, opts, out, "plinth validate", details)
 
 
 def run_validate_facts(
     location: str, inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None,
-    json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, prometheus_path: Path | None,
-    details: bool = False, ssh_only: dict[str, bool] | None = None,
+    out: Output, details: bool = False, ssh_only: dict[str, bool] | None = None,
 ) -> int:
     """Judge the facts `plinth agent` stored at ``location`` like a live run (validators/facts).
     The inventory or stack, when given, names the expected nodes and the object store."""
@@ -176,8 +205,7 @@ def run_validate_facts(
     given = [flag for flag, on in (ssh_only or {}).items() if on]
     if given:
         raise ConfigError(f"--facts: {given[0]} does not apply: the agents already gathered the facts")
-    paths = {"json": json_path, "junit": junit_path, "markdown": markdown_path, "prometheus": prometheus_path}
-    check_report_paths(paths)
+    check_report_paths(out.files)
     inv = _inventory(inventory, stack, stack_outputs) if inventory or stack or stack_outputs else None
     profile_name = profile or (inv.profile if inv else None) or VALIDATE_DEFAULT_PROFILE
     prof = get_profile(profile_name)
@@ -189,7 +217,7 @@ def run_validate_facts(
         Console(stderr=True).print("interrupted: no report (nothing was judged yet)", highlight=False)
         return 130
     run = collected.run
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, quiet=out.quiet)
     started = run.started_at.isoformat(timespec="seconds") if run.started_at else "unknown"
     err.print(f"facts: run {run.run_id} at {run.location}; started {started} ({run.start_from}); "
               f"expected nodes from {run.expected_from}", markup=False, soft_wrap=True)
@@ -199,7 +227,7 @@ def run_validate_facts(
     if run.ignored:
         err.print(f"facts: {len(run.ignored)} object(s) ignored, their names are not node names: "
                   + ", ".join(run.ignored[:5]) + (" …" if len(run.ignored) > 5 else ""), markup=False, soft_wrap=True)
-    return _finish(collected.report, paths, None, "plinth validate --facts", details)
+    return _finish(collected.report, out, None, "plinth validate --facts", details)
 
 
 __all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests",

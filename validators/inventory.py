@@ -77,6 +77,18 @@ class Expect(_Model):
     instance_type: str | None = None
     # in an EC2 cluster placement group: one TCP flow then reaches 10 Gbps instead of 5 (network.bandwidth)
     placement_group: bool | None = None
+    fabric: str | None = None  # the node's RDMA fabric, a name in policies/data/rdma.yaml (ib_ndr400, roce400 …)
+    rdma_ports: int | None = Field(default=None, ge=0)  # how many ports of that fabric it has
+
+    @field_validator("fabric")
+    @classmethod
+    def _fabric(cls, v: str | None) -> str | None:
+        from policies.catalogue import rdma_catalogue
+
+        known = rdma_catalogue().fabrics
+        if v is not None and v not in known:
+            raise ValueError(f"unknown fabric {v!r} (known: {', '.join(sorted(known))})")
+        return v
 
 
 class ObjectStore(_Model):

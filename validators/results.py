@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from validators import exit_codes
+
 Status = Literal["pass", "warn", "fail", "error", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "error", "skip")
 
@@ -71,6 +73,9 @@ class Report(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        """0 nothing failed (warnings allowed); 1 something failed or errored."""
-        statuses = {c.status for n in self.nodes for c in n.checks} | {c.status for c in self.fleet}
-        return 1 if statuses & {"fail", "error"} else 0
+        """validators/exit_codes.py: 1 something that was checked failed or errored; else 3 when a
+        node could not be reached; else 0 (warnings allowed)."""
+        reached = {c.status for n in self.nodes if n.reachable for c in n.checks} | {c.status for c in self.fleet}
+        if reached & {"fail", "error"}:
+            return exit_codes.FAILED
+        return exit_codes.UNREACHABLE if any(not n.reachable for n in self.nodes) else exit_codes.OK

@@ -18,9 +18,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +32,7 @@ from typing import Any
 from policies.thresholds import Profile
 from validators.inventory import NodeSpec, ObjectStore
 from validators.judging import INTERRUPTED, NodeOutcome, judge_outcomes, summarize
+from validators.progress import Progress, progress_for
 from validators.results import Report
 from validators.transport import Transport, TransportError, make_transport
 
@@ -76,7 +75,7 @@ class RunOptions:
     disk_test_mb: int = 64  # MiB per node; 0 = no disk test (only used when probe_options is None)
     disk_off_reason: str = "disk test disabled (--disk-test-mb 0)"
     probe_options: Any = None  # validators.probe.ProbeOptions; None: built from object_store and disk_test_mb
-    progress: bool | None = None  # None: on when stderr is a TTY and not in CI
+    progress: bool | None = None  # None: a bar on a terminal, plain lines elsewhere (validators/progress.py); False: none
     transport_factory: Callable[[NodeSpec, bool], Transport] = make_transport
     gather: FactsGatherer | None = None  # None: the probe (validators.probe)
 
@@ -223,48 +222,6 @@ def controller_facts(store: ObjectStore | None) -> dict[str, Any]:
                                  "error": f"{exc.__class__.__name__}: {exc}"}}
 
 
-def _progress_enabled(opts: RunOptions) -> bool:
-    if opts.progress is not None:
-        return opts.progress
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-class _Progress:
-    """rich progress on stderr (transient), or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self._p: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self._task = self._p.add_task("probing nodes", total=total)
-
-    def __enter__(self) -> _Progress:  # noqa: PYI034
-        if self._p is not None:
-            self._p.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.stop()
-
-    def advance(self, description: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, advance=1, description=description)
-
-    def describe(self, description: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, description=description)
 
 
 class _SignalGuard:
@@ -285,7 +242,16 @@ class _SignalGuard:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: _Progress,
+def _finished(state: _NodeState) -> tuple[str, str | None]:
+    """What the progress line says of a node that finished: (outcome, why)."""
+    if state.facts is not None:
+        return "probed", None
+    if not state.reachable:
+        return "unreachable", (state.error or "").removeprefix("unreachable: ") or None
+    return "not probed", state.error
+
+
+def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: Progress,
                 keep_open: bool) -> Iterator[None]:
     """Yield as nodes finish; a node still running after its budget (a transport that ignored
     its timeout) is abandoned with an error and its connection closed."""
@@ -299,7 +265,7 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
                 # no pairwise round or fabric test will use this connection: close it now, so open
                 # connections (fds, sshd sessions) are bounded by --concurrency, not by the fleet's size
                 state.transport.close()
-            progress.advance(f"{state.spec.name}: {'ok' if state.facts is not None else 'error'}")
+            progress.node_done(state.spec.name, *_finished(state), state.duration_s)
         now = time.monotonic()
         for fut in list(pending):
             state = futures[fut]
@@ -346,14 +312,15 @@ def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | Non
     interrupted: int | None = None
     controller: dict[str, Any] = {}
     try:
-        with _SignalGuard(), _Progress(_progress_enabled(opts), len(states)) as progress:
+        with _SignalGuard(), progress_for(opts.progress, len(states)) as progress:
             try:
                 controller_future = side.submit(controller_facts, opts.object_store)
                 futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
                 keep_open = opts.network or (opts.fabric and bool(fabric.planned))
                 for _ in _wait_nodes(futures, opts, progress, keep_open):
                     pass
-                progress.describe("pairwise network rounds")
+                if opts.network and sum(s.facts is not None for s in states) >= 2:
+                    progress.describe("pairwise network rounds")
                 for name, pw in _pairwise(states, opts).items():
                     state = next(s for s in states if s.spec.name == name)
                     if state.facts is not None:

@@ -12,6 +12,8 @@ PROBE_JUDGES = {
     "gpu.count", "gpu.model", "gpu.memory", "gpu.ecc_errors", "gpu.retired_pages", "gpu.xid", "gpu.temperature",
     "gpu.persistence_mode", "gpu.pcie_link", "gpu.nvlink",
     "network.mtu", "network.rdma", "network.nic_speed",
+    "gpu.sxid", "network.ib_link", "network.ib_errors", "network.ib_flaps", "network.rdma_stack", "network.gpudirect",
+    "system.memlock", "system.container_runtime",
     "storage.free_space", "storage.disk_throughput", "storage.object_store_latency",
 }
 

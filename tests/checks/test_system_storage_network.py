@@ -154,22 +154,6 @@ def test_primary_nic_prefers_default_route_then_physical_then_speed() -> None:
     assert network_local.primary_nic([base()["nics"][0]]) is None
 
 
-@pytest.mark.parametrize("mtu,status", [(9001, "pass"), (9000, "pass"), (1500, "fail"), (None, "error")])
-def test_mtu(mtu: int | None, status: str) -> None:
-    r = network_local.mtu(changed("nics.2.mtu", mtu), Threshold(min=9000, unit="bytes"), ctx())
-    assert r.status == status
-    if status == "fail":
-        assert r.message == "MTU of ens5: 1500 bytes, needs >= 9000 bytes (7500 short, 83% below)"
-        assert "ip link set ens5 mtu 9001" in (r.remediation or "")
-
-
-def test_mtu_on_this_machine(real: dict) -> None:
-    r = network_local.mtu(real, Threshold(min=9000, unit="bytes"), ctx())
-    primary = network_local.primary_nic(real["nics"])
-    assert primary is not None and r.measured == primary["mtu"]
-    assert r.status == ("pass" if primary["mtu"] >= 9000 else "fail")
-
-
 def test_nic_speed() -> None:
     t = Threshold(min=10, unit="Gbps")
     assert network_local.nic_speed(base(), t, ctx()).status == "skip"  # ENA reports no speed

@@ -64,6 +64,7 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         extra["latestVersion"] = 1
     elif typ == "aws:eks/nodeGroup:NodeGroup":
         extra["nodeGroupName"] = inputs.get("nodeGroupName", name)
+        extra["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]  # EKS makes one ASG per group
     elif typ == "aws:ec2/placementGroup:PlacementGroup":
         extra["name"] = inputs.get("name", name)
     elif typ.startswith("aws:s3/bucket:Bucket"):

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from components.eks_cluster import EksCluster, EksClusterArgs, render_kubeconfig
+from components.eks_cluster import (
+    EksCluster,
+    EksClusterArgs,
+    caller_role_arn,
+    render_kubeconfig,
+    same_principal,
+)
 from stacks.config import ClusterConfig
 from tests.components.mocks import Run, run_program
 
@@ -77,3 +84,59 @@ def test_render_kubeconfig_without_region_leaves_it_to_the_cli() -> None:
     assert "--region" not in kube["users"][0]["user"]["exec"]["args"]
     assert kube["current-context"] == "c"
     assert kube["clusters"][0]["cluster"]["certificate-authority-data"] == "Q0E="
+
+
+# endpoint, secrets, admin entries ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("caller", "role"), [
+    ("arn:aws:sts::123456789012:assumed-role/Deploy/ci-42", "arn:aws:iam::123456789012:role/Deploy"),
+    ("arn:aws-us-gov:sts::123456789012:assumed-role/Deploy/s", "arn:aws-us-gov:iam::123456789012:role/Deploy"),
+    ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
+])
+def test_caller_maps_an_assumed_role_session_to_its_role(caller: str, role: str) -> None:
+    assert caller_role_arn(caller) == role
+
+
+def test_same_principal_ignores_the_role_path_a_session_arn_lacks() -> None:
+    session = "arn:aws:sts::123456789012:assumed-role/Deploy/ci-42"
+    assert same_principal("arn:aws:iam::123456789012:role/Deploy", session)
+    assert same_principal("arn:aws:iam::123456789012:role/teams/ml/Deploy", session)
+    assert not same_principal("arn:aws:iam::123456789012:role/Admin", session)
+    assert not same_principal("arn:aws:iam::999999999999:role/Deploy", session)
+    assert not same_principal("arn:aws:iam::123456789012:user/Deploy", session)
+
+
+def test_admin_role_that_is_the_deployer_gets_no_duplicate_entry() -> None:
+    """EKS already made the creator's entry (bootstrapClusterCreatorAdminPermissions); a second one for
+    the same principal fails the deploy with 409 ResourceInUseException."""
+    cfg = ClusterConfig.model_validate({"adminRoleArn": "arn:aws:iam::123456789012:role/Deploy"})
+    session = {"accountId": "123456789012", "arn": "arn:aws:sts::123456789012:assumed-role/Deploy/ci", "userId": "AROA:ci"}
+    run = run_program(lambda: EksCluster("plinth-eks", EksClusterArgs(cluster=cfg, subnet_ids=["a", "b"])),
+                      calls={"aws:index/getCallerIdentity:getCallerIdentity": lambda _a: session})
+    assert run.of_type("aws:eks/accessEntry:AccessEntry") == []
+    assert run.one(CLUSTER).inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is True
+
+
+def test_secrets_are_envelope_encrypted_with_the_stack_key_the_cluster_role_may_use() -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/abcd"
+    run = run_program(lambda: EksCluster("plinth-eks", EksClusterArgs(
+        cluster=ClusterConfig(), subnet_ids=["a", "b"], secrets_kms_key_arn=key)))
+    c = run.one(CLUSTER)
+    assert c.inputs["encryptionConfig"] == {"resources": ["secrets"], "provider": {"keyArn": key}}
+    grant = run.one("aws:iam/rolePolicy:RolePolicy")
+    doc = json.loads(grant.inputs["policy"])["Statement"][0]
+    assert doc["Resource"] == key and "kms:Decrypt" in doc["Action"] and "kms:Encrypt" in doc["Action"]
+    assert grant.urn in c.dependencies  # EKS checks the key when it creates the cluster
+
+
+def test_on_prem_api_clients_are_admitted_before_any_kubernetes_object() -> None:
+    """Deployed from on-prem over the VPN: TCP 443 from each on-prem block on the cluster security group,
+    and the Kubernetes provider (so every object on the cluster) waits for those rules."""
+    run = run_program(lambda: EksCluster("plinth-eks", EksClusterArgs(
+        cluster=ClusterConfig(deployFromVpc=True), subnet_ids=["a", "b"], region="eu-central-1",
+        api_client_cidrs=["10.100.0.0/16", "10.101.0.0/16"])))
+    rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert sorted(r.inputs["cidrIpv4"] for r in rules) == ["10.100.0.0/16", "10.101.0.0/16"]
+    assert {(r.inputs["fromPort"], r.inputs["securityGroupId"]) for r in rules} == {(443.0, "sg-plinth-eks-cluster-cluster")}
+    assert {r.urn for r in rules} <= set(run.one("pulumi:providers:kubernetes").dependencies)

@@ -48,7 +48,7 @@ def build(network: dict[str, Any], region: str = "us-east-1") -> Run[AiNetwork]:
 
 @pytest.fixture(scope="module")
 def cloud() -> Run[AiNetwork]:
-    return build({"cidr": "10.20.0.0/16", "azCount": 3})
+    return build({"cidr": "10.20.0.0/16", "azCount": 3, "singleNatGateway": True})
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +220,22 @@ def test_bgp_vpn_needs_no_static_route_and_static_vpn_needs_on_prem_cidr() -> No
 def test_more_azs_than_the_region_has_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^plinth:network\.azCount: 5 zones asked but the region has 3"):
         build({"azCount": 5})
+
+
+def test_named_zones_are_used_in_order_and_must_exist() -> None:
+    available = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+    assert pick_zones(available, 3, ["us-east-1d", "us-east-1b"]) == ["us-east-1d", "us-east-1b"]
+    with pytest.raises(ConfigError, match=r"^plinth:network\.availabilityZones: us-east-1z is not an available zone"):
+        pick_zones(available, 2, ["us-east-1a", "us-east-1z"])
+
+
+def test_default_network_has_a_nat_per_zone() -> None:
+    """The GPU pool lives in one zone: with a single NAT elsewhere every image pull crosses zones."""
+    run = build({"cidr": "10.20.0.0/16", "azCount": 2})
+    assert NetworkConfig().single_nat_gateway is False and len(run.of_type(NAT)) == 2
+    named = build({"cidr": "10.20.0.0/16", "availabilityZones": ["us-east-1c", "us-east-1a"]})
+    private = {s.inputs["availabilityZone"] for s in named.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
+    assert private == {"us-east-1c", "us-east-1a"} and named.result.availability_zones == ["us-east-1c", "us-east-1a"]
 
 
 # ---- the on-prem end of the VPN: what AWS accepts ----------------------------------------------

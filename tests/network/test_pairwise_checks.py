@@ -64,7 +64,9 @@ def test_outliers_warn_naming_the_node_beyond_ten_percent() -> None:
     facts = {"a": _pw(10), "b": _pw(10), "c": _pw(8.9), "d": _pw(9.1), "e": _pw(10.5)}
     res = outliers("network.bandwidth_outlier", facts, th, lambda f: f["pairwise"]["bandwidth_gbps"], "bw", "Gbps", "fix")
     assert [(r.status, r.message.split(":")[0]) for r in res] == [("warn", "c")]
-    assert "11% below the fleet median 10 Gbps" in res[0].message and res[0].measured == 8.9
+    assert "11% below the fleet median 10 Gbps" in res[0].message
+    # measured is in the threshold's unit (% below the median), never the Gbps value under a "%" unit
+    assert (res[0].measured, res[0].threshold, res[0].unit) == (11.0, 10, "%")
 
 
 def test_outliers_edge_cases() -> None:
@@ -72,6 +74,7 @@ def test_outliers_edge_cases() -> None:
     get = lambda f: f["v"]
     ok = outliers("x.y_outlier", {"a": {"v": 10}, "b": {"v": 9.5}, "c": {"v": 9.1}}, th, get, "v", "u", "fix")
     assert [r.status for r in ok] == ["pass"]
+    assert (ok[0].measured, ok[0].unit) == (4.2, "%") and "lowest c 9.1 u" in ok[0].message  # c: (9.5-9.1)/9.5
     few = outliers("x.y_outlier", {"a": {"v": 10}, "b": {"v": 1}}, th, get, "v", "u", "fix")
     assert few[0].status == "skip" and "at least 3" in few[0].message
 

@@ -50,7 +50,7 @@ def test_cloud_first_lists_the_gpu_pool_network_and_lakehouse(shipped) -> None:
     _, _, data = shipped["cloud-first"]
     assert data is not None and data["stack"] == "cloud-first" and data["strategy"] == "cloud-first"
     by_type = types(data)
-    assert len(by_type["aws:eks/nodeGroup:NodeGroup"]) == 2
+    assert len(by_type["aws:eks/nodeGroup:NodeGroup"]) == 3  # train, infer, system
     assert by_type["aws:ec2/launchTemplate:LaunchTemplate"] and by_type["aws:ec2/placementGroup:PlacementGroup"]
     buckets = {b["name"] for b in by_type["aws:s3/bucket:Bucket"]}
     for side in ("bucketVersioning:BucketVersioning", "bucketPublicAccessBlock:BucketPublicAccessBlock",
@@ -58,7 +58,8 @@ def test_cloud_first_lists_the_gpu_pool_network_and_lakehouse(shipped) -> None:
                  "bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
         assert len(by_type[f"aws:s3/{side}"]) == len(buckets) >= 5
     # parents: node groups sit under their GpuNodePool component, buckets under the Lakehouse
-    pools = {c["name"] for c in by_type["plinth:compute:GpuNodePool"]}
+    pools = {c["name"] for c in by_type["plinth:compute:GpuNodePool"]} | {
+        c["name"] for c in by_type["plinth:compute:SystemNodeGroup"]}
     assert {ng["parent"] for ng in by_type["aws:eks/nodeGroup:NodeGroup"]} == pools
     # the estimate is the catalogue's price x max nodes: 4 x p5.48xlarge + 4 x g6e.xlarge
     assert data["estimated_hourly_cost_usd"] == pytest.approx(4 * 55.04 + 4 * 1.861, abs=0.01)
@@ -68,7 +69,7 @@ def test_hybrid_lists_the_device_plugin_and_edge_the_thing_group(shipped) -> Non
     hybrid = shipped["hybrid"][2]
     edge = shipped["edge"][2]
     assert hybrid is not None and edge is not None
-    assert any("device-plugin" in d["name"] for d in types(hybrid)["kubernetes:apps/v1:DaemonSet"])
+    assert any("device-plugin" in d["name"] for d in types(hybrid)["kubernetes:helm.sh/v3:Release"])
     assert types(edge)["aws:iot/thingGroup:ThingGroup"]
     assert types(edge)["aws:iot/policy:Policy"]
 
@@ -83,8 +84,9 @@ BAD_STACK = {
         "plinth:cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
         "plinth:gpuPools": [
             {"name": "train", "instanceType": "p5.48xlarge", "maxSize": 4, "profile": "distributed_training",
-             "efa": False, "placementGroup": False},
-            {"name": "slowtrain", "instanceType": "g6e.xlarge", "maxSize": 2, "profile": "distributed_training"},
+             "efa": False, "placementGroup": False, "availabilityZone": "us-east-1a"},
+            {"name": "slowtrain", "instanceType": "g6e.xlarge", "maxSize": 2, "profile": "distributed_training",
+             "availabilityZone": "us-east-1b"},
             {"name": "spot", "instanceType": "g6.xlarge", "maxSize": 2, "capacityType": "SPOT", "interruptible": False,
              "profile": "real_time_inference"},
         ],

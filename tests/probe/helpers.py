@@ -100,8 +100,8 @@ def run_probe(opts: ProbeOptions, env: dict[str, str]) -> dict:
 
 def quiet_options(tmp_path: Path, **kw: object) -> ProbeOptions:
     """Deterministic options for tests: no pynvml, small builtin disk test in tmp_path, no
-    fallback kernel logs (so a fake `dmesg` decides what the kernel log says)."""
+    fallback kernel or system logs (no journal either: a fake `dmesg` decides what the kernel log says)."""
     base: dict = {"disk_path": str(tmp_path), "disk_test_mb": 8, "use_fio": False, "use_pynvml": False, "step_timeout_s": 10.0,
-                  "kmsg_path": str(tmp_path / "no-kmsg"), "kernel_log_paths": ()}
+                  "kmsg_path": str(tmp_path / "no-kmsg"), "kernel_log_paths": (), "system_log_paths": (), "use_journal": False}
     base.update(kw)
     return ProbeOptions(**base)

@@ -13,7 +13,6 @@ from validators.probe.parsers import (
     parse_nvidia_smi_text,
     parse_nvidia_smi_xml,
     parse_nvlink_status,
-    parse_xid,
     physical_cores,
 )
 
@@ -128,25 +127,6 @@ def test_nvlink_status_variants() -> None:
     assert mig[0]["active"] is None and "MIG" in mig[0]["note"]
     spaces = parse_nvlink_status(fixture_text("nvlink/nvidia-smi-nvlink-status_a100-sxm4-80gb-8gpu.txt"))
     assert len(spaces) == 8 and spaces[0]["total"] == 12
-
-
-def test_xid_ecc_sequence_iso_timestamps() -> None:
-    out = parse_xid(fixture_text("xid/dmesg-time-format-iso_xid48-DBE_xid63-row-remap_xid94-contained-ECC_plus-peermem-lines.txt"))
-    assert out["counts"] == {"48": 1, "63": 1, "94": 9} and out["total"] == 11
-    assert {e["pci"] for e in out["events"]} == {"0000:19:00"}
-    assert out["events"][0]["xid"] == 48 and "double bit error" in out["events"][0]["line"]
-
-
-def test_xid_many_events_are_capped_but_counted() -> None:
-    out = parse_xid(fixture_text("xid/dmesg-decode-iso_xid13-xid43_8gpu-node.txt"))
-    assert out["counts"] == {"13": 629, "43": 7} and out["total"] == 636
-    assert len(out["events"]) == 50
-
-
-def test_xid_dmesg_T_and_clean_logs() -> None:
-    assert parse_xid(fixture_text("xid/dmesg-T_h100-dell-xe9680_xid119-gsp-rpc-timeout.txt"))["counts"] == {"119": 5}
-    assert parse_xid(fixture_text("dmesg/dmesg-decode-iso_boot-no-xid_large.txt"))["total"] == 0
-    assert parse_xid(fixture_text("dmesg/dev-kmsg_nvswitch-open.txt"))["total"] == 0
 
 
 def test_fio_interrupted_run_with_text_prefix() -> None:

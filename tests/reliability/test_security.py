@@ -199,6 +199,6 @@ def test_generated_stack_files_and_reports_are_0644_even_under_umask_0(
     finally:
         os.umask(old)
     assert r1.exit_code == 0, r1.output
-    assert r2.exit_code == 1, r2.output
+    assert r2.exit_code == 3, r2.output  # its one node is unreachable: not checked, the reports still written
     written = [tmp_path / "Pulumi.modes.yaml", *[tmp_path / f"r.{k}" for k in ("json", "junit", "markdown", "prometheus")]]
     assert {p.name: _not_world_writable(p) for p in written} == {p.name: 0o644 for p in written}

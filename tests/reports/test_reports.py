@@ -115,7 +115,8 @@ def test_console_names_verdict_and_remediation() -> None:
     con = Console(width=200, record=True)
     console.render(sample(), con)
     text = con.export_text()
-    assert "gpu-1 (10.0.1.11) (unreachable)" in text
+    assert "gpu-1 (10.0.1.11) unreachable: 10.0.1.11:22: connection refused" in text.splitlines()  # one line, the reason
+    assert "  gpu-1  ok=0 warn=0 failed=0 error=1 skipped=0 unreachable=1" in text.splitlines()  # the recap
     assert "ip link set eth0 mtu 9001" in text
     assert re.search(r"readiness score \d+/100: (urgent action required|modernisation needed|good foundation)", text)
 

@@ -60,6 +60,7 @@ class PlinthMocks(pulumi.runtime.Mocks):
             state["vpcConfig"] = {**state.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-cluster"}
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             state["nodeGroupName"] = args.name
+            state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{args.name}-asg"}]}]
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
         elif typ == "aws:s3/bucket:Bucket":

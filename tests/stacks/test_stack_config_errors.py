@@ -18,8 +18,10 @@ GOOD = {
     "aws:region": "us-east-1",
     "plinth:strategy": "cloud-first",
     "plinth:tags": {"owner": "t", "cost-center": "c"},
-    "plinth:gpuPools": [{"name": "train", "instanceType": "p4d.24xlarge", "maxSize": 2}],
+    "plinth:cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.0/24"]},
+    "plinth:gpuPools": [{"name": "train", "instanceType": "p4d.24xlarge", "maxSize": 2, "availabilityZone": "us-east-1b"}],
 }
+TRAIN = GOOD["plinth:gpuPools"][0]
 HYBRID = {
     "plinth:strategy": "hybrid",
     "plinth:network": {"onPremCidr": "10.100.0.0/16"},
@@ -38,10 +40,30 @@ BAD = [
     pytest.param({k: v for k, v in GOOD.items() if k != "plinth:strategy"}, "plinth:strategy", id="missing-strategy"),
     pytest.param(_variant(GOOD, **{"plinth:gpuPool": []}), "plinth:gpuPool: unknown field", id="unknown-field"),
     pytest.param(HYBRID, "plinth:kubernetes", id="hybrid-without-kubernetes"),
-    pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{"name": "train", "instanceType": "p4d.24xlarge", "minSize": 3, "maxSize": 2, "desiredSize": 3}]}),
-                 "plinth:gpuPools[0]", id="min-over-max"),
+    pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{**TRAIN, "minSize": 3, "maxSize": 2, "desiredSize": 3}]}),
+                 "plinth:gpuPools[0]: Value error, sizes must satisfy", id="min-over-max"),
     pytest.param(_variant(GOOD, **{"plinth:profile": "training"}), "plinth:profile", id="unknown-profile"),
     pytest.param(_variant(GOOD, **{"plinth:strategy": "multi-cloud"}), "plinth:strategy", id="unknown-strategy"),
+    # An EKS cluster the deploy (or EKS itself) could not use:
+    pytest.param(_variant(GOOD, **{"plinth:network": {"azCount": 1}}), "plinth:network.azCount: EKS needs subnets in at least two",
+                 id="one-zone-eks"),
+    pytest.param({k: v for k, v in GOOD.items() if k != "plinth:cluster"}, "plinth:cluster.endpointPublicAccess: the API endpoint is private-only",
+                 id="private-endpoint-deployed-from-outside"),
+    pytest.param(_variant(GOOD, **{"plinth:cluster": {"endpointPublicAccess": True}}), "plinth:cluster.publicAccessCidrs",
+                 id="public-endpoint-without-allow-list"),
+    pytest.param(_variant(GOOD, **{"plinth:cluster": {"deployFromVpc": True, "version": "1.29"}}), "plinth:cluster.version",
+                 id="unpinned-cluster-version"),
+    pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{**TRAIN, "availabilityZone": None}]}),
+                 "plinth:gpuPools[0].availabilityZone: a pool that trains across nodes", id="training-pool-without-zone"),
+    pytest.param(_variant(GOOD, **{"plinth:network": {"availabilityZones": ["us-east-1a", "us-east-1c"]}}),
+                 "plinth:gpuPools[0].availabilityZone: us-east-1b is not one of", id="pool-zone-outside-network"),
+    pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{**TRAIN, "capacityType": "CAPACITY_BLOCK"}]}),
+                 "plinth:gpuPools[0].capacityReservation.id", id="capacity-block-without-reservation"),
+    pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{**TRAIN, "capacityType": "SPOT", "interruptible": True,
+                                                          "capacityReservation": {"id": "cr-0123456789abcdef0"}}]}),
+                 "plinth:gpuPools[0].capacityReservation", id="spot-with-reservation"),
+    pytest.param(_variant(GOOD, **{"plinth:lakehouse": {"access": [
+        {"namespace": "research", "serviceAccount": "t", "read": ["gold"]}]}}), "plinth:lakehouse.access[0].read", id="access-to-unknown-zone"),
     # The on-prem end of the VPN must be a router AWS can reach.
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16",
                                                                         "vpn": {"customerGatewayIp": "203.0.113.10"}}},
@@ -78,6 +100,14 @@ PROGRAM_BAD = [
 ]
 
 
+def test_the_good_base_config_loads_and_runs(tmp_path: Path, run_config):
+    """Every BAD case is GOOD with one mistake: GOOD itself must pass, or a case could fail for another reason."""
+    path = tmp_path / "Pulumi.good.yaml"
+    path.write_text(yaml.safe_dump({"config": GOOD}))
+    load_stack_file(path)
+    assert run_config(GOOD).count("aws:eks/cluster:Cluster") == 1
+
+
 @pytest.mark.parametrize(("config", "field"), BAD)
 def test_bad_stack_file_names_file_and_field(tmp_path: Path, config: dict, field: str):
     path = tmp_path / "Pulumi.bad.yaml"
@@ -100,7 +130,7 @@ def test_bad_config_in_the_program_is_a_one_line_run_error(run_config, config: d
 
 def test_minsize_over_maxsize_message_says_what_must_hold(tmp_path: Path):
     path = tmp_path / "Pulumi.x.yaml"
-    pools = [{"name": "train", "instanceType": "p4d.24xlarge", "minSize": 3, "maxSize": 2, "desiredSize": 3}]
+    pools = [{**TRAIN, "minSize": 3, "maxSize": 2, "desiredSize": 3}]
     path.write_text(yaml.safe_dump({"config": _variant(GOOD, **{"plinth:gpuPools": pools})}))
     with pytest.raises(ConfigError, match="minSize <= desiredSize <= maxSize"):
         load_stack_file(path)
@@ -168,7 +198,8 @@ def test_bad_config_only_the_program_sees_is_a_one_line_run_error(run_config, co
 
 
 @pytest.mark.parametrize(("config", "field"), [
-    p for p in BAD + PROGRAM_BAD if p.id in ("vpn-test-net", "asn-reserved-in-region", "csr-or-opt-in")])
+    p for p in BAD + PROGRAM_BAD if p.id in ("vpn-test-net", "asn-reserved-in-region", "csr-or-opt-in", "one-zone-eks",
+                                             "private-endpoint-deployed-from-outside", "capacity-block-without-reservation")])
 def test_plinth_preview_exits_2_naming_the_file_and_the_field(tmp_path: Path, config: dict, field: str):
     """The user's command: `plinth preview --stack FILE` (offline) on the bad stack file."""
     from typer.testing import CliRunner

@@ -40,12 +40,12 @@ def test_cloud_first_builds_network_eks_pools_gpu_enablement_and_lakehouse(run_s
     cfg = load_stack("cloud-first")
     run = run_stack_file(STACKS / "Pulumi.cloud-first.yaml")
 
-    assert run.count(NODE_GROUP) == 2
-    assert run.count(LAUNCH_TEMPLATE) == 2
+    assert run.count(NODE_GROUP) == 3  # train, infer and the system node group
+    assert run.count(LAUNCH_TEMPLATE) == 3
     # One cluster placement group, the network's, shared by the distributed pool (not one per pool).
     assert run.count(PLACEMENT_GROUP) == 1
     assert run.count(BUCKET) == len(cfg.lakehouse.zones) + 1 == 5  # zones + access-log bucket
-    assert run.count(DAEMONSET) == 1  # NVIDIA device plugin on the new cluster
+    assert run.count(DAEMONSET) == 0  # on EKS the device plugins are pinned Helm charts, not raw DaemonSets
     assert run.count(EKS) == 1
     assert run.count(VPN) == 0 and run.count(THING_GROUP) == 0
     _assert_required_tags(run, "cloud-first")
@@ -95,11 +95,13 @@ def test_hybrid_enables_gpus_on_the_existing_cluster_and_bursts_from_zero(run_st
     # On-prem: an explicit provider for the configured context, running the GPU operator (Helm).
     providers = {p.name: p.inputs for p in run.of_type(K8S_PROVIDER)}
     assert providers["acme-hybrid-onprem"]["context"] == "onprem-gpu"
-    releases = run.of_type(HELM_RELEASE)
-    assert len(releases) == 1 and "acme-hybrid-onprem" in releases[0].provider
-    # Burst side: EKS with the device plugin (the AMI brings the driver), same team quotas.
-    assert run.count(DAEMONSET) == 1
-    assert "acme-hybrid-eks-k8s" in run.of_type(DAEMONSET)[0].provider
+    onprem = [r for r in run.of_type(HELM_RELEASE) if "acme-hybrid-onprem" in r.provider]
+    assert [r.inputs["chart"] for r in onprem] == ["gpu-operator"]
+    # Burst side: EKS with the NVIDIA device plugin chart (the AMI brings the driver) and the
+    # autoscaler that takes the pool from 0 and back, same team quotas.
+    burst = sorted(r.inputs["chart"] for r in run.of_type(HELM_RELEASE) if "acme-hybrid-eks-k8s" in r.provider)
+    assert burst == ["cluster-autoscaler", "nvidia-device-plugin"]
+    assert run.count(DAEMONSET) == 0
     assert run.count("kubernetes:core/v1:ResourceQuota") == 2 * len(cfg.kubernetes.teams)  # type: ignore[union-attr]
     # The operator owns RuntimeClass nvidia on-prem: the only one plinth makes is the burst cluster's.
     runtime_classes = run.of_type("kubernetes:node.k8s.io/v1:RuntimeClass")
@@ -124,9 +126,9 @@ def test_hybrid_enables_gpus_on_the_existing_cluster_and_bursts_from_zero(run_st
     assert [(r.inputs["cidrIpv4"], r.inputs["toPort"], r.inputs["ipProtocol"], r.inputs["securityGroupId"]) for r in api] == [
         ("10.100.0.0/16", 443, "tcp", "sg-cluster")]
 
-    ng = run.of_type(NODE_GROUP)
-    assert len(ng) == 1 and ng[0].inputs["scalingConfig"]["minSize"] == 0
-    assert ng[0].inputs["capacityType"] == "SPOT"
+    [ng] = [r for r in run.of_type(NODE_GROUP) if r.name == "acme-hybrid-burst-ng"]
+    assert ng.inputs["scalingConfig"]["minSize"] == 0
+    assert ng.inputs["capacityType"] == "SPOT"
 
     # Data pinned to the region: residency tag on every bucket, KMS key single-region.
     buckets = run.of_type(BUCKET)
@@ -209,9 +211,9 @@ def test_edge_defaults_to_raw_and_models_zones_but_honours_explicit_zones(run_co
 
 
 def test_edge_with_gpu_pools_adds_a_central_cluster(run_config):
-    run = run_config(_edge_config(**{"plinth:gpuPools": [
+    run = run_config(_edge_config(**{"plinth:cluster": {"deployFromVpc": True}, "plinth:gpuPools": [
         {"name": "retrain", "instanceType": "g6.xlarge", "maxSize": 2, "profile": "single_gpu"}]}))
-    assert run.count("aws:ec2/vpc:Vpc") == 1 and run.count(NODE_GROUP) == 1
+    assert run.count("aws:ec2/vpc:Vpc") == 1 and run.count(NODE_GROUP) == 2  # the pool and the system nodes
     assert run.outputs["thing_group"] and run.outputs["cluster_name"]
 
 
@@ -221,6 +223,7 @@ def _hybrid_config(**extra):
         "plinth:tags": {"owner": "t", "cost-center": "c"},
         "plinth:kubernetes": {"context": "onprem"},
         "plinth:network": {"onPremCidr": "10.100.0.0/16"},
+        "plinth:cluster": {"deployFromVpc": True},
         **extra,
     }
 
@@ -233,7 +236,7 @@ def test_hybrid_without_burst_pools_builds_no_eks(run_config):
     assert "cluster_name" not in run.outputs and run.outputs["node_groups"] == []
 
 
-BURST = [{"name": "burst", "instanceType": "g6e.12xlarge", "maxSize": 2}]
+BURST = [{"name": "burst", "instanceType": "g6e.12xlarge", "maxSize": 2, "profile": "multi_gpu_single_node"}]
 
 
 def test_hybrid_burst_needs_a_path_from_on_prem(run_config, caplog):
@@ -264,7 +267,8 @@ def test_hybrid_warns_when_the_burst_endpoint_is_public(run_config, caplog):
 
 def test_hybrid_burst_pool_must_scale_from_zero(run_config):
     bad = _hybrid_config(**{"plinth:gpuPools": [
-        {"name": "burst", "instanceType": "g6e.12xlarge", "minSize": 1, "desiredSize": 1, "maxSize": 2}]})
+        {"name": "burst", "instanceType": "g6e.12xlarge", "minSize": 1, "desiredSize": 1, "maxSize": 2,
+         "profile": "multi_gpu_single_node"}]})
     with pytest.raises(pulumi.RunError) as err:
         run_config(bad, stack="onprem")
     msg = str(err.value)
@@ -273,7 +277,7 @@ def test_hybrid_burst_pool_must_scale_from_zero(run_config):
 
 def test_component_config_errors_name_the_stack_file(run_config):
     # The mocks' region has 4 zones; asking for 5 fails inside the network component.
-    bad = {"plinth:strategy": "cloud-first", "plinth:network": {"azCount": 5}}
+    bad = {"plinth:strategy": "cloud-first", "plinth:network": {"azCount": 5}, "plinth:cluster": {"deployFromVpc": True}}
     with pytest.raises(pulumi.RunError, match=r"Pulumi\.lab\.yaml: plinth:network\.azCount"):
         run_config(bad, stack="lab")
 

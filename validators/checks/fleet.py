@@ -2,8 +2,9 @@
 the profile's absolute floor (a link at a tenth of its rate on a fleet that all clears 10 Gbps,
 one node that lost two GPUs).
 
-Profile line: ``{max: 10, unit: "%"}`` = warn on a node more than 10% below the fleet median
-(issue 3). The verdict is ``warn`` (the absolute checks give the fails), one result per outlier,
+Profile line: ``{max: 10, unit: "%"}`` = warn on a node more than 10% below the fleet median.
+``measured`` is in the same unit: how far (in %) the node is below the median -- for a pass, the
+lowest node's distance; the value itself (Gbps, MB/s, GPUs) and the median are in the message. The verdict is ``warn`` (the absolute checks give the fails), one result per outlier,
 naming the node, its value and the median; ``pass`` when none; ``skip`` with the reason when
 fewer than 3 nodes have the value (with two nodes a median cannot say which one is low).
 
@@ -71,21 +72,25 @@ def outliers(
         )]
     median = statistics.median(values.values())
     floor = median * (1 - pct / 100)
+    # measured and threshold share the threshold's unit, "% below the fleet median"; the value itself
+    # (Gbps, MB/s, GPUs) is in the message: a value in Gbps printed with a "%" unit reads as a percentage
+    below = {node: max(0.0, (median - value) / median * 100) if median else 0.0 for node, value in values.items()}
     results: list[CheckResult] = []
     for node, value in values.items():
         if value < floor:
-            below = (median - value) / median * 100 if median else 0.0
             results.append(CheckResult.make(
                 check_id, "warn",
-                f"{node}: {what} {fmt(value)} {unit} is {below:.0f}% below the fleet median {fmt(median)} {unit} "
+                f"{node}: {what} {fmt(value)} {unit} is {below[node]:.0f}% below the fleet median {fmt(median)} {unit} "
                 f"(warn beyond {fmt(pct)}%)",
-                measured=value, threshold=pct, unit="%", remediation=remediation,
+                measured=round(below[node], 1), threshold=pct, unit="%", remediation=remediation,
             ))
     if not results:
+        worst = max(below, key=lambda node: below[node])
         results.append(CheckResult.make(
             check_id, "pass",
-            f"{what}: no node more than {fmt(pct)}% below the fleet median {fmt(median)} {unit} ({len(values)} nodes)",
-            measured=median, threshold=pct, unit="%",
+            f"{what}: no node more than {fmt(pct)}% below the fleet median {fmt(median)} {unit} ({len(values)} nodes; "
+            f"lowest {worst} {fmt(values[worst])} {unit})",
+            measured=round(below[worst], 1), threshold=pct, unit="%",
         ))
     return results
 
@@ -127,5 +132,6 @@ def _merge_passes(results: list[CheckResult]) -> list[CheckResult]:
         return flagged
     passes = [r for r in results if r.status == "pass"]
     if passes:
-        return [passes[0].model_copy(update={"message": "; ".join(r.message for r in passes)})]
+        worst = max(passes, key=lambda r: r.measured if isinstance(r.measured, (int, float)) else 0.0)
+        return [passes[0].model_copy(update={"message": "; ".join(r.message for r in passes), "measured": worst.measured})]
     return results[:1]

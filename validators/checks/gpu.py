@@ -1,5 +1,6 @@
-"""GPU judges: count, model, memory, ECC, retired pages / row remapping, Xid, temperature,
-persistence mode, PCIe link, NVLink. Pure functions over ``facts["gpu"]`` / ``facts["xid"]``.
+"""GPU judges: count, model, memory, ECC, retired pages / row remapping, temperature,
+persistence mode, PCIe link, NVLink. Pure functions over ``facts["gpu"]`` (kernel-log Xid and SXid
+events: ``validators/checks/xid.py``).
 
 When the node has no usable GPU (no NVIDIA driver, no devices), ``gpu.count`` fails with the
 reason and the other GPU checks skip pointing at it, so one missing driver reads as one failure,
@@ -12,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from policies.thresholds import Threshold
-from validators.checks._xid import describe
 from validators.checks.base import CheckContext, Facts, check
 from validators.checks.compare import (
     at_least,
@@ -202,37 +202,6 @@ def gpu_retired_pages(facts: Facts, threshold: Threshold, ctx: CheckContext) -> 
     if not counts:
         return result.model_copy(update={"message": f"no pending retirements or row-remap failures on {len(devices)} GPUs (row remapping)"})
     return result
-
-
-@check("gpu.xid")
-def gpu_xid(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
-    problem = section_problem(facts, "xid")
-    if problem:
-        return not_run("gpu.xid", problem, threshold=threshold)
-    xid = facts["xid"]
-    if not xid.get("readable"):
-        return not_applicable("gpu.xid", xid.get("error") or "kernel log not readable without root", threshold=threshold)
-    counts = {int(k): int(v) for k, v in (xid.get("counts") or {}).items()}
-    unit = threshold.unit or "events"
-    hardware = {k: v for k, v in counts.items() if describe(k).hardware}
-    application = {k: v for k, v in counts.items() if not describe(k).hardware}
-    pcis = sorted({e.get("pci") for e in xid.get("events") or [] if e.get("pci")})
-    where = f" on PCI {', '.join(pcis)}" if pcis else ""
-
-    def listing(found: Mapping[int, int]) -> str:
-        return ", ".join(f"Xid {k} x{v} ({describe(k).meaning})" for k, v in sorted(found.items()))
-
-    measured = sum(hardware.values())
-    result = at_most("gpu.xid", measured, threshold, what="GPU fault Xid events in the kernel log", unit=unit)
-    if result.status == "fail":
-        fixes = "; ".join(f"Xid {k}: {describe(k).remediation}" for k in sorted(hardware))
-        return result.model_copy(update={"message": f"{listing(hardware)}{where} (max {fmt(result.threshold)} {unit})", "remediation": fixes})
-    if application:
-        return result.model_copy(update={
-            "status": "warn", "message": f"application-level {listing(application)}{where}: usually the workload, not the GPU",
-            "remediation": "; ".join(f"Xid {k}: {describe(k).remediation}" for k in sorted(application)),
-        })
-    return result.model_copy(update={"message": f"no GPU fault Xid events in the kernel log ({xid.get('source')})"})
 
 
 @check("gpu.temperature")

@@ -1,4 +1,5 @@
-"""Node-local network judges: MTU and link speed of the primary interface, RDMA/EFA devices.
+"""Node-local network judges: the MTU of the interfaces training crosses, link speed of the
+primary interface, RDMA/EFA device count.
 (Bandwidth and latency between nodes: validators/checks/network_pairwise.py.)
 
 The primary interface is the one carrying the default route; without one, the fastest interface
@@ -11,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policies.catalogue import rdma_catalogue
 from policies.thresholds import Threshold
+from validators.checks import _fabric
 from validators.checks.base import CheckContext, Facts, check
 from validators.checks.compare import at_least, not_applicable, not_run, section_problem
+from validators.checks.remedy import platform_kind
 from validators.results import CheckResult
 
 LOOPBACK_TYPE = 772
@@ -39,14 +43,78 @@ def _primary(check_id: str, facts: Facts, threshold: Threshold) -> tuple[Mapping
     return nic, None
 
 
+def _mtu_fix(facts: Facts, iface: str, bound: int) -> str:
+    """How to raise an interface's MTU, in the words and numbers of the node's platform."""
+    kind = platform_kind(facts)
+    plat = rdma_catalogue().platform_mtu.get(kind)
+    persist = "and persist it (netplan, NetworkManager or systemd-networkd)"
+    if kind == "aws":
+        return (f"`ip link set dev {iface} mtu 9001` {persist}; AWS allows 9001 within a VPC, 1500 through an internet gateway, "
+                "VPN or inter-region peering.")
+    if kind == "gcp":
+        return ("Set the VPC network's MTU (`gcloud compute networks update NETWORK --mtu=8896`, 1300-8896) and restart the "
+                "instances so DHCP gives it to them; every VM on the network gets the same MTU.")
+    if kind == "azure" and plat is not None:
+        return (f"`ip link set dev {iface} mtu {plat.max}` {persist}; Azure carries more than 1500 bytes only inside the virtual "
+                f"network ({plat.max} on Mellanox accelerated networking).")
+    return (f"`ip link set dev {iface} mtu {bound}` {persist}; every switch port and every peer on the path needs the same "
+            "MTU or large packets are dropped.")
+
+
 @check("network.mtu")
 def mtu(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
+    """The MTU of the interfaces training traffic crosses. RoCE netdevs need room for a 4096-byte
+    RoCE MTU; InfiniBand and EFA carry NCCL outside IP (verbs, SRD), so there the front end only
+    carries storage and bootstrap traffic and a 1500 there is a note, or (EFA, where AWS allows
+    9001 in the VPC) a warning. Without an RDMA fabric, training rides the front end, which must
+    reach the profile's jumbo MTU as far as the platform allows (AWS 9001, Google Cloud 8896,
+    Azure 3900 inside a VNet; bare metal: the profile's number)."""
     nic, early = _primary("network.mtu", facts, threshold)
     if early or nic is None:
         return early or not_run("network.mtu", "no primary interface", threshold=threshold)
-    return at_least("network.mtu", nic.get("mtu"), threshold, what=f"MTU of {nic['name']}", unit=threshold.unit or "bytes", warn=False,
-                    remediation=f"Set jumbo frames: `ip link set {nic['name']} mtu 9001` (AWS) / 9000, and persist it "
-                                "(netplan/systemd-networkd); every hop and peer needs the same MTU.")
+    unit = threshold.unit or "bytes"
+    plat = rdma_catalogue().platform_mtu.get(platform_kind(facts))
+    want = int(threshold.min) if threshold.min is not None else None
+    bound = min(want, plat.max) if want is not None and plat is not None else want
+    training, _, fabric = _fabric.split(_fabric.ports(facts)) if facts.get("rdma") else ([], [], "none")
+    front = f"front end {nic['name']} MTU {nic.get('mtu')}"
+    if fabric == "roce":
+        by_name = {n.get("name"): n for n in facts.get("nics") or []}
+        netdevs = sorted({d for p in training for d in p.netdevs if d in by_name})
+        if not netdevs:
+            return not_run("network.mtu", f"RoCE ports ({_fabric.names(training)}) but none of their interfaces found in /sys/class/net",
+                           threshold=threshold)
+        floor = rdma_catalogue().roce_min_mtu
+        low = [n for n in netdevs if (by_name[n].get("mtu") or 0) < floor]
+        lowest = min(int(by_name[n].get("mtu") or 0) for n in netdevs)
+        if low:
+            return CheckResult.make(
+                "network.mtu", "fail", f"RoCE interfaces below {floor}: " + ", ".join(f"{n} {by_name[n].get('mtu')}" for n in low[:8])
+                + f" (RoCE then falls back to a 1024-byte or smaller RDMA MTU); {front}",
+                measured=lowest, threshold=floor, unit=unit, remediation=_mtu_fix(facts, low[0], want or 9000))
+        return CheckResult.make("network.mtu", "pass", f"{len(netdevs)} RoCE interfaces at MTU >= {floor} (lowest {lowest}: room for "
+                                f"a 4096-byte RoCE MTU); {front}", measured=lowest, threshold=floor, unit=unit)
+    if bound is None:
+        return not_run("network.mtu", "the profile gives no minimum for network.mtu (set `min:`)", threshold=threshold)
+    value = nic.get("mtu")
+    if value is None:
+        return not_run("network.mtu", f"MTU of {nic['name']} could not be read", threshold=threshold)
+    where = f" (the platform allows {plat.max})" if plat is not None and plat.max < (want or 0) else ""
+    if value >= bound:
+        return CheckResult.make("network.mtu", "pass", f"MTU of {nic['name']}: {value} (>= {bound}{where})",
+                                measured=value, threshold=bound, unit=unit)
+    if fabric == "ib":
+        ipoib = sorted({d for p in training for d in p.netdevs})
+        return CheckResult.make("network.mtu", "pass", f"training traffic uses InfiniBand verbs, not IP; {front} (below {bound}: "
+                                f"storage and bootstrap traffic only)" + (f"; IPoIB: {', '.join(ipoib[:8])}" if ipoib else ""),
+                                measured=value, threshold=bound, unit=unit)
+    fix = _mtu_fix(facts, nic["name"], bound)
+    if fabric == "efa":
+        return CheckResult.make("network.mtu", "warn", f"{front}, below {bound}{where}: NCCL traffic rides EFA (SRD, not IP), but "
+                                "storage, data loading and bootstrap traffic use this interface", measured=value, threshold=bound,
+                                unit=unit, remediation=fix)
+    return CheckResult.make("network.mtu", "fail", f"MTU of {nic['name']}: {value}, needs >= {bound}{where}: without an RDMA "
+                            "fabric, gradients cross this interface", measured=value, threshold=bound, unit=unit, remediation=fix)
 
 
 @check("network.nic_speed")

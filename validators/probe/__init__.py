@@ -32,13 +32,33 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
                           "pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max": int|null,
                           "nvlink_links_total", "nvlink_links_active": int|null (total 0: no NVLink), "nvlink_note"?: str,
                           "mig_mode": str|null}]},
-     "xid": {"readable": bool, "source": str|null, "error": str|null, "total": int, "counts": {"<xid>": n},
-             "events": [{"xid": int, "pci": str, "line": str}] (first 50)},
+     "xid": {"readable": bool, "source": "dmesg"|"/dev/kmsg"|"journalctl -k -b 0"|<log file>|null, "error": str|null,
+             "since_boot": bool (false: a log file spanning boots, older lines dropped), "boot_time": float|null (btime),
+             "now": float (the node's clock at probe time: windows are applied against it),
+             "total": int, "counts": {"<xid>": n} (this boot), "before_boot": int (lines of earlier boots not counted),
+             "events": [{"xid": int, "pci": str, "ts": float|null, "line": str, "gpu_instance"?, "compute_instance"?: int (MIG),
+                         "recovery_action"?: int, "recovery_text"?: str (Xid 154)}] (the newest 10 per code),
+             "sxid_counts": {"<sxid>": n}, "sxid_events": [{"sxid", "pci", "switch", "fatal": bool|null, "ts", "line"}],
+             "nvswitches": int|null (/proc/driver/nvidia-nvswitch/devices; null: no NVSwitch driver)},
      "nics": [{"name", "speed_mbps": int|null, "mtu": int, "operstate": str, "address": str|null,
                "type": int (1 ether, 32 infiniband, 772 loopback), "virtual": bool, "default_route": bool}],
-     "rdma": {"source": "sysfs"|"ibstat"|null,
-              "devices": [{"name", "driver": str|null, "ports": [{"port", "state", "rate_gbps", "link_layer"}]}],
-              "efa": {"present": bool, "providers": int, "domains": [str], "source": "fi_info"|"sysfs"|null}},
+     "rdma": {"source": "sysfs"|"ibstat"|null, "error": str|null (ibstat failed or stopped part-way: the listing is incomplete),
+              "devices": [{"name", "driver": str|null, "hca_type", "board_id", "fw_ver": str|null, "netdevs": [str],
+                           "ports": [{"port", "state": "ACTIVE"|…, "phys_state": "LinkUp"|"Polling"|"Disabled"|…,
+                                      "rate_gbps": float|null, "width": "4X"|…|null, "speed": "NDR"|…|null, "link_layer",
+                                      "counters": {"symbol_error": int, …} (PMA port counters),
+                                      "hw_counters"?: {"rx_drops", "retrans_timeout_events"} (EFA)}]}],
+              "efa": {"present": bool, "providers": int, "domains": [str], "source": "fi_info"|"sysfs"|null, "fi_info_error"?: str},
+              "flaps": null (no IPoIB/RoCE interface) | {"counts": {"<iface>": n}, "events": [{"iface", "ts", "line"}],
+                        "before_boot": int, "sources": [str], "since_boot": bool, "error": str|null, "interfaces": [str],
+                        "now": float, "boot_time": float|null}},
+     "software": {"modules": {"nvidia_peermem", "efa_nv_peermem", "gdrdrv", "efa", "ib_uverbs", …: bool},
+                  "memory_peers": bool, "nvidia_kernel_module": "open"|"proprietary"|null, "uverbs_devices": int,
+                  "gdrcopy_installed": bool, "memlock": {"soft", "hard": int|null (null: unlimited), "user": str|null},
+                  "containers": {"engines": ["containerd"|"docker"|"cri-o"], "toolkit": {binary: path},
+                                 "containerd_configs": [str], "containerd_nvidia", "crio_nvidia", "docker_nvidia": bool|null,
+                                 "cdi_specs": [str]},
+                  "peermem_errors": {"count": int|null, "sample": str|null}},
      "mounts": [{"path", "fs", "device", "remote": bool, "total_gib", "free_gib", "read_only": bool}],
      "disk": {"path", "tool": "fio"|"builtin"|null, "write_mb_s": float|null, "read_mb_s": float|null (MB = 10^6 B),
               "bytes": int, "direct": bool, "error": str|null, "notes": [str],
@@ -81,6 +101,9 @@ class ProbeOptions:
     use_pynvml: bool = True
     kmsg_path: str = "/dev/kmsg"
     kernel_log_paths: tuple[str, ...] = field(default=("/var/log/kern.log", "/var/log/syslog", "/var/log/messages"))
+    system_log_paths: tuple[str, ...] = field(default=("/var/log/syslog", "/var/log/messages"))  # daemons' carrier messages
+    use_journal: bool = True  # journalctl as a fallback kernel log (-k -b 0) and for daemons' messages (-b 0)
+    host_root: str = ""  # prefix of the host's /sys, /proc, /etc … read by the rdma and software gatherers
 
 
 def node_script() -> bytes:
@@ -92,6 +115,7 @@ def probe_command(opts: ProbeOptions) -> tuple[list[str], bytes]:
     """(argv, stdin): ``python3 - <options json>`` with the assembled probe on stdin."""
     options = asdict(opts)
     options["kernel_log_paths"] = list(opts.kernel_log_paths)
+    options["system_log_paths"] = list(opts.system_log_paths)
     return ["python3", "-", json.dumps(options, separators=(",", ":"), sort_keys=True)], node_script()
 
 

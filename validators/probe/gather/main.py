@@ -15,11 +15,11 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from . import disk, gpu, mounts, nics, object_store, rdma, system, xid
+from . import disk, gpu, mounts, nics, object_store, rdma, software, system, xid
 from ._util import PROBE_VERSION
 
 # the facts' section order; adding a family: one module here with SECTION, DEFAULT, gather(opts)
-FAMILIES = (system, gpu, xid, nics, rdma, mounts, disk, object_store)
+FAMILIES = (system, gpu, xid, nics, rdma, software, mounts, disk, object_store)
 
 DEFAULT_OPTIONS = {
     "object_store_endpoint": None,
@@ -31,6 +31,9 @@ DEFAULT_OPTIONS = {
     "use_pynvml": True,
     "kmsg_path": "/dev/kmsg",
     "kernel_log_paths": ["/var/log/kern.log", "/var/log/syslog", "/var/log/messages"],
+    "system_log_paths": ["/var/log/syslog", "/var/log/messages"],
+    "use_journal": True,
+    "host_root": "",
 }
 
 

@@ -1,0 +1,44 @@
+"""The system node group: where CoreDNS and the autoscaler run when every GPU node is tainted."""
+
+from __future__ import annotations
+
+from components.system_node_group import SystemNodeGroup, SystemNodeGroupArgs, system_node_selector
+from stacks.config import SystemNodesConfig
+from tests.components.mocks import Run, run_program
+
+NG = "aws:eks/nodeGroup:NodeGroup"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+def build(**nodes: object) -> Run[SystemNodeGroup]:
+    cfg = SystemNodesConfig.model_validate(nodes)
+    return run_program(lambda: SystemNodeGroup("plinth-system", SystemNodeGroupArgs(
+        cluster_name="plinth-eks", subnet_ids=["subnet-a", "subnet-b", "subnet-c"], nodes=cfg, tags={"owner": "t"})))
+
+
+def test_untainted_on_demand_small_group_across_every_zone() -> None:
+    run = build()
+    ng = run.one(NG).inputs
+    assert "taints" not in ng  # CoreDNS, the autoscaler and chart controllers tolerate no accelerator taint
+    assert ng["capacityType"] == "ON_DEMAND"
+    assert ng["instanceTypes"] == ["m6i.large"] and ng["amiType"] == "AL2023_x86_64_STANDARD"
+    assert ng["subnetIds"] == ["subnet-a", "subnet-b", "subnet-c"]  # a zone outage leaves a CoreDNS replica
+    assert ng["scalingConfig"] == {"minSize": 2.0, "desiredSize": 2.0, "maxSize": 4.0}
+    # what the autoscaler chart's nodeSelector asks for is what the nodes carry
+    assert system_node_selector().items() <= ng["labels"].items()
+
+
+def test_system_nodes_keep_pods_off_the_node_role() -> None:
+    lt = build().one(LT).inputs
+    assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1.0}
+    assert lt["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+
+
+def test_sizes_come_from_config_and_every_child_is_parented() -> None:
+    run = build(instanceType="m7i.xlarge", minSize=3, maxSize=6)
+    ng = run.one(NG).inputs
+    assert ng["instanceTypes"] == ["m7i.xlarge"] and ng["scalingConfig"]["minSize"] == 3.0
+    comp = run.one("plinth:compute:SystemNodeGroup")
+    assert all(r.parent == comp.urn for r in run.resources if r is not comp)
+    attachments = {r.urn for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    assert len(attachments) == 4 and attachments <= set(run.one(NG).dependencies)
