@@ -45,39 +45,50 @@ def _message_bytes(rate_mbit: int, n: int, model_s: float = 1.0) -> int:
     return max(1, round(size / MIB)) * MIB
 
 
+def _ring(members: list[RingMember], size: int, streams: int, reps: int, section: Section,
+          rate: int) -> tuple[Series, int]:
+    measured, named = Series(), 0
+    for _ in range(reps):
+        facts = run_ring(members, RingOptions(message_bytes=size, iterations=5, warmup=1, streams=streams, timeout_s=120))
+        if facts["status"] != "ok":
+            section.notes.append(f"ring at {rate} Mbit/s, {streams} channel(s): {facts['reason']}")
+            continue
+        measured.add(facts["sync_ms"])
+        named += [x["node"] for x in facts["slow_nodes"]] == ["node-1"]
+    return measured, named
+
+
 def ring_rows(rates_mbit: list[int], reps: int, section: Section) -> None:
+    """The model against one TCP connection per hop (the target), and against the profile's default
+    of 4 (shown: several flows behind a small shaping queue lose packets the model does not know of)."""
     try:
-        fleet = build_fleet(3)
+        owner_fleet = build_fleet(3)
     except NetnsUnavailable as exc:
         section.notes.append(f"ring vs model not measured: {exc}")
         return
+    default_streams = RingOptions().streams
     try:
-        members = [RingMember(h.name, h.address, NetnsTransport(h.netns, h.name), PY) for h in fleet.hosts]
+        members = [RingMember(h.name, h.address, NetnsTransport(h.netns, h.name), PY) for h in owner_fleet.hosts]
         for rate in rates_mbit:
-            _shape(fleet, 1, f"{rate}mbit")
+            _shape(owner_fleet, 1, f"{rate}mbit")
             size = _message_bytes(rate, len(members))
             model = ring_model.ring_seconds(size, len(members), rate / 1000)
-            measured, ratio, named = Series(), Series(), 0
-            for _ in range(reps):
-                facts = run_ring(members, RingOptions(message_bytes=size, iterations=5, warmup=1, timeout_s=120))
-                if facts["status"] != "ok":
-                    section.notes.append(f"ring at {rate} Mbit/s: {facts['reason']}")
-                    continue
-                measured.add(facts["sync_ms"])
-                ratio.add(facts["sync_ms"] / 1000 / model)
-                named += [x["node"] for x in facts["slow_nodes"]] == ["node-1"]
-            params = f"3 ranks, node-1 at {rate} Mbit/s, {size // MIB} MiB, 4 channels"
-            section.rows.append(Row("ring all-reduce time (median of 5 iterations)", params, "ms",
-                                    measured if measured.n else None,
-                                    note=f"model {fmt(model * 1000)} ms; node-1 named in {named} of {measured.n} runs"))
-            section.rows.append(Row("  ratio to the ring model", params, "×", ratio if ratio.n else None))
-            if ratio.n:
-                worst = max(ratio.samples, key=lambda r: abs(r - 1))
-                section.targets.append(Target(f"ring all-reduce within ±{RING_TOLERANCE:.0%} of the model at {rate} Mbit/s",
-                                              f"{fmt(ratio.median)}× median (worst {fmt(worst)}×), slow node named {named}/{ratio.n}",
-                                              abs(ratio.median - 1) <= RING_TOLERANCE))
+            for streams in (1, default_streams):
+                measured, named = _ring(members, size, streams, reps, section, rate)
+                ratio = Series([m / 1000 / model for m in measured.samples])
+                params = f"3 ranks, node-1 at {rate} Mbit/s, {size // MIB} MiB, {streams} channel(s)"
+                section.rows.append(Row("ring all-reduce time (median of 5 iterations)", params, "ms",
+                                        measured if measured.n else None,
+                                        note=f"model {fmt(model * 1000)} ms; node-1 named in {named} of {measured.n} runs"))
+                section.rows.append(Row("  ratio to the ring model", params, "×", ratio if ratio.n else None))
+                if streams == 1 and ratio.n:
+                    worst = max(ratio.samples, key=lambda r: abs(r - 1))
+                    section.targets.append(Target(
+                        f"ring all-reduce within ±{RING_TOLERANCE:.0%} of the model at {rate} Mbit/s (1 channel)",
+                        f"{fmt(ratio.median)}× median (worst {fmt(worst)}×), slow node named {named}/{ratio.n}",
+                        abs(ratio.median - 1) <= RING_TOLERANCE))
     finally:
-        fleet.close()
+        owner_fleet.close()
 
 
 def _validate(fleet: LoopbackFleet, n: int, mode: list[str]) -> tuple[float | None, str, dict]:

@@ -50,7 +50,7 @@ class Plan:
 FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
             rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_sizes=[256, 1024], scale_servers=16,
             scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4,
-            fabric_sizes=[8, 32], fabric_rates_mbit=[20, 100, 400], fabric_reps=3)
+            fabric_sizes=[8, 32], fabric_rates_mbit=[20, 100, 200], fabric_reps=3)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
              scale_sizes=[8, 16], scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"], payload_runs=1,
              fabric_sizes=[2], fabric_rates_mbit=[100], fabric_reps=1, facts_nodes=100)

@@ -326,7 +326,8 @@ def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | Non
                     if state.facts is not None:
                         state.facts["pairwise"] = pw
                 if fabric.planned:
-                    progress.describe("fabric tests")
+                    if opts.fabric:
+                        progress.describe("fabric tests")
                     _fabric(states, opts, profile, fabric)
                 controller = {**controller_future.result(), "fabric": fabric.controller}
             except KeyboardInterrupt:

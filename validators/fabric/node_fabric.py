@@ -46,7 +46,9 @@ except ImportError:  # on the controller (tests, type checking)
     from validators.network import node_net as net
 
 OUTPUT_LIMIT = 256 * 1024  # bytes of a tool's output kept (its summary is at the end)
-REDUCE_BLOCK = 256 * 1024  # XOR granularity while a chunk arrives (~1 ms of CPU per block)
+REDUCE_BLOCK = 256 * 1024  # largest block a chunk is received, reduced and forwarded in (~1 ms of CPU)
+PIPELINE_BLOCKS = 8
+MIN_BLOCK = 16 * 1024
 _emit_lock = threading.Lock()
 
 
@@ -220,6 +222,13 @@ def _cuts(size: int, parts: int) -> list:
     return [(min(size, i * width), min(size, (i + 1) * width)) for i in range(parts)]
 
 
+def _blocks(size: int) -> int:
+    """How many blocks a channel's slice travels in: at least PIPELINE_BLOCKS (a hop forwards a
+    block as soon as it has it, so the finer the blocks the less a step waits for the one before),
+    at most REDUCE_BLOCK bytes each, never below MIN_BLOCK (Python's cost per block)."""
+    return max(1, min(max(PIPELINE_BLOCKS, -(-size // REDUCE_BLOCK)), size // MIN_BLOCK))
+
+
 def _channel(rank: int, n: int, chunks: list, prev: socket.socket, sender: _Sender, t_go: float, out: dict) -> None:
     """One channel's all-reduce of its slice of every chunk, pipelined block by block: each block
     received is reduced (reduce-scatter) or kept (all-gather) and sent on at once, so a hop never
@@ -233,7 +242,7 @@ def _channel(rank: int, n: int, chunks: list, prev: socket.socket, sender: _Send
             idx = (rank - s - 1) % n if s < n - 1 else (rank - (s - n + 1)) % n
             acc = memoryview(chunks[idx])
             parts = []
-            for a, b in _cuts(len(acc), max(1, -(-len(acc) // REDUCE_BLOCK))):
+            for a, b in _cuts(len(acc), _blocks(len(acc))):
                 data = _recv_exact(prev, b - a)
                 block = _xor(data, acc[a:b]) if s < n - 1 else data  # views all along: no extra copy
                 parts.append(block)
@@ -289,12 +298,15 @@ class _Link:
         for r in results:
             if r.get("error") is not None or "steps" not in r:
                 raise ConnectionError(f"receiving from the previous rank: {r.get('error') or 'stalled'}")
-        for sender in self.senders:
-            sender.drain(self.io_timeout)
+        self.flush()
         reduced = [b"".join(slices[c] for slices in mine) for c in range(n)]
         steps = [max(r["steps"][i] for r in results) for i in range(len(results[0]["steps"]))]
         rate = sum(len(slices[0]) / max(r["steps"][0], 1e-9) for slices, r in zip(mine, results))
         return reduced, steps, rate
+
+    def flush(self) -> None:
+        for sender in self.senders:
+            sender.drain(self.io_timeout)
 
     def close(self) -> None:
         for sender in self.senders:
@@ -373,6 +385,8 @@ def _barrier(rank: int, link: _Link, stop: bool) -> bool:
     if got not in (b"A", b"S"):
         raise ConnectionError(f"ring protocol: expected a barrier token from the previous rank, got {got!r}")
     link.token(got)
+    if got == b"S":
+        link.flush()  # the "S" must reach the next rank before this one closes its connections
     return got == b"S"
 
 
@@ -398,13 +412,14 @@ def _iteration(rank: int, n: int, chunk: int, link: _Link) -> dict:
             "steps_s": [round(x, 6) for x in steps], "wrong": wrong}
 
 
-def _iterations(args: dict, rank: int, n: int, chunk: int, link: _Link, out: dict, deadline_s: float) -> None:
+def _iterations(args: dict, rank: int, n: int, chunk: int, link: _Link, out: dict, deadline_s: float,
+                start: float) -> None:
     """Warm-up then timed iterations. A ring so slow that the next iteration would overrun the
-    budget (60% of the bound) stops early -- its verdict is plain after one -- keeping the warm-up as
-    the measurement when no timed iteration fits, rather than ending in a timeout with no figure."""
+    budget (60% of the bound, counted from ``start``: when this rank began) stops early -- its
+    verdict is plain after one -- keeping the warm-up as the measurement when no timed iteration
+    fits, rather than ending in a timeout with no figure."""
     warmup, wanted = int(args.get("warmup", 1)), int(args.get("iterations", 5))
     budget = 0.6 * deadline_s
-    start = time.perf_counter()
     last = None
     for i in range(warmup + wanted):
         elapsed = time.perf_counter() - start
@@ -426,6 +441,7 @@ def ring(args: dict) -> int:
     out = {"rank": rank, "port": None, "chunk_bytes": None, "streams": lanes, "iterations": [], "error": None,
            "phase": "listen"}
     deadline_s = float(args.get("deadline_s", 120.0))
+    started = time.perf_counter()
 
     def give_up() -> None:  # a rank that still runs at its deadline says so and leaves
         out["error"] = "ring did not finish within its {:.0f} s bound (phase: {})".format(deadline_s, out["phase"])
@@ -445,7 +461,7 @@ def ring(args: dict) -> int:
         srv.close()
         link = _Link(prev, nxt, float(args.get("io_timeout_s", 30.0)))
         try:
-            _iterations(args, rank, n, chunk, link, out, deadline_s)
+            _iterations(args, rank, n, chunk, link, out, deadline_s, started)
         finally:
             link.close()
     except (OSError, ConnectionError) as exc:
