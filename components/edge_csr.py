@@ -36,8 +36,9 @@ def _field(index: int) -> str:
     return f"plinth:edge.devices[{index}].csr"
 
 
-def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES) -> str:
-    """The text of a regular file of at most ``limit`` bytes, or a ConfigError naming ``field``."""
+def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES, kind: str = "a CSR", text: str = "PEM text") -> str:
+    """The ASCII text of a regular file of at most ``limit`` bytes, or a ConfigError naming ``field``
+    (``kind``/``text`` name what the file should hold; SSH public keys are read the same way)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -47,7 +48,7 @@ def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES) -> str:
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{field}: {path} is not a regular file")
         if info.st_size > limit:
-            raise ConfigError(f"{field}: {path} is {info.st_size} bytes; a CSR is at most {limit}")
+            raise ConfigError(f"{field}: {path} is {info.st_size} bytes; {kind} is at most {limit}")
         data = os.read(fd, limit + 1)
     finally:
         os.close(fd)
@@ -56,7 +57,7 @@ def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES) -> str:
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:
-        raise ConfigError(f"{field}: {path} is not PEM text (non-ASCII bytes)") from None
+        raise ConfigError(f"{field}: {path} is not {text} (non-ASCII bytes)") from None
 
 
 def key_problem(csr: x509.CertificateSigningRequest) -> str | None:

@@ -225,3 +225,41 @@ def rdma_catalogue() -> RdmaCatalogue:
     if bad:
         raise ValueError(f"{RDMA_FILE}: instances name unknown fabrics: {bad}")
     return cat
+GPU_MODELS_FILE = Path(__file__).parent / "data" / "gpu_models.yaml"
+
+
+class GpuModel(BaseModel):
+    """What a healthy GPU of one model reports (``policies/data/gpu_models.yaml``, sources there)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    match: tuple[str, ...]
+    architecture: str
+    nvlink_links: int | None  # links a healthy GPU trains; None: no NVLink or an optional bridge
+    nvswitch_min_gpus: int | None  # from this many GPUs per node: an NVSwitch baseboard (Fabric Manager)
+    multi_node_nvlink: bool  # NVLink domain across trays (GB200 NVL72): clique and cluster UUID must be set
+    source: str
+
+    def on_nvswitch_board(self, gpus_on_node: int) -> bool:
+        return self.nvswitch_min_gpus is not None and gpus_on_node >= self.nvswitch_min_gpus
+
+
+class GpuModels(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: str
+    models: tuple[GpuModel, ...]
+
+
+@lru_cache(maxsize=1)
+def gpu_models() -> GpuModels:
+    return GpuModels.model_validate(yaml.safe_load(GPU_MODELS_FILE.read_text()))
+
+
+def gpu_model(product_name: str | None) -> GpuModel | None:
+    """The catalogue row for an nvidia-smi / NVML product name ("NVIDIA H100 80GB HBM3"), or None."""
+    name = (product_name or "").casefold()
+    if not name:
+        return None
+    return next((m for m in gpu_models().models if any(p.casefold() in name for p in m.match)), None)

@@ -170,6 +170,9 @@ class PlausibleMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             rid = f"lt-{_suffix(name)}"
             state["latestVersion"] = 1
+        elif args.typ == "aws:ec2/keyPair:KeyPair":  # the provider names it from keyNamePrefix
+            rid = state.get("keyName") or f"{state.get('keyNamePrefix', '')}{_suffix(name)}"
+            state["keyName"] = rid
         elif args.typ == "aws:eks/nodeGroup:NodeGroup":
             state.setdefault("nodeGroupName", rid)
             state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{rid}"}]}]  # EKS makes one ASG per group

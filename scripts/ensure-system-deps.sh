@@ -12,6 +12,10 @@ command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v fi_pingpong >/dev/null 2>&1 || need+=(libfabric-bin)
 command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
 command -v ib_write_bw >/dev/null 2>&1 || need+=(perftest)
+# the reports' real readers: a headless browser for the HTML report, Prometheus for the textfile
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "note: missing ${need[*]} and not root; tests needing them will skip" >&2

@@ -15,6 +15,7 @@ from policies.errors import ConfigError
 from validators import exit_codes
 from validators.cli_options import (
     PANEL,
+    HtmlOpt,
     JsonOpt,
     JunitOpt,
     MarkdownOpt,
@@ -85,6 +86,7 @@ def audit(
     junit: JunitOpt = None,
     markdown: MarkdownOpt = None,
     prometheus: PrometheusOpt = None,
+    html: HtmlOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -107,7 +109,7 @@ def audit(
 
     try:
         out = outputs(output=output, quiet=quiet, verbose=verbose, json=json_path, junit=junit, markdown=markdown,
-                      prometheus=prometheus)
+                      prometheus=prometheus, html=html)
         code = run_audit(profile=profile, out=out, disk_test_mb=disk_test_mb, quick=quick)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
@@ -124,6 +126,7 @@ def validate(
     junit: JunitOpt = None,
     markdown: MarkdownOpt = None,
     prometheus: PrometheusOpt = None,
+    html: HtmlOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -142,11 +145,13 @@ def validate(
 
     Each node gets one SSH connection and one probe round trip; pairwise network tests run in O(1) rounds. An unreachable node is one line in the console; each of its checks is `error` in the reports.
 
-    Examples (a quick look, facts only; reports for CI; the nodes of a deployed stack; the JSON report alone on stdout):
+    Examples (a quick look, facts only; reports for CI and a page for people; an Ansible inventory as it is; the nodes of a deployed stack; the JSON report alone on stdout):
 
       $ plinth validate -i inventory.yaml --quick
 
-      $ plinth validate -i inventory.yaml --json r.json --junit r.xml
+      $ plinth validate -i inventory.yaml --json r.json --junit r.xml --html r.html
+
+      $ plinth validate -i hosts.ini
 
       $ plinth validate -s prod --stack-outputs o.json --markdown "$GITHUB_STEP_SUMMARY"
 
@@ -156,7 +161,7 @@ def validate(
 
     try:
         out = outputs(output=output, quiet=quiet, verbose=verbose, json=json_path, junit=junit, markdown=markdown,
-                      prometheus=prometheus)
+                      prometheus=prometheus, html=html)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     if facts is not None:
@@ -270,6 +275,30 @@ def strategy(
             data_sensitivity=data_sensitivity, workload_pattern=workload_pattern, latency_ms=latency_ms,
             write_stack=write_stack, force=force,
         )
+    except ConfigError as exc:
+        raise _bad_input(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def init(
+    path: Annotated[str, typer.Argument(help="Where to write it; - prints it.")] = "inventory.yaml",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example inventory to start from (`plinth validate -i` accepts it as written).
+
+    An existing file is kept unless --force (exit 2). Your Ansible inventory works as it is, too.
+
+    Examples (write it, edit the nodes, validate; print it instead):
+
+      $ plinth init inventory.yaml && plinth validate -i inventory.yaml --quick
+
+      $ plinth init - | less
+    """
+    from validators.init_inventory import run_init
+
+    try:
+        code = run_init(path, force)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)

@@ -1,7 +1,7 @@
 """Options every report-writing command shares (`plinth audit`, `validate`, `preview`), defined once
 so each command spells them the same and a new command gets them by adding parameters:
 
-- ``--json FILE``, ``--junit FILE``, ``--markdown FILE``, ``--prometheus FILE``: write that report;
+- ``--json FILE``, ``--junit FILE``, ``--markdown FILE``, ``--prometheus FILE``, ``--html FILE``: write that report;
   ``-`` is stdout.
 - ``-o/--output FORMAT``: write that one report to stdout (the same as ``--FORMAT -``), like
   ``kubectl -o json``: stdout then carries the report and nothing else, so ``| jq`` works; the
@@ -26,7 +26,7 @@ from rich.console import Console
 from policies.errors import ConfigError
 
 STDOUT = "-"
-REPORT_KINDS: tuple[str, ...] = ("json", "junit", "markdown", "prometheus")
+REPORT_KINDS: tuple[str, ...] = ("json", "junit", "markdown", "prometheus", "html")
 TARGET = "FILE|-"
 
 
@@ -41,10 +41,11 @@ JsonOpt = Annotated[str | None, _report_option("json", "the JSON report (the con
 JunitOpt = Annotated[str | None, _report_option("junit", "a JUnit XML report (a testcase per node and check)")]
 MarkdownOpt = Annotated[str | None, _report_option("markdown", "a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")]
 PrometheusOpt = Annotated[str | None, _report_option("prometheus", "a Prometheus textfile-collector file")]
-ReportFormat = Literal["json", "junit", "markdown", "prometheus"]
+HtmlOpt = Annotated[str | None, _report_option("html", "a self-contained HTML report (heatmap, pair matrix, what to do first)")]
+ReportFormat = Literal["json", "junit", "markdown", "prometheus", "html"]
 OutputOpt = Annotated[ReportFormat | None, typer.Option(
     "--output", "-o", metavar="FORMAT", rich_help_panel=PANEL,
-    help="Write one report to stdout (json, junit, markdown, prometheus) and nothing else there: "
+    help="Write one report to stdout (json, junit, markdown, prometheus, html) and nothing else there: "
          "the console view goes to stderr. Same as --FORMAT -.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=PANEL, help="No console view and no progress; errors only.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", rich_help_panel=PANEL,
@@ -96,6 +97,7 @@ __all__ = [
     "PANEL",
     "REPORT_KINDS",
     "STDOUT",
+    "HtmlOpt",
     "JsonOpt",
     "JunitOpt",
     "MarkdownOpt",

@@ -185,6 +185,8 @@ def run_validate(
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)
+    for note in inv.notes:  # e.g. stack nodes launched before the stack's SSH access
+        Console(stderr=True, highlight=False).print(f"note: {note}", markup=False, soft_wrap=True)
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
                       disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason, net_options=net_options,

@@ -27,6 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from policies.errors import ConfigError, first_error
+from validators.inventory_formats import INI_SUFFIXES, ansible_inventory, ssh_config
+from validators.inventory_formats.ssh_config import SshConfigFile
 
 TransportName = Literal["ssh", "local"]
 _HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:%-]*$")  # DNS name, IPv4, IPv6 (with zone id)
@@ -152,6 +154,11 @@ class InventoryFile(_Model):
     jump: JumpHost | None = None
     nodes: list[NodeEntry] = Field(min_length=1)
     object_store: ObjectStore | None = None
+    # the OpenSSH client config consulted for what the inventory leaves out; not given: ~/.ssh/config
+    # when it exists; null: none
+    ssh_config: Path | None = None
+
+    _paths = field_validator("ssh_config")(classmethod(lambda cls, v: _expand(v)))
 
     @model_validator(mode="after")
     def _unique_names(self) -> InventoryFile:
@@ -161,6 +168,32 @@ class InventoryFile(_Model):
                 raise ValueError(f"duplicate node name {node.name!r}")
             seen.add(node.name)
         return self
+
+
+_INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class Ec2Instance(_Model):
+    """The EC2 instance behind a node (nodes from a stack): what it printed to its console at first
+    boot vouches for its host key (validators/hostkeys)."""
+
+    instance_id: str
+    region: str
+
+    @field_validator("instance_id")
+    @classmethod
+    def _iid(cls, v: str) -> str:
+        if not _INSTANCE_ID.match(v):
+            raise ValueError("not an EC2 instance id (i- and 8 or 17 hex digits)")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not _REGION.match(v):
+            raise ValueError("not an AWS region name (e.g. us-east-1)")
+        return v
 
 
 class NodeSpec(_Model):
@@ -177,6 +210,30 @@ class NodeSpec(_Model):
     role: str | None = None
     expect: Expect = Field(default_factory=Expect)
     jump: JumpHost | None = None
+    # Set for nodes from a stack (validators/stack_inventory.py), not read from inventory files:
+    ec2: Ec2Instance | None = None  # its console output can verify a new host key
+    host_key_alias: str | None = None  # known_hosts name instead of the address (the instance id)
+    # argv of a local command whose stdin/stdout carry the SSH stream (an EC2 Instance Connect
+    # Endpoint tunnel); run without a shell
+    proxy_command: tuple[str, ...] | None = None
+
+    @field_validator("host_key_alias")
+    @classmethod
+    def _alias(cls, v: str | None) -> str | None:
+        return None if v is None else _check_host(v)
+
+    @field_validator("proxy_command")
+    @classmethod
+    def _proxy(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and (not v or len(v) > 32 or any(not a or len(a) > 1024 or not a.isprintable() for a in v)):
+            raise ValueError("a proxy command is 1 to 32 printable arguments")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> NodeSpec:
+        if self.jump is not None and self.proxy_command is not None:
+            raise ValueError("a node is reached through a jump host or a proxy command, not both")
+        return self
 
 
 class Inventory(_Model):
@@ -184,10 +241,57 @@ class Inventory(_Model):
     profile: str | None = None
     nodes: list[NodeSpec]
     object_store: ObjectStore | None = None
+    notes: tuple[str, ...] = ()  # what the user should know before the run (printed, not judged)
+
+
+def _ssh_config(raw: InventoryFile) -> SshConfigFile | None:
+    if "ssh_config" in raw.model_fields_set:
+        return None if raw.ssh_config is None else SshConfigFile(raw.ssh_config)
+    default = ssh_config.default_path()
+    return SshConfigFile(default) if default.is_file() else None
+
+
+def _with_ssh_config(cfg: SshConfigFile, fields: dict[str, Any], jump: JumpHost | None) -> JumpHost | None:
+    """Fill what the inventory left out from the SSH config's answer for the node's host (HostName,
+    User, Port, IdentityFile, ProxyJump), checked as strictly as the inventory's own fields."""
+    alias = fields["host"]
+    found = cfg.lookup(alias)
+    where = f"{cfg.path}: Host {alias}"
+    try:
+        if found.hostname is not None:
+            fields["host"] = _check_host(found.hostname)
+        if found.user is not None and "user" not in fields:
+            fields["user"] = _check_user(found.user)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if found.port is not None and "port" not in fields:
+        fields["port"] = found.port
+    if found.identity_file is not None and "identity_file" not in fields:
+        fields["identity_file"] = found.identity_file
+    if jump is not None:
+        return jump
+    if found.proxy_jump:
+        spec = ssh_config.parse_jump(found.proxy_jump, f"{where}: ProxyJump")
+        if spec is None:
+            return None
+        via = cfg.lookup(spec["host"])  # the jump host may itself be an alias
+        spec = {"user": via.user, "port": via.port, "identity_file": via.identity_file, **spec,
+                "host": via.hostname or spec["host"]}
+        try:
+            return JumpHost.model_validate({k: v for k, v in spec.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: ProxyJump: {first_error(exc)}") from None
+    if found.proxy_command:
+        raise ConfigError(f"{where}: ProxyCommand is not supported (plinth would connect around it); "
+                          "use ProxyJump, or the inventory's `jump:`")
+    return None
 
 
 def resolve(raw: InventoryFile, source: str) -> Inventory:
+    """Every node's fields: its own, else ``defaults:``, else the SSH config (for SSH nodes), else
+    plinth's defaults (NodeSpec)."""
     d = raw.defaults
+    cfg = _ssh_config(raw)
     nodes = []
     for n in raw.nodes:
         fields: dict[str, Any] = {"name": n.name, "host": n.host, "role": n.role, "expect": n.expect}
@@ -195,7 +299,10 @@ def resolve(raw: InventoryFile, source: str) -> Inventory:
             value = getattr(n, key) if getattr(n, key) is not None else getattr(d, key)
             if value is not None:
                 fields[key] = value
-        fields["jump"] = n.jump or d.jump or raw.jump
+        jump = n.jump or d.jump or raw.jump
+        if cfg is not None and fields.get("transport", "ssh") == "ssh":
+            jump = _with_ssh_config(cfg, fields, jump)
+        fields["jump"] = jump
         nodes.append(NodeSpec(**fields))
     return Inventory(source=source, profile=raw.profile, nodes=nodes, object_store=raw.object_store)
 
@@ -210,16 +317,40 @@ def parse_inventory(data: Any, source: str) -> Inventory:
         raise ConfigError(f"{source}: {first_error(exc)}") from None
 
 
+def _from_ansible(found: tuple[dict[str, Any], dict[str, int]], path: Path) -> Inventory:
+    """An Ansible inventory's nodes, each checked against the node schema with its own line."""
+    data, lines = found
+    for node in data["nodes"]:
+        try:
+            NodeEntry.model_validate(node)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}:{lines[node['name']]}:1: host {node['name']}: {first_error(exc)}") from None
+    return parse_inventory(data, str(path))
+
+
 def load_inventory(path: Path) -> Inventory:
+    """A plinth inventory, or an Ansible one (INI or YAML: validators/inventory_formats)."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read inventory: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())  # a ReaderError's str is two lines
-        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
-    except (ValueError, RecursionError) as exc:  # not UTF-8, an impossible date (2001-13-45), nesting too deep
+    except ValueError as exc:  # not UTF-8
         raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
+    data, failed = None, None
+    if path.suffix.lower() not in INI_SUFFIXES:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:  # an INI inventory with [sections] is not YAML: ansible_inventory decides
+            failed = exc
+        except (ValueError, RecursionError) as exc:  # an impossible date (2001-13-45), nesting too deep
+            raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
+    found = ansible_inventory(path, text, data, failed)
+    if found is not None:
+        return _from_ansible(found, path)
+    if failed is not None:
+        mark = getattr(failed, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        reason = " ".join(str(getattr(failed, "problem", None) or failed).split())  # a ReaderError's str is two lines
+        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
     return parse_inventory(data, str(path))

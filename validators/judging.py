@@ -24,7 +24,8 @@ from policies.catalogue import instance
 from policies.thresholds import Profile
 from validators.checks.base import CheckContext, Facts, judge_fleet, judge_node, load_all
 from validators.inventory import NodeSpec
-from validators.results import CheckResult, NodeReport, Report, Summary
+from validators.network.infer import measured_pairs
+from validators.results import CheckResult, NodeReport, PairMeasurement, Report, Summary
 from validators.score import readiness_score
 
 INTERRUPTED = "interrupted"
@@ -77,6 +78,12 @@ def node_report(outcome: NodeOutcome, profile: Profile) -> NodeReport:
                       duration_s=None if outcome.duration_s is None else round(outcome.duration_s, 3))
 
 
+def fleet_facts(outcome: NodeOutcome) -> dict[str, Any]:
+    """A node's facts for the fleet judges: plus ``expect``, what the inventory expects of the node
+    (gpu.versions groups nodes into pools by ``expect.instance_type``)."""
+    return {**(outcome.facts or {}), "expect": outcome.spec.expect.model_dump(exclude_none=True)}
+
+
 def fleet_results(facts_by_node: Mapping[str, Facts], controller: Facts, profile: Profile) -> list[CheckResult]:
     return judge_fleet(facts_by_node, controller, profile)
 
@@ -98,8 +105,8 @@ def readiness(nodes: list[NodeReport]) -> float:
 
 
 def assemble(nodes: list[NodeReport], fleet: list[CheckResult], profile: Profile, *, started_at: str | None,
-             duration_s: float | None) -> Report:
-    return Report(summary=summarize(nodes, fleet), profile=profile.name, nodes=nodes, fleet=fleet,
+             duration_s: float | None, pairs: list[PairMeasurement] | None = None) -> Report:
+    return Report(summary=summarize(nodes, fleet), profile=profile.name, nodes=nodes, fleet=fleet, pairs=pairs or [],
                   started_at=started_at, duration_s=None if duration_s is None else round(duration_s, 3))
 
 
@@ -108,12 +115,13 @@ def judge_outcomes(outcomes: list[NodeOutcome], controller: Facts, profile: Prof
     """All of it at once (the SSH path). ``fleet_error``: the fleet judges are not run and every fleet
     check errors with that reason (an interrupted run's fleet is not judged on partial facts)."""
     nodes = [node_report(o, profile) for o in outcomes]
+    facts_by_node = {o.spec.name: o.facts for o in outcomes if o.facts is not None}
     if fleet_error is not None:
         fleet = fleet_errors(profile, fleet_error)
     else:
-        fleet = fleet_results({o.spec.name: o.facts for o in outcomes if o.facts is not None}, controller, profile)
-    return assemble(nodes, fleet, profile, started_at=started_at, duration_s=duration_s)
+        fleet = fleet_results({o.spec.name: fleet_facts(o) for o in outcomes if o.facts is not None}, controller, profile)
+    return assemble(nodes, fleet, profile, started_at=started_at, duration_s=duration_s, pairs=measured_pairs(facts_by_node))
 
 
-__all__ = ["INTERRUPTED", "NodeOutcome", "assemble", "context", "errors_for_all_checks", "fleet_errors",
+__all__ = ["INTERRUPTED", "NodeOutcome", "assemble", "context", "errors_for_all_checks", "fleet_errors", "fleet_facts",
            "fleet_results", "judge_outcomes", "node_report", "readiness", "summarize"]

@@ -46,6 +46,21 @@ class NodeReport(BaseModel):
 
 
 
+class PairMeasurement(BaseModel):
+    """One node pair of the pairwise network rounds (validators/network), as measured: ``client``
+    sent to ``server``. The report keeps every pair so a reader can see which link was slow, not
+    only which node the inference named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client: str
+    server: str
+    tool: str | None = None
+    bandwidth_gbps: float | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
 class Summary(BaseModel):
     """Counts are of check results across all nodes (``nodes`` counts nodes); ``score`` is the
     0-100 readiness score (validators/score.py)."""
@@ -68,6 +83,7 @@ class Report(BaseModel):
     profile: str
     nodes: list[NodeReport]
     fleet: list[CheckResult] = Field(default_factory=list)  # cross-node results (fleet outliers, posture)
+    pairs: list[PairMeasurement] = Field(default_factory=list)  # pairwise network rounds, one per measured pair
     started_at: str | None = None
     duration_s: float | None = None
 

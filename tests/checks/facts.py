@@ -9,10 +9,13 @@ from policies.catalogue import instance
 from policies.thresholds import Profile, Threshold, get_profile
 from tests.probe.helpers import fixture_text
 from validators.checks.base import CheckContext
+from validators.probe.gather._smi_csv import parse_query_gpu_csv
 from validators.probe.parsers import (
+    parse_nvidia_smi_table,
     parse_nvidia_smi_text,
     parse_nvidia_smi_xml,
     parse_nvlink_status,
+    parse_topo_matrix,
     parse_xid,
 )
 
@@ -34,17 +37,39 @@ def xid_facts(rel: str = CLEAN_LOG) -> dict[str, Any]:
     return {**parse_xid(fixture_text(rel)), "readable": True, "source": "dmesg", "error": None}
 
 
-def gpu_facts(rel: str = H100_8, *, nvlink: str | None = None, xid: str = CLEAN_LOG) -> dict[str, Any]:
+def parse_capture(rel: str) -> dict[str, Any]:
+    """A recorded nvidia-smi output through the parser the probe uses for that layout."""
     text = fixture_text(rel)
-    parsed = parse_nvidia_smi_xml(text) if rel.endswith(".xml") else parse_nvidia_smi_text(text)
+    if rel.endswith(".xml"):
+        return parse_nvidia_smi_xml(text)
+    if rel.endswith(".csv") or "-query-gpu" in rel:
+        return parse_query_gpu_csv(text)
+    if "default-table" in rel:
+        return parse_nvidia_smi_table(text)
+    return parse_nvidia_smi_text(text)
+
+
+def gpu_facts(rel: str = H100_8, *, nvlink: str | None = None, xid: str = CLEAN_LOG, topo: str | None = None,
+              fabric: dict[str, Any] | None = None, platform: str = "unknown") -> dict[str, Any]:
+    """Facts as the probe would send them for a node whose tools printed these recordings. ``fabric``
+    stands for what the capture does not show (Fabric Manager's process and log)."""
+    parsed = parse_capture(rel)
+    parsed.pop("notes", None)
     if nvlink:
         links = parse_nvlink_status(fixture_text(nvlink))
         for dev in parsed["devices"]:
             entry = links.get(dev["index"], {})
             dev["nvlink_links_total"], dev["nvlink_links_active"] = entry.get("total"), entry.get("active")
+    topology = None
+    if topo:
+        matrix = parse_topo_matrix(fixture_text(topo))
+        topology = {"source": "nvidia-smi topo -m", "error": None,
+                    "nvlink": {str(g): {str(p): n for p, n in peers.items()} for g, peers in matrix.items()}}
     return {
         "probe_version": 1, "errors": {},
-        "gpu": {"source": "nvidia-smi-text", "error": None, "notes": [], **parsed},
+        "system": {"platform": {"kind": platform}},
+        "gpu": {"source": "nvidia-smi-text", "error": None, "notes": [], "fabric": fabric, "topology": topology,
+                "sample_window_s": None, **parsed},
         "xid": xid_facts(xid),
     }
 

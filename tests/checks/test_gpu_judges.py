@@ -7,8 +7,6 @@ from tests.checks.facts import (
     A100_XML,
     H100_8,
     H200_5,
-    MIG_TEXT,
-    RETIRED_BAD,
     RETIRED_OK,
     RTX4090,
     TITAN_V,
@@ -76,49 +74,7 @@ def test_memory_against_catalogue_and_profile() -> None:
     assert gpu.gpu_memory(gpu_facts(RETIRED_OK), t, ctx()).status == "error"  # -d PAGE_RETIREMENT has no sizes
 
 
-# -- gpu.ecc_errors ------------------------------------------------------------------------------
-
-ECC = Threshold(max=0, unit="errors")
-
-
-def test_ecc_clean_and_faulty() -> None:
-    assert gpu.gpu_ecc_errors(gpu_facts(H100_8), ECC, ctx()).status == "pass"
-    bad = edit(gpu_facts(H100_8), d2={"ecc_uncorrected_aggregate": 3}, d6={"ecc_uncorrected_volatile": 1, "ecc_uncorrected_aggregate": 1})
-    r = gpu.gpu_ecc_errors(bad, ECC, ctx())
-    assert r.status == "fail" and r.measured == 4
-    assert "GPU 2 (00000000:4C:00.0): 3" in r.message and "GPU 6" in r.message and "GPU 1 " not in r.message
-
-
-def test_ecc_consumer_gpu_skips_and_partial_disable_warns() -> None:
-    assert gpu.gpu_ecc_errors(gpu_facts(RTX4090), ECC, ctx()).status == "skip"
-    r = gpu.gpu_ecc_errors(edit(gpu_facts(H100_8), d4={"ecc_mode": "Disabled"}), ECC, ctx())
-    assert r.status == "warn" and "ECC disabled on GPU 4" in r.message
-
-
-# -- gpu.retired_pages ---------------------------------------------------------------------------
-
-PAGES = Threshold(max=0, unit="pages")
-
-
-def test_retired_pages_pending_fails_naming_gpus() -> None:
-    r = gpu.gpu_retired_pages(gpu_facts(RETIRED_BAD), PAGES, ctx())
-    assert r.status == "fail"
-    assert "GPU 1 (00000002:00:00.0), GPU 3 (00000004:00:00.0), GPU 5 (00000006:00:00.0), GPU 7 (00000008:00:00.0)" in r.message
-    assert "reset" in (r.remediation or "")
-
-
-def test_retired_pages_clean_count_and_row_remap() -> None:
-    assert gpu.gpu_retired_pages(gpu_facts(RETIRED_OK), PAGES, ctx()).status == "pass"
-    counted = gpu.gpu_retired_pages(edit(gpu_facts(RETIRED_OK), d3={"retired_pages_count": 12}), PAGES, ctx())
-    assert counted.status == "fail" and counted.measured == 12 and "GPU 3 (00000004:00:00.0): 12" in counted.message
-    h100 = gpu.gpu_retired_pages(gpu_facts(H100_8), PAGES, ctx())
-    assert h100.status == "pass" and "row remapping" in h100.message
-    failed = gpu.gpu_retired_pages(edit(gpu_facts(H100_8), d7={"remapped_rows_failure": True}), PAGES, ctx())
-    assert failed.status == "fail" and "row remapping failed on GPU 7" in failed.message and "RMA" in (failed.remediation or "")
-    assert gpu.gpu_retired_pages(gpu_facts(TITAN_V), PAGES, ctx()).status == "skip"
-
-
-# -- gpu.temperature / persistence / pcie ---------------------------------------------------------
+# -- gpu.temperature / persistence ---------------------------------------------------------
 
 TEMP = Threshold(max=85, unit="C")
 
@@ -136,34 +92,9 @@ def test_persistence_mode() -> None:
     t = Threshold(expect=True)
     assert gpu.gpu_persistence_mode(gpu_facts(), t, ctx()).status == "pass"
     r = gpu.gpu_persistence_mode(gpu_facts(TITAN_V), t, ctx())
-    assert r.status == "fail" and "off on 1 of 1 GPUs" in r.message and "nvidia-smi -pm 1" in (r.remediation or "")
-
-
-def test_pcie_link() -> None:
-    t = Threshold(expect=True)
-    assert gpu.gpu_pcie_link(gpu_facts(), t, ctx()).status == "pass"
-    assert gpu.gpu_pcie_link(gpu_facts(TITAN_V), t, ctx()).status == "warn"  # gen1 of gen3 at idle
-    narrow = gpu.gpu_pcie_link(edit(gpu_facts(), d1={"pcie_width_current": 8}), t, ctx())
-    assert narrow.status == "fail" and "GPU 1 (00000000:3B:00.0) x8 of x16" in narrow.message
-
-
-# -- gpu.nvlink ---------------------------------------------------------------------------------------
-
-NVL = Threshold(expect=True)
-
-
-def test_nvlink_all_states() -> None:
-    ok = gpu.gpu_nvlink(gpu_facts(H200_5, nvlink="nvlink/nvidia-smi-nvlink-status_h200-sxm-5gpu_18links.txt"), NVL, ctx())
-    assert ok.status == "pass" and ok.message == "all 90 NVLink links active on 5 GPUs"
-    dead = gpu_facts(H100_8, nvlink="nvlink/nvidia-smi-nvlink-status_a100-sxm4-80gb-8gpu.txt")
-    dead = edit(dead, d6={"nvlink_links_total": None, "nvlink_links_active": 0}, d2={"nvlink_links_active": 10})
-    r = gpu.gpu_nvlink(dead, NVL, ctx())
-    assert r.status == "fail" and "GPU 6 (00000000:CB:00.0): all links inactive" in r.message and "GPU 2" in r.message
-    pcie_only = edit(gpu_facts(RTX4090), **{f"d{i}": {"nvlink_links_total": 0, "nvlink_links_active": 0} for i in range(8)})
-    assert gpu.gpu_nvlink(pcie_only, NVL, ctx()).status == "skip"
-    assert gpu.gpu_nvlink(gpu_facts(MIG_TEXT), NVL, ctx()).status == "skip"
-    unknown = gpu.gpu_nvlink(gpu_facts(H100_8), NVL, ctx())
-    assert unknown.status == "error" and "not reported for GPU 0" in unknown.message
+    # NVIDIA's driver persistence guide: the daemon, not the legacy `nvidia-smi -pm 1` (lost at reboot)
+    assert r.status == "fail" and "off on 1 of 1 GPUs" in r.message
+    assert "systemctl enable --now nvidia-persistenced" in (r.remediation or "")
 
 
 # -- no GPU at all: one failure, not ten ------------------------------------------------------------
@@ -183,13 +114,18 @@ def test_without_gpu_count_in_profile_the_others_error() -> None:
 
 
 def test_healthy_node_full_profile_passes_gpu_checks() -> None:
-    facts = gpu_facts(H200_5, nvlink="nvlink/nvidia-smi-nvlink-status_h200-sxm-5gpu_18links.txt")
+    """5 x H200 SXM (RunPod, driver 580): healthy. What the recordings cannot say is said: page
+    retirement does not apply (Hopper remaps rows), NVLink error counters were not recorded."""
+    facts = gpu_facts(H200_5, nvlink="nvlink/nvidia-smi-nvlink-status_h200-sxm-5gpu_18links.txt",
+                      topo="topo/nvidia-smi-topo-m_h200-sxm-5gpu_NV18_10nic_ansi-escapes.txt")
     results = [r for r in judge_node(facts, ctx("distributed_training", expect={"gpus": 5, "gpu_model": "H200"})) if r.id.startswith("gpu.")]
-    assert {r.id for r in results} >= {"gpu.count", "gpu.model", "gpu.ecc_errors", "gpu.xid", "gpu.nvlink", "gpu.pcie_link"}
-    # gpu.memory: no instance type, no min; no NVSwitch driver in the recorded facts; the active tests
-    # (DCGM, NCCL) did not run on these probe-only facts
+    assert {r.id for r in results} >= {"gpu.count", "gpu.model", "gpu.ecc_errors", "gpu.xid", "gpu.nvlink", "gpu.pcie_link",
+                                       "gpu.row_remapping", "gpu.clock_events", "gpu.fabric"}
+    # no instance type, no min; no NVSwitch driver in the recorded facts; Ampere+ skips page retirement;
+    # the active tests (DCGM, NCCL) did not run on these probe-only facts
     assert {r.id: r.status for r in results if r.status != "pass"} == {
-        "gpu.memory": "skip", "gpu.sxid": "skip", "gpu.dcgm_diag": "skip", "gpu.nccl_intranode": "skip"}
+        "gpu.memory": "skip", "gpu.retired_pages": "skip", "gpu.nvlink_errors": "error", "gpu.sxid": "skip",
+        "gpu.dcgm_diag": "skip", "gpu.nccl_intranode": "skip"}
 
 
 def test_xml_facts_judge_cleanly() -> None:
@@ -197,5 +133,8 @@ def test_xml_facts_judge_cleanly() -> None:
     by_id = {r.id: r for r in results}
     assert by_id["gpu.count"].status == "fail"  # profile needs 2 GPUs, node has 1
     assert by_id["gpu.nvlink"].status == "skip"  # MIG
-    assert by_id["gpu.ecc_errors"].status == "pass"
+    # MIG counts volatile ECC errors per GPU instance: the GPU-level counter is N/A, so not judged; a
+    # configuration with a blind spot, said in the message, not a fault that fails the node
+    assert by_id["gpu.ecc_errors"].status == "skip" and "MIG" in by_id["gpu.ecc_errors"].message
+    assert by_id["gpu.row_remapping"].status == "skip" and "MIG" in by_id["gpu.row_remapping"].message
     assert not any("crashed" in r.message for r in results)

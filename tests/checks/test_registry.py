@@ -10,7 +10,8 @@ from validators.checks.base import load_all
 PROBE_JUDGES = {
     "system.cpu_cores", "system.memory", "system.clock_sync", "system.data_stack",
     "gpu.count", "gpu.model", "gpu.memory", "gpu.ecc_errors", "gpu.retired_pages", "gpu.xid", "gpu.temperature",
-    "gpu.persistence_mode", "gpu.pcie_link", "gpu.nvlink",
+    "gpu.persistence_mode", "gpu.pcie_link", "gpu.nvlink", "gpu.row_remapping", "gpu.clock_events", "gpu.nvlink_errors",
+    "gpu.fabric",
     "network.mtu", "network.rdma", "network.nic_speed",
     "gpu.sxid", "network.ib_link", "network.ib_errors", "network.ib_flaps", "network.rdma_stack", "network.gpudirect",
     "system.memlock", "system.container_runtime",
@@ -22,6 +23,7 @@ def test_probe_judges_registered_as_node_checks() -> None:
     registry = load_all()
     assert PROBE_JUDGES <= set(registry)
     assert all(registry[i].scope == "node" for i in PROBE_JUDGES)
+    assert registry["gpu.versions"].scope == "fleet"
 
 
 @pytest.mark.parametrize("name", sorted(builtin_profiles()))

@@ -67,6 +67,8 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         extra["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]  # EKS makes one ASG per group
     elif typ == "aws:ec2/placementGroup:PlacementGroup":
         extra["name"] = inputs.get("name", name)
+    elif typ == "aws:ec2/keyPair:KeyPair":  # the provider names it from keyNamePrefix
+        extra["keyName"] = inputs.get("keyName") or f"{inputs.get('keyNamePrefix', '')}20240101000000000000000001"
     elif typ.startswith("aws:s3/bucket:Bucket"):
         extra["bucket"] = inputs.get("bucket", name)
         extra["arn"] = f"arn:aws:s3:::{extra['bucket']}"

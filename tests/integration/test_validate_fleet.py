@@ -42,11 +42,11 @@ def test_validate_names_the_slow_node_and_the_small_mtu_node(ns_fleet_sshd: NsSs
     if not PLINTH.exists():
         pytest.skip(f"{PLINTH} not installed (pip install -e .)")
     inv = _inventory(ns_fleet_sshd, tmp_path / "inventory.yaml")
-    out_json, out_xml = tmp_path / "r.json", tmp_path / "r.xml"
+    out_json, out_xml, out_html = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html"
     t0 = time.monotonic()
     proc = subprocess.run(
         [str(PLINTH), "validate", "--inventory", str(inv), "--profile", "distributed_training",
-         "--json", str(out_json), "--junit", str(out_xml)],
+         "--json", str(out_json), "--junit", str(out_xml), "--html", str(out_html)],
         check=False, capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )
     wall = time.monotonic() - t0
@@ -70,6 +70,17 @@ def test_validate_names_the_slow_node_and_the_small_mtu_node(ns_fleet_sshd: NsSs
     outliers = [c for c in report["fleet"] if c["id"] == "network.bandwidth_outlier" and c["status"] == "warn"]
     assert [c["message"].split(":")[0] for c in outliers] == [slow]
     print(f"  {slow} network.bandwidth: {bw[slow]['message']}\n  fleet: {outliers[0]['message']}")
+
+    # every measured pair is in the report: the ring's two pairs through the slow node read ~0.1
+    # Gbps, the third is the unshaped veth; the HTML matrix marks the pairs below the profile's floor
+    pairs = {(p["client"], p["server"]): p["bandwidth_gbps"] for p in report["pairs"]}
+    assert len(pairs) == 3 and {c for c, _ in pairs} == set(nodes), pairs
+    through_slow = [bw for (c, s), bw in pairs.items() if slow in (c, s)]
+    other = next(bw for (c, s), bw in pairs.items() if slow not in (c, s))
+    assert len(through_slow) == 2 and all(bw == pytest.approx(0.1, rel=0.15) for bw in through_slow), pairs
+    assert other > 5 * max(through_slow)
+    floor = bw[slow]["threshold"]
+    assert out_html.read_text().count('class="v bw-low"') == sum(1 for v in pairs.values() if v < floor)
 
     # the small-MTU node fails network.mtu; the jumbo-frame nodes do not
     mtu = {name: _check(n, "network.mtu") for name, n in nodes.items()}

@@ -41,10 +41,12 @@ def fake_tool(bin_dir: Path, name: str, script: str) -> Path:
 
 
 def fake_nvidia_smi(bin_dir: Path, *, text: Path | None = None, xml: Path | None = None, nvlink: Path | None = None,
-                    fail_with: Path | None = None, exit_code: int = 9, sleep_s: float = 0) -> Path:
-    """A `nvidia-smi` that replays recorded output: `-q -x` -> xml, `-q` -> text, `nvlink -s` ->
-    nvlink; any of them absent -> exit 6 with a message (so the probe falls back, as with a real
-    driver that lacks a feature). `fail_with`: print that file and exit `exit_code` for everything."""
+                    table: Path | None = None, csv: Path | None = None, nvlink_errors: Path | None = None,
+                    topo: Path | None = None, fail_with: Path | None = None, exit_code: int = 9, sleep_s: float = 0) -> Path:
+    """A `nvidia-smi` that replays recorded output: `-q -x` -> xml, `-q` -> text, `--query-gpu=…` ->
+    csv, no arguments -> table, `nvlink -s` / `nvlink -e` / `topo -m` -> nvlink / nvlink_errors / topo;
+    any of them absent -> exit 6 with a message (so the probe falls back, as with a real driver that
+    lacks a feature). `fail_with`: print that file and exit `exit_code` for everything."""
     q = shlex.quote
     if fail_with is not None:
         return fake_tool(bin_dir, "nvidia-smi", f"cat {q(str(fail_with))}\nexit {exit_code}\n")
@@ -53,7 +55,11 @@ def fake_nvidia_smi(bin_dir: Path, *, text: Path | None = None, xml: Path | None
     body = (f"sleep {sleep_s}\n" if sleep_s else "") + f"""case "$*" in
   "-q -x") {serve(xml, 'XML')} ;;
   "-q") {serve(text, '-q text')} ;;
+  --query-gpu=*) {serve(csv, 'query-gpu CSV')} ;;
+  "") {serve(table, 'table')} ;;
   "nvlink -s") {serve(nvlink, 'nvlink status')} ;;
+  "nvlink -e") {serve(nvlink_errors, 'nvlink errors')} ;;
+  "topo -m") {serve(topo, 'topo -m')} ;;
   *) echo "unexpected args: $*" >&2; exit 7 ;;
 esac
 """
@@ -100,8 +106,10 @@ def run_probe(opts: ProbeOptions, env: dict[str, str]) -> dict:
 
 def quiet_options(tmp_path: Path, **kw: object) -> ProbeOptions:
     """Deterministic options for tests: no pynvml, small builtin disk test in tmp_path, no
-    fallback kernel or system logs (no journal either: a fake `dmesg` decides what the kernel log says)."""
+    fallback kernel or system logs (no journal either: a fake `dmesg` decides what the kernel log says), no Fabric
+    Manager log, a short window between the two reads of the GPU counters."""
     base: dict = {"disk_path": str(tmp_path), "disk_test_mb": 8, "use_fio": False, "use_pynvml": False, "step_timeout_s": 10.0,
-                  "kmsg_path": str(tmp_path / "no-kmsg"), "kernel_log_paths": (), "system_log_paths": (), "use_journal": False}
+                  "kmsg_path": str(tmp_path / "no-kmsg"), "kernel_log_paths": (), "system_log_paths": (), "use_journal": False,
+                  "gpu_sample_window_s": 0.1, "fabricmanager_log": str(tmp_path / "no-fabricmanager.log")}
     base.update(kw)
     return ProbeOptions(**base)

@@ -49,6 +49,7 @@ def test_every_family_module_is_in_families_with_its_contract() -> None:
     ("try:\n    import numpy\nexcept ImportError:\n    numpy = None\n", "top-level import of 'numpy'"),
     ("import zoneinfo\n", "top-level import of 'zoneinfo'"),  # stdlib, but only from 3.9
     ("from .nowhere import x\n", "relative import of 'nowhere'"),
+    ("def f():\n    from ._gone import y\n    return y\n", "relative import of '_gone'"),  # nested ones too
     ("def f(x):\n    match x:\n        case 1:\n            return 1\n", "not Python 3.8 syntax"),
 ])
 def test_a_module_the_node_cannot_run_is_refused_before_sending(source: str, why: str) -> None:

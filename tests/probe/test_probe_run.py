@@ -275,6 +275,45 @@ def nvmlDeviceGetNvLinkState(h, link):
     if link >= 18:
         raise NVMLError("Invalid Argument")
     return 0 if (h == 1 and link < 2) else 1
+
+# the device-health calls (nvidia-ml-py names and shapes)
+import ctypes
+NVML_CLOCK_SM = 1
+NVML_NVLINK_ERROR_DL_REPLAY = 0
+NVML_NVLINK_ERROR_DL_RECOVERY = 1
+NVML_NVLINK_ERROR_DL_CRC_FLIT = 2
+NVML_NVLINK_ERROR_DL_CRC_DATA = 3
+
+class c_nvmlGpuFabricInfoV_t(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("clusterUuid", ctypes.c_uint8 * 16), ("status", ctypes.c_int),
+                ("cliqueId", ctypes.c_uint32), ("state", ctypes.c_uint), ("healthMask", ctypes.c_uint32)]
+
+def nvmlDeviceGetGpuFabricInfoV(h, ref):
+    info = ref._obj  # called with ctypes.byref(struct), as NVML's C signature wants
+    info.state, info.status, info.cliqueId = (3 if h == 0 else 2), 0, 7
+    for i in range(16):
+        info.clusterUuid[i] = i
+
+class _Util:
+    gpu = 0
+
+class _Hist:
+    max, high, partial, low, none = 2560, 0, 0, 0, 0
+
+_replays = {0: 10, 1: 10}
+
+def nvmlDeviceGetVbiosVersion(h): return "96.00.74.00.0D"
+def nvmlDeviceGetArchitecture(h): return 9
+def nvmlDeviceGetCurrentClocksEventReasons(h): return 0x1 if h == 0 else 0x88
+def nvmlDeviceGetClockInfo(h, clock): return 1980 if h == 0 else 86
+def nvmlDeviceGetMaxClockInfo(h, clock): return 1980
+def nvmlDeviceGetPerformanceState(h): return 0
+def nvmlDeviceGetUtilizationRates(h): return _Util()
+def nvmlDeviceGetRowRemapperHistogram(h): return _Hist()
+def nvmlDeviceGetNvLinkErrorCounter(h, link, counter): return 1 if counter == NVML_NVLINK_ERROR_DL_CRC_FLIT else 0
+def nvmlDeviceGetPcieReplayCounter(h):
+    _replays[h] += 25 if h == 1 else 0  # GPU 1's link keeps replaying
+    return _replays[h]
 '''
 
 
@@ -292,6 +331,14 @@ def test_pynvml_path(tmp_path: Path) -> None:
     assert (d1["nvlink_links_total"], d1["nvlink_links_active"]) == (18, 16)
     assert (d1["ecc_uncorrected_aggregate"], d1["remapped_rows_pending"], d1["retired_pages_count"]) == (3, True, None)
     assert d0["persistence_mode"] is True and d0["mig_mode"] == "Disabled"
+    assert (d0["architecture"], d0["vbios_version"], d0["performance_state"], d0["remap_histogram"]["max"]) == ("Hopper", "96.00.74.00.0D", "P0", 2560)
+    assert (d0["clock_event_reasons"], d1["clock_event_reasons"]) == (["gpu_idle"], ["hw_slowdown", "hw_power_brake_slowdown"])
+    assert (d1["clocks_sm_mhz"], d1["clocks_max_sm_mhz"]) == (86, 1980)
+    assert (d0["fabric_state"], d0["fabric_status"], d0["fabric_clique_id"]) == ("Completed", "Success", "7")
+    assert d0["fabric_cluster_uuid"] == "00010203-0405-0607-0809-0a0b0c0d0e0f" and d1["fabric_state"] == "In Progress"
+    assert d0["nvlink_errors"] == {"replay": 0, "recovery": 0, "crc": 18}  # CRC flit 1 per link x 18 links
+    # one NVML session, two reads: GPU 1's replay counter grew, GPU 0's did not
+    assert (d0["pcie_replays"], d0["pcie_replays_later"]) == (10, 10) and (d1["pcie_replays"], d1["pcie_replays_later"]) == (35, 60)
 
 
 def test_pynvml_init_failure_falls_back_to_nvidia_smi(tmp_path: Path) -> None:

@@ -76,11 +76,13 @@ def yaml_bytes(structured: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
 
 
 def assert_one_line(message: str, source: str) -> str:
-    """The ConfigError contract: one line, starting with ``<source>: ``, naming something after it.
+    """The ConfigError contract: one line, starting with ``<source>: `` or ``<source>:<line>:<column>: ``,
+    naming something after it.
     Returns what follows the source."""
     assert "\n" not in message and "\r" not in message, f"multi-line error: {message!r}"
-    assert message.startswith(f"{source}: "), f"error does not start with the file {source!r}: {message!r}"
-    rest = message[len(source) + 2:]
+    m = re.match(rf"^{re.escape(source)}(:\d+:\d+)?: ", message)
+    assert m, f"error does not start with the file {source!r}: {message!r}"
+    rest = message[m.end():]
     assert re.match(r"^\S", rest) and len(rest) > 3, f"error names nothing after the file: {message!r}"
     assert "Traceback" not in message
     return rest

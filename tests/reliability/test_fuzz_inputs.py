@@ -117,7 +117,9 @@ inventory = st.fixed_dictionaries(
 )
 
 
-INVENTORY_KEYS = ("defaults", "profile", "jump", "nodes", "object_store")
+# a plinth inventory's keys, and what an Ansible inventory's errors name (text that is not a YAML
+# mapping, or has [section] lines, is read as Ansible INI: validators/inventory_formats)
+INVENTORY_KEYS = ("defaults", "profile", "jump", "nodes", "object_store", "ssh_config", "host ", "group ", "[")
 
 
 def _safe(value: str) -> bool:

@@ -44,7 +44,7 @@ def test_each_command_offers_the_formats_it_writes() -> None:
 
 
 def test_every_command_has_an_example_in_its_help() -> None:
-    commands = ["audit", "validate", "preview", "agent", "strategy", "profiles"]
+    commands = ["audit", "validate", "preview", "agent", "strategy", "profiles", "init"]
     group = get_command(app)
     assert isinstance(group, TyperGroup) and set(commands) == set(group.commands)  # a new command needs one too
     for command in commands:

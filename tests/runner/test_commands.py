@@ -65,7 +65,7 @@ def test_validate_writes_every_report_and_exits_1_when_a_node_is_down(sshd_serve
         {"name": "up", "host": sshd_server.host, "port": sshd_server.port},
         {"name": "down", "host": "127.0.0.1", "port": 1},
     ])
-    paths = {k: tmp_path / f"r.{k}" for k in ("json", "junit", "markdown", "prometheus")}
+    paths = {k: tmp_path / f"r.{k}" for k in ("json", "junit", "markdown", "prometheus", "html")}
     result = runner.invoke(app, ["validate", "-i", str(inv), "-p", "single_gpu", "--no-network",
                                  *[a for k, p in paths.items() for a in (f"--{k}", str(p))]])
     assert result.exit_code == 1, result.output
@@ -74,6 +74,7 @@ def test_validate_writes_every_report_and_exits_1_when_a_node_is_down(sshd_serve
     assert "<testsuites" in paths["junit"].read_text()
     assert "plinth_readiness_score" in paths["prometheus"].read_text()
     assert "| down |" in paths["markdown"].read_text()
+    assert '<span class="down">unreachable</span>' in paths["html"].read_text()
     assert all(oct(p.stat().st_mode & 0o777) == "0o644" for p in paths.values())
 
 

@@ -67,6 +67,8 @@ class PlinthMocks(pulumi.runtime.Mocks):
             state["bucket"] = physical
         elif typ == "aws:kms/key:Key":
             state["keyId"] = f"key-{args.name}"
+        elif typ == "aws:ec2/keyPair:KeyPair":  # the provider names it from keyNamePrefix
+            state.setdefault("keyName", f"{state.get('keyNamePrefix', '')}mock")
         elif typ == "aws:iot/certificate:Certificate":
             state.setdefault("certificatePem", "-----BEGIN CERTIFICATE-----\nmock\n-----END CERTIFICATE-----\n")
             state.setdefault("privateKey", "mock-private-key")

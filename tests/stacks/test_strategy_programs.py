@@ -71,7 +71,8 @@ def test_cloud_first_builds_network_eks_pools_gpu_enablement_and_lakehouse(run_s
 def test_cloud_first_exports_the_outputs_contract(run_stack_file):
     run = run_stack_file(STACKS / "Pulumi.cloud-first.yaml")
     out = run.outputs
-    assert set(CONTRACT_KEYS) - set(out) == {"thing_group"}  # None outputs are dropped, as the engine does
+    # None outputs are dropped, as the engine does; validator_access is opt-in (plinth:validation.sshAccess)
+    assert set(CONTRACT_KEYS) - set(out) == {"thing_group", "validator_access"}
     assert (out["strategy"], out["profile"], out["region"]) == ("cloud-first", "distributed_training", "us-east-1")
     assert out["cluster_name"] == "acme-ml-eks-cluster"
     assert out["node_groups"] == [

@@ -19,9 +19,9 @@ from itertools import pairwise
 from typing import Any
 
 from policies.thresholds import Profile, Threshold
+from validators.checks._gpu import devices as gpu_devices
 from validators.checks.base import CheckContext, Facts, check
 from validators.checks.compare import fmt, not_applicable, not_run
-from validators.checks.gpu import _devices as gpu_devices
 from validators.fabric import dcgm, expect, nccl, rdma
 from validators.fabric.ring_model import band
 from validators.results import CheckResult, Status

@@ -35,6 +35,7 @@ from validators.facts.envelope import FactsProblem, shown
 from validators.facts.store import SUFFIX, FactsStore, Missing, StoredObject
 from validators.inventory import NodeSpec
 from validators.judging import NodeOutcome, assemble, fleet_results, node_report
+from validators.judging import fleet_facts as with_expect
 from validators.results import NodeReport, Report
 
 PAIRWISE_SKIPPED = ("pairwise network tests are not run from a facts store (each agent probes its own node): "
@@ -201,7 +202,7 @@ def judge_store(store: FactsStore, profile: Profile, *, expected: list[NodeSpec]
         for i, outcome in enumerate(outcomes, 1):
             nodes.append(node_report(outcome, profile))
             if outcome.facts is not None:
-                facts = outcome.facts
+                facts = with_expect(outcome)
                 fleet_facts[outcome.spec.name] = facts if keep is None else {k: facts[k] for k in keep if k in facts}
             if progress is not None:
                 progress(i, len(todo))

@@ -18,9 +18,12 @@ different peers (as client and as server). The inference:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from validators.results import PairMeasurement
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,29 @@ def error_facts(nodes: Iterable[str], reason: str) -> dict[str, dict[str, Any]]:
         n: {"bandwidth_gbps": None, "latency_ms": None, "tool": None, "peers": [], "error": reason}
         for n in nodes
     }
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def measured_pairs(facts_by_node: Mapping[str, Mapping[str, Any]]) -> list[PairMeasurement]:
+    """The pairs back out of every node's facts["pairwise"] (the inverse of :func:`node_facts`):
+    each pair once, from its client's side, in the order the nodes come. For the report's pair
+    matrix; anything not of the documented shape is left out rather than guessed at."""
+    out: list[PairMeasurement] = []
+    for name, facts in facts_by_node.items():
+        pw = facts.get("pairwise")
+        if not isinstance(pw, dict) or not isinstance(pw.get("peers"), list):
+            continue
+        peers, tool = pw["peers"], pw.get("tool")
+        tool = tool if isinstance(tool, str) else None
+        for p in peers:
+            if not isinstance(p, dict) or p.get("role") != "client" or not isinstance(p.get("peer"), str):
+                continue
+            error = p.get("error")
+            out.append(PairMeasurement(client=name, server=p["peer"], tool=tool, bandwidth_gbps=_finite(p.get("bandwidth_gbps")),
+                                       latency_ms=_finite(p.get("latency_ms")), error=error if isinstance(error, str) else None))
+    return out

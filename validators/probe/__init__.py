@@ -22,15 +22,30 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
                 "platform": {"kind": "aws"|"azure"|"gcp"|"oci"|"cloud-other"|"bare-metal"|"unknown",
                              "sys_vendor", "product_name", "board_vendor", "bios_vendor": str|null (DMI),
                              "hypervisor": bool|null (x86 CPU flag), "instance_type": str|null (EC2, from DMI)}},
-     "gpu": {"source": "pynvml"|"nvidia-smi-xml"|"nvidia-smi-text"|null, "error": str|null ("no NVIDIA driver …"),
+     "gpu": {"source": "pynvml"|"nvidia-smi-xml"|"nvidia-smi-text"|"nvidia-smi-csv"|"nvidia-smi-table"|null,
+             "error": str|null ("no NVIDIA driver …"), "incomplete"?: str (output cut off or unreadable: the GPUs are unknown),
              "driver_version": str|null, "cuda_version": str|null, "attached_gpus": int|null, "notes": [str],
-             "devices": [{"index", "name", "uuid", "pci", "memory_total_mib", "ecc_mode": "Enabled"|"Disabled"|null,
+             "sample_window_s": float|null (seconds between the two reads of the growth-judged counters),
+             "fabric": {"nvswitches": int|null, "fm_running": bool|null, "fm_systemd": str|null, "fm_version": str|null,
+                        "fm_log": {"path", "version", "started", "nonfatal_errors", "fatal_errors", "other_errors",
+                                   "errors_before_start", "error_lines"}|null, "notes": [str]}|null,
+             "topology": {"source", "error", "nvlink": {"<gpu>": {"<peer gpu>": links}}|null}|null (nvidia-smi topo -m),
+             "devices": [{"index", "name", "uuid", "pci", "memory_total_mib", "architecture", "vbios_version",
+                          "ecc_mode": "Enabled"|"Disabled"|null,
                           "ecc_uncorrected_volatile", "ecc_uncorrected_aggregate": int|null,
-                          "retired_pages_pending": bool|null, "retired_pages_count": int|null,
-                          "remapped_rows_failure", "remapped_rows_pending": bool|null, "remapped_rows_uncorrectable": int|null,
+                          "retired_pages_pending": bool|null, "retired_pages_count", "retired_pages_sbe", "retired_pages_dbe": int|null,
+                          "remapped_rows_failure", "remapped_rows_pending": bool|null,
+                          "remapped_rows_uncorrectable", "remapped_rows_correctable": int|null,
+                          "remap_histogram": {"max", "high", "partial", "low", "none": int}|null,
                           "temperature_c": float|null, "persistence_mode": bool|null,
                           "pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max": int|null,
+                          "pcie_replays", "pcie_replays_later": int|null (first and second read),
+                          "performance_state": str|null, "utilization_gpu_pct": int|null,
+                          "clock_event_reasons": [str]|null ("gpu_idle", "sw_power_cap", "hw_slowdown", …; [] none active),
+                          "clocks_sm_mhz", "clocks_max_sm_mhz": int|null,
                           "nvlink_links_total", "nvlink_links_active": int|null (total 0: no NVLink), "nvlink_note"?: str,
+                          "nvlink_errors", "nvlink_errors_later": {"replay", "recovery", "crc": int}|null (summed over links),
+                          "fabric_state", "fabric_status", "fabric_clique_id", "fabric_cluster_uuid": str|null,
                           "mig_mode": str|null}]},
      "xid": {"readable": bool, "source": "dmesg"|"/dev/kmsg"|"journalctl -k -b 0"|<log file>|null, "error": str|null,
              "since_boot": bool (false: a log file spanning boots, older lines dropped), "boot_time": float|null (btime),
@@ -65,7 +80,9 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
               "skipped"?: str (present only when the test was not run on purpose: disk_test_mb 0; why)},
      "object_store": {"endpoint", "reachable": bool, "connect_ms": float|null, "latency_ms": float|null,
                       "http_status": int|null, "error": str|null} | null (no endpoint given),
-     "errors": {"<section>": "<reason>"}   # a section that could not be gathered; its judges say error
+     "errors": {"<section>": "<reason>"},  # a section that could not be gathered; its judges say error
+     # added on the controller, not by the probe: "pairwise" (the runner's network rounds) and, for the
+     # fleet judges only, "expect" (the inventory's expect:, validators/judging.fleet_facts)
     }
 
 Added after the probe by the runner, not by the probe: "pairwise" (validators/network) and
@@ -97,6 +114,8 @@ class ProbeOptions:
     disk_skip_reason: str | None = None
     use_fio: bool = True
     step_timeout_s: float = 20.0
+    # GPU counters judged by their growth (PCIe replays, NVLink errors) are read twice, this far apart
+    gpu_sample_window_s: float = 1.0
     # below: not needed by the runner; tests use them to make the node's environment deterministic
     use_pynvml: bool = True
     kmsg_path: str = "/dev/kmsg"
@@ -104,6 +123,7 @@ class ProbeOptions:
     system_log_paths: tuple[str, ...] = field(default=("/var/log/syslog", "/var/log/messages"))  # daemons' carrier messages
     use_journal: bool = True  # journalctl as a fallback kernel log (-k -b 0) and for daemons' messages (-b 0)
     host_root: str = ""  # prefix of the host's /sys, /proc, /etc … read by the rdma and software gatherers
+    fabricmanager_log: str = "/var/log/fabricmanager.log"
 
 
 def node_script() -> bytes:

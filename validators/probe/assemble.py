@@ -101,13 +101,15 @@ def check_imports(sources: dict[str, str]) -> None:
             tree = ast.parse(source, filename=where, feature_version=(3, 8))
         except SyntaxError as exc:
             raise AssembleError(f"{where}:{exc.lineno}: not Python 3.8 syntax: {exc.msg}") from None
-        for node in _top_level_imports(tree):
+        for node in ast.walk(tree):  # relative imports anywhere (the GPU helpers load inside functions)
             if isinstance(node, ast.ImportFrom) and node.level:
                 sibling = (node.module or "").partition(".")[0]
                 targets = [sibling] if sibling else [a.name for a in node.names]
                 missing = [t for t in targets if f"{PACKAGE}.{t}" not in sources]
                 if missing:
                     raise AssembleError(f"{where}:{node.lineno}: relative import of {missing[0]!r}, which is not in the payload")
+        for node in _top_level_imports(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
                 continue
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for module in modules:

@@ -1,4 +1,4 @@
-"""Reporters: console (rich), JSON (the contract), JUnit XML, Markdown, Prometheus textfile.
+"""Reporters: console (rich), JSON (the contract), JUnit XML, Markdown, Prometheus textfile, HTML.
 
 File reports are checked writable before any node is contacted (:func:`check_report_paths`) and
 written atomically (:mod:`validators.reports.atomic`).
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from validators.reports import json_report, junit, markdown, prometheus
+from validators.reports import html, json_report, junit, markdown, prometheus
 from validators.reports.atomic import check_writable, write_text_atomic
 from validators.results import Report
 
@@ -18,8 +18,9 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
     "junit": junit.render,
     "markdown": markdown.render,
     "prometheus": prometheus.render,
+    "html": html.render,
 }
-OPTION: dict[str, str] = {"json": "--json", "junit": "--junit", "markdown": "--markdown", "prometheus": "--prometheus"}
+OPTION: dict[str, str] = {"json": "--json", "junit": "--junit", "markdown": "--markdown", "prometheus": "--prometheus", "html": "--html"}
 
 
 def check_report_paths(paths: Mapping[str, Path | None]) -> None:

@@ -11,7 +11,8 @@ Metrics (all gauges):
 - ``plinth_checks{status}``: result counts of the run.
 - ``plinth_last_run_timestamp_seconds``: when this file was produced (staleness alerts).
 
-Cross-node (fleet) results use ``node="fleet"``. Label values are escaped per the exposition
+Cross-node (fleet) results use ``node="fleet"``, the worst result standing for a check that named
+several nodes (:func:`one_per_series`). Label values are escaped per the exposition
 format (backslash, double quote, newline).
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 
-from validators.results import STATUSES, Report
+from validators.results import STATUSES, CheckResult, Report, Status
 
 
 def escape(value: str) -> str:
@@ -39,6 +40,23 @@ def _value(v: float) -> str:
     return repr(float(v)) if not float(v).is_integer() else str(int(v))
 
 
+_WORST_FIRST: dict[Status, int] = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
+
+
+def one_per_series(rows: list[tuple[str, CheckResult]]) -> list[tuple[str, CheckResult]]:
+    """One result per (node, check), the worst. A fleet check gives one result per outlier node,
+    all with ``node="fleet"``: written as they are, they would be the same series twice, which
+    node_exporter's textfile collector reports as an error on every scrape ("was collected before
+    with the same name and label values") and Prometheus drops as duplicates. The JSON and HTML
+    reports keep every result; ``plinth_checks`` still counts them all."""
+    kept: dict[tuple[str, str], tuple[str, CheckResult]] = {}
+    for node, c in rows:
+        held = kept.get((node, c.id))
+        if held is None or _WORST_FIRST[c.status] < _WORST_FIRST[held[1].status]:
+            kept[(node, c.id)] = (node, c)
+    return list(kept.values())
+
+
 def render(report: Report, now: float | None = None) -> str:
     out: list[str] = []
 
@@ -47,13 +65,14 @@ def render(report: Report, now: float | None = None) -> str:
         out.append(f"# TYPE {name} gauge")
 
     rows = [(n.name, c) for n in report.nodes for c in n.checks] + [("fleet", c) for c in report.fleet]
+    series = one_per_series(rows)
     family("plinth_check_status", "Outcome of a plinth check: 1 for the status it has, 0 for the others.")
-    for node, c in rows:
+    for node, c in series:
         for status in STATUSES:
             out.append(f"plinth_check_status{_labels(node=node, check=c.id, pillar=c.pillar, status=status)} "
                        f"{1 if c.status == status else 0}")
     family("plinth_check_measured", "Measured value of a numeric plinth check, in the unit label.")
-    for node, c in rows:
+    for node, c in series:
         if isinstance(c.measured, (int, float)):
             out.append(f"plinth_check_measured{_labels(node=node, check=c.id, unit=c.unit or '')} {_value(float(c.measured))}")
     family("plinth_node_reachable", "1 when plinth reached the node, 0 when it could not.")

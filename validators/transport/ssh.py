@@ -1,9 +1,14 @@
 """SSH transport (paramiko): one verified connection per node, reused for every command.
 
 Security defaults, because this tool logs into production GPU fleets:
-- host keys are checked against the node's known_hosts file; an unknown key is refused unless the
-  user opts in (``--accept-new-host-keys``), and then it is recorded in that same file; a key that
-  CHANGED is always refused (that is what a man in the middle looks like);
+- host keys are checked against the node's known_hosts file; an unknown key is checked against
+  the platform's evidence where there is some (an EC2 node's first-boot console output,
+  :mod:`validators.hostkeys`) and recorded when it agrees; otherwise it is refused unless the user
+  opts in (``--accept-new-host-keys``), and then it is recorded in that same file; a key that
+  CHANGED, or that contradicts the evidence, is always refused (that is what a man in the middle
+  looks like);
+- the stream to the node is a TCP socket, a channel through a jump host, or the stdin/stdout of a
+  proxy command (an EC2 Instance Connect Endpoint tunnel), started from an argv list, never a shell;
 - commands are argv lists joined with ``shlex.join``: an inventory value never reaches the remote
   shell unquoted;
 - error messages name the host, port and user, never key material or passphrases.
@@ -25,10 +30,12 @@ from typing import TypeVar
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
+from validators.hostkeys import HostKeyEvidence
 from validators.transport.base import CommandResult, TransportError
+from validators.transport.proxy import ProxyCommand
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
-_S = TypeVar("_S", socket.socket, paramiko.Channel)
+_S = TypeVar("_S", socket.socket, paramiko.Channel, ProxyCommand)
 # paramiko logs handshake failures at ERROR; without a handler Python would print them to stderr
 # beside our own one-line reason. Library convention: a NullHandler, the user's logging config wins.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -44,11 +51,22 @@ class SshTarget:
     user: str = "root"
     identity_file: Path | None = None
     known_hosts: Path = field(default_factory=lambda: Path("~/.ssh/known_hosts").expanduser())
+    # The name known_hosts files it under instead of the address (OpenSSH's HostKeyAlias): an EC2
+    # instance id, because autoscaled pools hand a terminated node's private IP to the next one.
+    host_key_alias: str | None = None
 
     @property
     def host_key_name(self) -> str:
         """The name known_hosts files use for this endpoint (OpenSSH's and paramiko's rule)."""
+        if self.host_key_alias is not None:
+            return self.host_key_alias
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    @property
+    def host_key_lookup(self) -> tuple[str, int]:
+        """(hostname, port) for paramiko's connect over an open stream: there they only build the
+        known_hosts name (port 22 leaves the name bare, as an alias must be)."""
+        return (self.host_key_alias, 22) if self.host_key_alias is not None else (self.host, self.port)
 
     def __str__(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
@@ -81,6 +99,28 @@ class _AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
                 fh.write(line)
 
 
+class _CheckEvidence(paramiko.MissingHostKeyPolicy):
+    """An unknown key is asked about first: verified by the evidence, it is recorded like a trusted
+    one; contradicted, it is refused even with --accept-new-host-keys; with no evidence the usual
+    rule holds (trust-on-first-use only when the user opted in)."""
+
+    def __init__(self, evidence: HostKeyEvidence, known_hosts: Path, accept_new: bool) -> None:
+        self.evidence = evidence
+        self.record = _AcceptNewAndRecord(known_hosts)
+        self.accept_new = accept_new
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        verdict = self.evidence.verify(key.get_name(), key.asbytes())
+        if verdict.status == "verified" or (verdict.status == "no-evidence" and self.accept_new):
+            self.record.missing_host_key(client, hostname, key)
+            return
+        if verdict.status == "mismatch":
+            raise _UnknownHostKey(f"host key for {hostname} refused: {verdict.reason} (possible MITM; "
+                                  "refused even with --accept-new-host-keys)")
+        raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) not verified: "
+                              f"{verdict.reason} (use --accept-new-host-keys to trust it)")
+
+
 def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -109,7 +149,7 @@ def _load_key(path: Path) -> paramiko.PKey:
 
 
 def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, timeout: float,
-                    accept_new: bool) -> paramiko.SSHClient:
+                    accept_new: bool, evidence: HostKeyEvidence | None = None) -> paramiko.SSHClient:
     """SSH handshake + host-key check + auth over an already open stream; TransportError on failure."""
     client = paramiko.SSHClient()
     if target.known_hosts.exists():
@@ -117,13 +157,19 @@ def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, t
             client.load_host_keys(str(target.known_hosts))
         except (OSError, paramiko.SSHException) as exc:
             raise TransportError(f"{target.known_hosts}: cannot read known_hosts: {exc.__class__.__name__}") from None
-    client.set_missing_host_key_policy(_AcceptNewAndRecord(target.known_hosts) if accept_new else _RefuseUnknown())
+    policy: paramiko.MissingHostKeyPolicy
+    if evidence is not None:
+        policy = _CheckEvidence(evidence, target.known_hosts, accept_new)
+    else:
+        policy = _AcceptNewAndRecord(target.known_hosts) if accept_new else _RefuseUnknown()
+    client.set_missing_host_key_policy(policy)
     key_file = target.identity_file if target.identity_file is not None and target.identity_file.exists() else None
     pkey = _load_key(key_file) if key_file is not None else None
     started = time.monotonic()
+    lookup_name, lookup_port = target.host_key_lookup
     try:
         client.connect(
-            target.host, port=target.port, username=target.user, sock=sock, pkey=pkey,
+            lookup_name, port=lookup_port, username=target.user, sock=sock, pkey=pkey,
             look_for_keys=target.identity_file is None, allow_agent=True,
             timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
         )
@@ -225,14 +271,19 @@ class SshTransport:
 
     name = "ssh"
 
-    def __init__(self, target: SshTarget, jump: SshTarget | None = None, accept_new_host_keys: bool = False) -> None:
+    def __init__(self, target: SshTarget, jump: SshTarget | None = None, accept_new_host_keys: bool = False,
+                 proxy_command: Sequence[str] | None = None, host_key_evidence: HostKeyEvidence | None = None) -> None:
+        if jump is not None and proxy_command is not None:
+            raise ValueError("a node is reached through a jump host or a proxy command, not both")
         self.target = target
         self.jump = jump
         self.accept_new_host_keys = accept_new_host_keys
+        self.proxy_command = tuple(proxy_command) if proxy_command is not None else None
+        self.host_key_evidence = host_key_evidence
         self._client: paramiko.SSHClient | None = None
         self._jump_client: paramiko.SSHClient | None = None
         self._live: list[SshCommand] = []
-        self._streams: list[socket.socket | paramiko.Channel] = []
+        self._streams: list[socket.socket | paramiko.Channel | ProxyCommand] = []
         self._closed = False
         self._lock = threading.Lock()
 
@@ -249,8 +300,12 @@ class SshTransport:
             return
         if self._closed:
             raise TransportError(f"{self.target.host}:{self.target.port}: connection closed (interrupted)")
-        if self.jump is None:
-            stream: socket.socket | paramiko.Channel = self._track(_open_socket(self.target.host, self.target.port, timeout))
+        proxy: ProxyCommand | None = None
+        if self.proxy_command is not None:
+            proxy = self._track(ProxyCommand(self.proxy_command))
+            stream: socket.socket | paramiko.Channel = proxy.sock
+        elif self.jump is None:
+            stream = self._track(_open_socket(self.target.host, self.target.port, timeout))
         else:
             try:
                 jsock = self._track(_open_socket(self.jump.host, self.jump.port, timeout))
@@ -269,9 +324,12 @@ class SshTransport:
                 self.close()
                 raise TransportError(f"{self.target.host}:{self.target.port}: via jump host {self.jump.host}: {exc.__class__.__name__}") from None
         try:
-            client = _connect_client(self.target, stream, timeout, self.accept_new_host_keys)
-        except TransportError:
+            client = _connect_client(self.target, stream, timeout, self.accept_new_host_keys, self.host_key_evidence)
+        except TransportError as exc:
+            said = proxy.said() if proxy is not None else ""
             self.close()
+            if said:  # the tunnel's own reason (denied, no such endpoint …) is the one the user needs
+                raise TransportError(f"{exc} (proxy: {said})") from None
             raise
         with self._lock:
             if self._closed:  # close() ran while we were handshaking (Ctrl-C): don't leak the connection

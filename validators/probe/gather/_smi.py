@@ -1,15 +1,12 @@
 """Parsers for ``nvidia-smi -q`` (text, every layout from driver 510 to 590) and ``nvidia-smi -q -x``
-(XML), both to the facts' device shape. Pure: the controller's tests run them on recorded output."""
+(XML, in ``_smi_xml.py``), both to the facts' device shape. Pure: the controller's tests run them on recorded output."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._device import empty_device
 from ._util import is_na, sum_known, text_or_none, to_bool, to_float, to_int
-
-if TYPE_CHECKING:  # imported where the XML is parsed: most nodes answer -q -x, GPU-less ones never do
-    import xml.etree.ElementTree as ET
 
 NO_DRIVER_MARKERS = (
     "couldn't communicate with the nvidia driver",
@@ -87,9 +84,47 @@ def _uncorrectable(section: Optional[_Node]) -> Optional[int]:
     return sum_known(values)
 
 
+# `nvidia-smi -q` names of the clock event (throttle) reasons -> the facts' names (_device.CLOCK_EVENT_BITS)
+TEXT_CLOCK_REASONS = {
+    "Idle": "gpu_idle", "GPU Idle": "gpu_idle", "Applications Clocks Setting": "applications_clocks_setting",
+    "SW Power Cap": "sw_power_cap", "HW Slowdown": "hw_slowdown", "HW Thermal Slowdown": "hw_thermal_slowdown",
+    "HW Power Brake Slowdown": "hw_power_brake_slowdown", "Sync Boost": "sync_boost",
+    "SW Thermal Slowdown": "sw_thermal_slowdown", "Display Clock Setting": "display_clock_setting",
+}
+HISTOGRAM_KEYS = ("max", "high", "partial", "low", "none")
+
+
+def _walk(node: _Node) -> List[_Node]:
+    out = []
+    for child in node.children:
+        out.append(child)
+        out.extend(_walk(child))
+    return out
+
+
+def _clock_reasons(section: Optional[_Node]) -> Optional[List[str]]:
+    """'Clocks Event Reasons' (535+) or 'Clocks Throttle Reasons' -> active reason names; None when
+    the section is absent or says N/A throughout. HW Thermal / Power Brake sit one level deeper,
+    under HW Slowdown."""
+    if section is None:
+        return None
+    states = {TEXT_CLOCK_REASONS[n.key]: to_bool(n.value) for n in _walk(section) if n.key in TEXT_CLOCK_REASONS}
+    if not any(v is not None for v in states.values()):
+        return None
+    return [name for name, active in states.items() if active]
+
+
+def _histogram(section: Optional[_Node]) -> Optional[Dict[str, Optional[int]]]:
+    if section is None:
+        return None
+    counts = {key: to_int(section.val(key.capitalize())) for key in HISTOGRAM_KEYS}
+    return counts if any(v is not None for v in counts.values()) else None
+
+
 def parse_nvidia_smi_text(text: str) -> Dict[str, Any]:
     """`nvidia-smi -q` (or `-q -d PAGE_RETIREMENT`) text -> {driver_version, cuda_version,
-    attached_gpus, devices: [...]} in the facts' device shape."""
+    attached_gpus, devices: [...]} in the facts' device shape. Both layouts: drivers up to 560
+    (values at column 44) and 570+ (column 55, more sub-sections)."""
     root = parse_indented(text)
     devices = []
     for gpu in (c for c in root.children if c.key.startswith("GPU ") and c.value is None):
@@ -97,14 +132,17 @@ def parse_nvidia_smi_text(text: str) -> Dict[str, Any]:
         dev["pci"] = gpu.key[4:].strip()
         dev["name"] = text_or_none(gpu.val("Product Name"))
         dev["uuid"] = text_or_none(gpu.val("GPU UUID"))
+        dev["architecture"] = text_or_none(gpu.val("Product Architecture"))
+        dev["vbios_version"] = text_or_none(gpu.val("VBIOS Version"))
         dev["memory_total_mib"] = to_int(gpu.val("FB Memory Usage", "Total"))
         dev["ecc_mode"] = text_or_none(gpu.val("ECC Mode", "Current"))
         dev["ecc_uncorrected_volatile"] = _uncorrectable(gpu.get("ECC Errors", "Volatile"))
         dev["ecc_uncorrected_aggregate"] = _uncorrectable(gpu.get("ECC Errors", "Aggregate"))
         retired = gpu.get("Retired Pages")
         if retired is not None:
-            counts = [to_int(c.value) for c in retired.children if c.key in ("Single Bit ECC", "Double Bit ECC")]
-            dev["retired_pages_count"] = sum_known(counts)
+            dev["retired_pages_sbe"] = to_int(retired.val("Single Bit ECC"))
+            dev["retired_pages_dbe"] = to_int(retired.val("Double Bit ECC"))
+            dev["retired_pages_count"] = sum_known([dev["retired_pages_sbe"], dev["retired_pages_dbe"]])
             pending = next((c.value for c in retired.children if c.key.startswith("Pending")), None)
             dev["retired_pages_pending"] = to_bool(pending)
         remap = gpu.get("Remapped Rows")
@@ -112,6 +150,8 @@ def parse_nvidia_smi_text(text: str) -> Dict[str, Any]:
             dev["remapped_rows_pending"] = to_bool(remap.val("Pending"))
             dev["remapped_rows_failure"] = to_bool(remap.val("Remapping Failure Occurred"))
             dev["remapped_rows_uncorrectable"] = to_int(remap.val("Uncorrectable Error"))
+            dev["remapped_rows_correctable"] = to_int(remap.val("Correctable Error"))
+            dev["remap_histogram"] = _histogram(remap.get("Bank Remap Availability Histogram"))
         dev["temperature_c"] = to_float(gpu.val("Temperature", "GPU Current Temp"))
         dev["persistence_mode"] = to_bool(gpu.val("Persistence Mode"))
         link = gpu.get("PCI", "GPU Link Info")
@@ -122,74 +162,23 @@ def parse_nvidia_smi_text(text: str) -> Dict[str, Any]:
                 dev["pcie_gen_max"] = to_int(gen.val("Max") or gen.val("Device Max"))
             dev["pcie_width_current"] = to_int(link.val("Link Width", "Current"))
             dev["pcie_width_max"] = to_int(link.val("Link Width", "Max"))
+        dev["pcie_replays"] = to_int(gpu.val("PCI", "Replays Since Reset"))
+        dev["performance_state"] = text_or_none(gpu.val("Performance State"))
+        dev["utilization_gpu_pct"] = to_int(gpu.val("Utilization", "Gpu"))
+        dev["clock_event_reasons"] = _clock_reasons(gpu.get("Clocks Event Reasons") or gpu.get("Clocks Throttle Reasons"))
+        dev["clocks_sm_mhz"] = to_int(gpu.val("Clocks", "SM"))
+        dev["clocks_max_sm_mhz"] = to_int(gpu.val("Max Clocks", "SM"))
+        fabric = gpu.get("Fabric")
+        if fabric is not None:
+            dev["fabric_state"] = text_or_none(fabric.val("State"))
+            dev["fabric_status"] = text_or_none(fabric.val("Status"))
+            dev["fabric_clique_id"] = text_or_none(fabric.val("CliqueId"))
+            dev["fabric_cluster_uuid"] = text_or_none(fabric.val("ClusterUUID"))
         dev["mig_mode"] = text_or_none(gpu.val("MIG Mode", "Current"))
         devices.append(dev)
     return {
         "driver_version": text_or_none(root.val("Driver Version")),
         "cuda_version": text_or_none(root.val("CUDA Version")),
         "attached_gpus": to_int(root.val("Attached GPUs")),
-        "devices": devices,
-    }
-
-
-def _x(elem: Optional[ET.Element], path: str) -> Optional[str]:
-    if elem is None:
-        return None
-    found = elem.find(path)
-    return found.text.strip() if found is not None and found.text is not None else None
-
-
-def _x_uncorrectable(section: Optional[ET.Element]) -> Optional[int]:
-    if section is None:
-        return None
-    values = [to_int(c.text) for c in section if "uncorrectable" in c.tag and "threshold" not in c.tag]
-    if section.find("double_bit/total") is not None:
-        values.append(to_int(_x(section, "double_bit/total")))
-    return sum_known(values)
-
-
-def parse_nvidia_smi_xml(text: str) -> Dict[str, Any]:
-    """`nvidia-smi -q -x` -> the same shape as :func:`parse_nvidia_smi_text`."""
-    start = text.find("<nvidia_smi_log")
-    if start < 0:
-        raise ValueError("not nvidia-smi XML (no <nvidia_smi_log>)")
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(text[start:])  # the DOCTYPE before it names an external DTD: skip it
-    devices = []
-    for gpu in root.findall("gpu"):
-        dev = empty_device(len(devices))
-        dev["pci"] = gpu.get("id")
-        dev["name"] = text_or_none(_x(gpu, "product_name"))
-        dev["uuid"] = text_or_none(_x(gpu, "uuid"))
-        dev["memory_total_mib"] = to_int(_x(gpu, "fb_memory_usage/total"))
-        dev["ecc_mode"] = text_or_none(_x(gpu, "ecc_mode/current_ecc"))
-        dev["ecc_uncorrected_volatile"] = _x_uncorrectable(gpu.find("ecc_errors/volatile"))
-        dev["ecc_uncorrected_aggregate"] = _x_uncorrectable(gpu.find("ecc_errors/aggregate"))
-        retired = gpu.find("retired_pages")
-        if retired is not None:
-            dev["retired_pages_count"] = sum_known([
-                to_int(_x(retired, "multiple_single_bit_retirement/retired_count")),
-                to_int(_x(retired, "double_bit_retirement/retired_count")),
-            ])
-            flags = [to_bool(_x(retired, "pending_retirement")), to_bool(_x(retired, "pending_blacklist"))]
-            dev["retired_pages_pending"] = True if True in flags else (False if False in flags else None)
-        remap = gpu.find("remapped_rows")
-        if remap is not None and len(remap):
-            dev["remapped_rows_pending"] = to_bool(_x(remap, "remapped_row_pending"))
-            dev["remapped_rows_failure"] = to_bool(_x(remap, "remapped_row_failure"))
-            dev["remapped_rows_uncorrectable"] = to_int(_x(remap, "remapped_row_unc"))
-        dev["temperature_c"] = to_float(_x(gpu, "temperature/gpu_temp"))
-        dev["persistence_mode"] = to_bool(_x(gpu, "persistence_mode"))
-        dev["pcie_gen_current"] = to_int(_x(gpu, "pci/pci_gpu_link_info/pcie_gen/current_link_gen"))
-        dev["pcie_gen_max"] = to_int(_x(gpu, "pci/pci_gpu_link_info/pcie_gen/max_link_gen"))
-        dev["pcie_width_current"] = to_int(_x(gpu, "pci/pci_gpu_link_info/link_widths/current_link_width"))
-        dev["pcie_width_max"] = to_int(_x(gpu, "pci/pci_gpu_link_info/link_widths/max_link_width"))
-        dev["mig_mode"] = text_or_none(_x(gpu, "mig_mode/current_mig"))
-        devices.append(dev)
-    return {
-        "driver_version": text_or_none(_x(root, "driver_version")),
-        "cuda_version": text_or_none(_x(root, "cuda_version")),
-        "attached_gpus": to_int(_x(root, "attached_gpus")),
         "devices": devices,
     }

@@ -28,12 +28,14 @@ DEFAULT_OPTIONS = {
     "disk_skip_reason": None,
     "use_fio": True,
     "step_timeout_s": 20.0,
+    "gpu_sample_window_s": 1.0,
     "use_pynvml": True,
     "kmsg_path": "/dev/kmsg",
     "kernel_log_paths": ["/var/log/kern.log", "/var/log/syslog", "/var/log/messages"],
     "system_log_paths": ["/var/log/syslog", "/var/log/messages"],
     "use_journal": True,
     "host_root": "",
+    "fabricmanager_log": "/var/log/fabricmanager.log",
 }
 
 
