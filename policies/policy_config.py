@@ -19,8 +19,9 @@ The file may be written in either shape, so one file serves both worlds:
       {"all": "advisory", "cost-within-budget": {"enforcementLevel": "mandatory", "budgetUsdPerHour": 120}}
 
 :func:`to_pulumi_policy_pack_config` writes the second shape from the first. The minimum training
-bandwidth defaults to the ``distributed_training`` profile's ``network.bandwidth.min`` (one number,
-one place: the validators judge measured bandwidth against the same threshold).
+bandwidth defaults to the ``distributed_training`` profile's ``network.rdma_bandwidth.min`` (one
+number, one place: the seed's 100 Gbps+ is the fabric's -- EFA/InfiniBand, what an instance type's
+network bandwidth figure counts -- and the validators judge the measured RDMA bandwidth against it).
 """
 
 from __future__ import annotations
@@ -43,13 +44,17 @@ TRAINING_PROFILE = "distributed_training"
 DEFAULT_REQUIRED_TAGS = ("owner", "cost-center", "strategy")
 
 
+TRAINING_BANDWIDTH_CHECK = "network.rdma_bandwidth"
+
+
 def _training_bandwidth_default() -> float:
-    """``network.bandwidth.min`` of the distributed-training profile (the seed's 100 Gbps)."""
+    """``network.rdma_bandwidth.min`` of the distributed-training profile (the seed's 100 Gbps)."""
     from policies.thresholds import builtin_profiles
 
-    threshold = builtin_profiles()[TRAINING_PROFILE].threshold("network.bandwidth")
+    threshold = builtin_profiles()[TRAINING_PROFILE].threshold(TRAINING_BANDWIDTH_CHECK)
     if threshold is None or threshold.min is None:  # a profile edit must not silently disable the rule
-        raise ConfigError(f"policies/profiles/{TRAINING_PROFILE}.yaml: thresholds.network.bandwidth.min: required by the policy pack")
+        raise ConfigError(f"policies/profiles/{TRAINING_PROFILE}.yaml: thresholds.{TRAINING_BANDWIDTH_CHECK}.min: "
+                          "required by the policy pack")
     return threshold.min
 
 

@@ -34,6 +34,9 @@ class Threshold(BaseModel):
     # every event since the node booted
     window_hours: float | None = Field(default=None, gt=0)
     why: str | None = None
+    # how an ACTIVE test behind this check runs (message size, DCGM level, time bound): read by the
+    # gatherer that runs it (validators/fabric/phase.py), not by the judge's bounds
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
 class Profile(BaseModel):

@@ -71,8 +71,8 @@ PreviewOutputOpt = Annotated[Literal["json"] | None, typer.Option(
     "--output", "-o", metavar="FORMAT", rich_help_panel=PANEL,
     help="Write the JSON report (json) to stdout and nothing else there: the console view goes to stderr. Same as --json -.")]
 QuickOpt = Annotated[bool, typer.Option(
-    "--quick", help="Fact gathering only: no pairwise network rounds and no disk test "
-                    "(same as --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
+    "--quick", help="Fact gathering only: no fabric tests, no pairwise network rounds and no disk test "
+                    "(same as --no-fabric --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
 
 
 # Input files are taken as str, not Path: typer stat()s a Path option while parsing it, and a
@@ -149,6 +149,8 @@ def validate(
     quick: QuickOpt = False,
     details: Annotated[bool, typer.Option("--details", rich_help_panel=PANEL, help="A block per node even for fleets of more than 8 nodes (default there: one line per check with the worst nodes).")] = False,
     facts: Annotated[str | None, typer.Option("--facts", metavar="DIR|s3://BUCKET/PREFIX/RUN", help="Judge the facts `plinth agent` stored for this run instead of probing over SSH; --inventory/--stack, when given, name the nodes expected.")] = None,
+    fabric: Annotated[bool | None, typer.Option("--fabric/--no-fabric", help="Run the profile's active fabric tests: NCCL all_reduce_perf, RDMA bandwidth, DCGM diag, the builtin ring all-reduce (default: on; off with --quick).")] = None,
+    port_range: Annotated[str | None, typer.Option("--port-range", metavar="LOW-HIGH", help="TCP ports the active tests' listeners may take on the nodes, drawn per run (default 28100-28999); open them between the nodes.")] = None,
 ) -> None:
     """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
 
@@ -180,7 +182,8 @@ def validate(
             code = run_validate_facts(
                 facts, inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile, out=out,
                 details=details, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
-                                           "--quick": quick, "--accept-new-host-keys": accept_new_host_keys})
+                                           "--quick": quick, "--accept-new-host-keys": accept_new_host_keys,
+                                           "--fabric/--no-fabric": fabric is not None, "--port-range": port_range is not None})
         except ConfigError as exc:
             raise _bad_input(str(exc)) from None
         raise typer.Exit(code)
@@ -190,7 +193,7 @@ def validate(
         code = run_validate(
             inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile, out=out,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
-            disk_test_mb=disk_test_mb, quick=quick, details=details,
+            disk_test_mb=disk_test_mb, quick=quick, details=details, fabric=fabric, port_range=port_range,
         )
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None

@@ -66,6 +66,34 @@ def active_tests(quick: bool, network: bool | None, disk_test_mb: int | None) ->
                        "pairwise network tests not run (--no-network)", "disk test disabled (--disk-test-mb 0)")
 
 
+def fabric_tests(quick: bool, fabric: bool | None) -> tuple[bool, str]:
+    """(run the profile's fabric tests?, the reason they report when not). --quick turns them off;
+    asking for them with --quick is a contradiction."""
+    if quick and fabric:
+        raise ConfigError("--quick: it turns the fabric tests off; drop --fabric or --quick")
+    if quick:
+        return False, "fabric tests not run (--quick)"
+    return fabric is not False, "fabric tests not run (--no-fabric)"
+
+
+def _fabric_options(port_range: str | None) -> object | None:
+    if port_range is None:
+        return None
+    from validators.fabric.phase import FabricOptions
+    from validators.fabric.ports import parse_range
+
+    return FabricOptions(port_range=parse_range(port_range))
+
+
+def _net_options(port_range: str | None) -> object | None:
+    if port_range is None:
+        return None
+    from validators.fabric.ports import parse_range
+    from validators.network import NetOptions
+
+    return NetOptions(port_range=parse_range(port_range))
+
+
 def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
     """The one report on stdout (``-o FORMAT`` / ``--FORMAT -``), written straight to the stream."""
     text = markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
@@ -103,7 +131,10 @@ def _finish(report: Report, out: Output, signum: int | None, title: str, details
 
 def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, out: Output, title: str,
          details: bool = False) -> int:
+    from validators.fabric.phase import check_params
+
     profile = get_profile(profile_name)
+    check_params(profile, profile_name)  # a typo in a fabric line's params: exit 2 before any node is contacted
     if out.quiet:
         opts = replace(opts, progress=False)
     try:
@@ -122,8 +153,10 @@ def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None,
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
     python = "python3" if shutil.which("python3") else sys.executable
     node = NodeSpec(name=hostname, host="localhost", transport="local", python=python)
+    fabric, fabric_off = fabric_tests(quick, None)
     opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
-                      network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
+                      network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only",
+                      fabric=fabric, fabric_off_reason=fabric_off)
     return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, out, "plinth audit")
 
 
@@ -163,10 +196,14 @@ def run_validate(
     inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None, out: Output,
     concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool | None = None,
     disk_test_mb: int | None = None, quick: bool = False, details: bool = False,
+    fabric: bool | None = None, port_range: str | None = None,
 ) -> int:
     """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
-    inventory's ``profile:``, else distributed_training. ``network`` None: on unless ``quick``."""
+    inventory's ``profile:``, else distributed_training. ``network`` and ``fabric`` None: on
+    unless ``quick``. ``port_range``: where the active tests' listeners may bind on the nodes."""
     tests = active_tests(quick, network, disk_test_mb)
+    fabric_on, fabric_off = fabric_tests(quick, fabric)
+    fabric_options, net_options = _fabric_options(port_range), _net_options(port_range)
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
     # report targets are checked against the inputs once those are read: comparing them means a stat(),
@@ -183,7 +220,8 @@ def run_validate(
         Console(stderr=True, highlight=False).print(f"note: {note}", markup=False, soft_wrap=True)
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
-                      disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason)
+                      disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason, net_options=net_options,
+                      fabric=fabric_on, fabric_off_reason=fabric_off, fabric_options=fabric_options)
     return _run(inv.nodes, profile_name, opts, out, "plinth validate", details)
 
 
@@ -226,5 +264,5 @@ def run_validate_facts(
     return _finish(collected.report, out, None, "plinth validate --facts", details)
 
 
-__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests", "run_audit", "run_validate",
-           "run_validate_facts"]
+__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests",
+           "fabric_tests", "run_audit", "run_validate", "run_validate_facts"]

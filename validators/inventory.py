@@ -78,6 +78,8 @@ class Expect(_Model):
     gpus: int | None = Field(default=None, ge=0)
     gpu_model: str | None = None
     instance_type: str | None = None
+    # in an EC2 cluster placement group: one TCP flow then reaches 10 Gbps instead of 5 (network.bandwidth)
+    placement_group: bool | None = None
     fabric: str | None = None  # the node's RDMA fabric, a name in policies/data/rdma.yaml (ib_ndr400, roce400 …)
     rdma_ports: int | None = Field(default=None, ge=0)  # how many ports of that fabric it has
 

@@ -20,7 +20,7 @@ from policies.thresholds import builtin_profiles
 
 
 def test_training_bandwidth_default_is_the_profiles_number() -> None:
-    floor = builtin_profiles()["distributed_training"].threshold("network.bandwidth")
+    floor = builtin_profiles()["distributed_training"].threshold("network.rdma_bandwidth")  # the fabric's 100 Gbps+
     assert floor is not None and PolicyConfig().min_training_bandwidth_gbps == floor.min == 100
     assert PolicyConfig().required_tags == ["owner", "cost-center", "strategy"]
 

@@ -84,6 +84,9 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
      # added on the controller, not by the probe: "pairwise" (the runner's network rounds) and, for the
      # fleet judges only, "expect" (the inventory's expect:, validators/judging.fleet_facts)
     }
+
+Added after the probe by the runner, not by the probe: "pairwise" (validators/network) and
+"fabric" (the active fabric tests: validators/fabric/phase.py documents it).
 """
 
 from __future__ import annotations

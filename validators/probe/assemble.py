@@ -135,18 +135,17 @@ def build(srcs: dict[str, str]) -> bytes:
     return (BOOT % {"blob": base64.b64encode(blob).decode("ascii"), "package": PACKAGE}).encode("utf-8")
 
 
-_payload_lock = threading.Lock()
-
-
-def payload() -> bytes:
-    """What the node runs: the assembled probe, built once per process. Node threads ask for it at
-    the same moment; the lock makes one of them build it (lru_cache alone lets every thread build,
-    and CPython 3.11's ast.parse in several threads at once can fail with "AST constructor
-    recursion depth mismatch": an error on a node that did nothing wrong)."""
-    with _payload_lock:
-        return _payload()
+_build_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
 def _payload() -> bytes:
     return build(sources())
+
+
+def payload() -> bytes:
+    """What the node runs: the assembled probe, built once per process. Under a lock: the node
+    threads ask for it at once, and ``ast.parse`` in several threads at the same moment can fail
+    in CPython 3.11 ("SystemError: AST constructor recursion depth mismatch")."""
+    with _build_lock:
+        return _payload()
