@@ -5,7 +5,7 @@ repetition: tool_time(rep i) / plinth_time(rep i).
 Tools (a missing one becomes a row that says why, not a silent gap):
   plinth       plinth validate --no-network --quick: the real CLI, fact gathering only (no pairwise
                rounds, no disk test)
-  plinth-cli   plinth validate --no-network as shipped (64 MiB fio write+read per node), only when
+  plinth-cli   plinth validate --no-network --no-fabric (64 MiB fio write+read per node), only when
                the CLI has no quick flag (an older plinth)
   ansible      ansible all -m setup, forks = N
   pdsh         pdsh -R ssh -f N -w … true: one handshake and one exec per host, the floor
@@ -51,7 +51,7 @@ def available_tools(wanted: list[str], notes: list[str]) -> list[Tool]:
         if key == "plinth":
             out.append(Tool(key, "plinth validate --quick", lambda ws, rep: tools.plinth_cli(ws, quick=True)))
         elif key == "plinth-cli":
-            out.append(Tool(key, "plinth validate --no-network, default disk test (64 MiB fio)",
+            out.append(Tool(key, "plinth validate --no-network --no-fabric, default disk test (64 MiB fio)",
                             lambda ws, rep: tools.plinth_cli(ws)))
         elif key == "ansible":
             if tools.ansible_available():

@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks import tools
 from benchmarks.report import Section, machine_info, merge, render, to_json
 
-SECTIONS = ("fanout", "accuracy", "scale", "facts", "preview", "payload")
+SECTIONS = ("fanout", "accuracy", "scale", "facts", "preview", "payload", "fabric")
 
 
 @dataclass
@@ -41,15 +41,19 @@ class Plan:
     scale_floor: bool  # also time pdsh at the scale size (costs ~as much again)
     stacks: list[str] | None  # None: every shipped stack
     payload_runs: int  # probe runs per repetition in the payload section
+    fabric_sizes: list[int]  # full distributed_training validations
+    fabric_rates_mbit: list[int]  # the ring all-reduce against its model
+    fabric_reps: int
     facts_nodes: int = 10_000
 
 
 FULL = Plan(reps=5, sizes=[8, 32, 64], limited={"plinth-cli": (32,), "testinfra": (32,)},
             rates_mbit=[10, 100, 1000], delays_ms=[1, 5, 20], disk_mb=64, bw_seconds=2, scale_sizes=[256, 1024], scale_servers=16,
-            scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4)
+            scale_concurrency=64, scale_floor=False, stacks=None, payload_runs=4,
+            fabric_sizes=[8, 32], fabric_rates_mbit=[20, 100, 200], fabric_reps=3)
 QUICK = Plan(reps=2, sizes=[2], limited={}, rates_mbit=[100], delays_ms=[5], disk_mb=8, bw_seconds=1,
              scale_sizes=[8, 16], scale_servers=2, scale_concurrency=4, scale_floor=True, stacks=["edge"], payload_runs=1,
-             facts_nodes=100)
+             fabric_sizes=[2], fabric_rates_mbit=[100], fabric_reps=1, facts_nodes=100)
 
 
 def _busy_note() -> str | None:
@@ -124,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.monotonic() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True)
 
-    if "fanout" in only or "scale" in only:
+    if "fanout" in only or "scale" in only or "fabric" in only:
         from benchmarks.fanout import run_fanout
         from benchmarks.hosts import start_fleet
         from benchmarks.scale import run_scale
 
         servers = max(plan.sizes if "fanout" in only else [0], default=0)
         servers = max(servers, plan.scale_servers if "scale" in only else 0)
+        servers = max(servers, max(plan.fabric_sizes) if "fabric" in only else 0)
         log(f"starting {servers} sshd servers on 127.0.0.1")
         fleet = start_fleet(servers)
         try:
@@ -145,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
                                               fleet.servers[:plan.scale_servers])
                 sections.append(run_scale(scale_fleet, plan.scale_sizes, plan.scale_concurrency, plan.reps,
                                           use_pdsh=plan.scale_floor and "pdsh" in wanted))
+            if "fabric" in only:
+                from benchmarks.fabric import run_fabric
+
+                log(f"fabric: ring vs model at {plan.fabric_rates_mbit} Mbit/s, full validation N={plan.fabric_sizes}")
+                sections.append(run_fabric(fleet, plan.fabric_sizes, plan.fabric_rates_mbit, plan.fabric_reps))
         finally:
             fleet.close()
     if "accuracy" in only:

@@ -102,8 +102,9 @@ def plinth_cli(ws: Workspace, quick: bool = False, sample_fds: bool = False,
                concurrency: int | None = None) -> ToolRun:
     report = ws.dir / "plinth.json"
     report.unlink(missing_ok=True)
-    # --quick: no pairwise rounds and no disk test; otherwise the default disk test, rounds off
-    argv = [str(PLINTH), "validate", "-i", str(ws.inventory), "--quick" if quick else "--no-network",
+    # --quick: no pairwise rounds, no fabric tests, no disk test; otherwise the default disk test only
+    mode = ["--quick"] if quick else ["--no-network", "--no-fabric"]
+    argv = [str(PLINTH), "validate", "-i", str(ws.inventory), *mode,
             "--json", str(report), "--concurrency", str(concurrency or ws.n)]
     proc = run_measured(argv, env={**os.environ, "CI": "1"}, cwd=REPO, sample_fds=sample_fds, timeout_s=600)
     return _plinth_result(proc, report, ws.n)

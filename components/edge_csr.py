@@ -4,10 +4,8 @@
 IoT signs the certificate from it (``aws.iot.Certificate(csr=...)``, CreateCertificateFromCsr), so
 the private key never leaves the device and never lands in Pulumi state.
 
-A config file is input like any other: a path must name a regular file (not a FIFO that would hang
-the run, not a device, not a directory) of at most :data:`MAX_CSR_BYTES`. The checks are made on the
-opened descriptor (``O_NONBLOCK`` open, then ``fstat``), so the file cannot be swapped between check
-and read, and a FIFO's open does not wait for a writer. The text must hold exactly one PEM certificate request whose self-signature verifies and
+A config file is input like any other (policies/inputs.read_input): a path must name a regular file
+(not a FIFO that would hang the run, not a device, not a directory) of at most :data:`MAX_CSR_BYTES`. The text must hold exactly one PEM certificate request whose self-signature verifies and
 whose key AWS IoT accepts: "an RSA key with a length of at least 2048 bits or an ECC key from NIST
 P-256, NIST P-384, or NIST P-521 curves", signed with SHA-256 or stronger (CreateCertificateFromCsr;
 "Certificate signing algorithms supported by AWS IoT").
@@ -15,9 +13,7 @@ P-256, NIST P-384, or NIST P-521 curves", signed with SHA-256 or stronger (Creat
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -25,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from policies.errors import ConfigError
+from policies.inputs import read_input
 
 MAX_CSR_BYTES = 16 * 1024  # an RSA-4096 CSR is under 2 KiB of PEM
 _PEM_CSR = re.compile(r"-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END (NEW )?CERTIFICATE REQUEST-----")
@@ -36,27 +33,18 @@ def _field(index: int) -> str:
     return f"plinth:edge.devices[{index}].csr"
 
 
-def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES) -> str:
-    """The text of a regular file of at most ``limit`` bytes, or a ConfigError naming ``field``."""
+def read_bounded(path: Path, field: str, limit: int = MAX_CSR_BYTES, kind: str = "a CSR", text: str = "PEM text") -> str:
+    """The ASCII text of a regular file of at most ``limit`` bytes, read by policies/inputs.read_input
+    (the one way plinth reads an input file), or a ConfigError naming ``field`` (``kind``/``text`` name
+    what the file should hold; SSH public keys are read the same way)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ConfigError(f"{field}: cannot open {path}: {exc.strerror or exc.__class__.__name__}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{field}: {path} is not a regular file")
-        if info.st_size > limit:
-            raise ConfigError(f"{field}: {path} is {info.st_size} bytes; a CSR is at most {limit}")
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # grew after fstat
-        raise ConfigError(f"{field}: {path} is over {limit} bytes")
+        data = read_input(path, kind.split(" ", 1)[1] if kind.startswith(("a ", "an ")) else kind, limit)
+    except ConfigError as exc:
+        raise ConfigError(f"{field}: {exc}") from None
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:
-        raise ConfigError(f"{field}: {path} is not PEM text (non-ASCII bytes)") from None
+        raise ConfigError(f"{field}: {path} is not {text} (non-ASCII bytes)") from None
 
 
 def key_problem(csr: x509.CertificateSigningRequest) -> str | None:

@@ -22,6 +22,10 @@ first; a ``capacityReservation`` targets an On-Demand Capacity Reservation (or i
 ``capacityType: CAPACITY_BLOCK`` adds the ``capacity-block`` market type the EKS user guide asks for
 ("Create a managed node group with Capacity Blocks for ML"; blueprints ``ml-capacity-block``).
 
+SSH for the validator (``plinth:validation.sshAccess``): ``key_name`` and ``ssh_security_group_id``
+from :class:`components.validator_access.ValidatorAccess` go into the launch template (the group beside
+the cluster group, or on every EFA interface).
+
 Pure decisions (labels, taint, subnet choice, placement, EFA, capacity) are plain functions below so
 they are table-tested without Pulumi.
 """
@@ -161,6 +165,10 @@ class GpuNodePoolArgs:
     # Tag the Auto Scaling group for Cluster Autoscaler's scale-from-0 (labels, taint, devices).
     autoscaled: bool = False
     partition: str = "aws"
+    # SSH for the validator (components/validator_access.py): the key pair the nodes accept and the
+    # group that admits SSH from its named source. None: no key, no SSH (the default).
+    key_name: pulumi.Input[str] | None = None
+    ssh_security_group_id: pulumi.Input[str] | None = None
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -178,6 +186,8 @@ class GpuNodePool(pulumi.ComponentResource):
         itype = resolve_instance(pool)
         use_efa = efa_wanted(itype, pool.efa, pool.distributed, pool.name)
         zone_index = pool_zone_index(args.availability_zones, pool)
+        if args.ssh_security_group_id is not None and args.cluster_security_group_id is None:
+            raise ValueError(f"{name}: ssh_security_group_id needs cluster_security_group_id (nodes must still reach the control plane)")
         super().__init__("plinth:compute:GpuNodePool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, POOL_TAG: pool.name}
@@ -194,11 +204,16 @@ class GpuNodePool(pulumi.ComponentResource):
                 placement_name = pg.name
 
         network_interfaces = None
+        template_groups = None
         if use_efa:
-            groups = pulumi.Output.all(args.security_group_ids, args.cluster_security_group_id).apply(
-                lambda v: [*v[0], *([v[1]] if v[1] else [])]
+            groups = pulumi.Output.all(args.security_group_ids, args.cluster_security_group_id, args.ssh_security_group_id).apply(
+                lambda v: [*v[0], *(g for g in v[1:] if g)]
             )
             network_interfaces = efa_network_interfaces(itype, groups)
+        elif args.ssh_security_group_id is not None:
+            # Groups in the launch template replace the cluster security group EKS would otherwise
+            # add ("Customize managed nodes with launch templates"): name it beside the SSH group.
+            template_groups = [args.cluster_security_group_id, args.ssh_security_group_id]
 
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
@@ -207,6 +222,8 @@ class GpuNodePool(pulumi.ComponentResource):
             metadata_options=metadata_options(),
             user_data=node_config_user_data(wants_local_storage(itype)),
             network_interfaces=network_interfaces,
+            vpc_security_group_ids=template_groups,
+            key_name=args.key_name,
             placement=aws.ec2.LaunchTemplatePlacementArgs(group_name=placement_name) if placement_name else None,
             capacity_reservation_specification=capacity_reservation(pool),
             instance_market_options=market_options(pool),

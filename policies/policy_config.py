@@ -19,8 +19,9 @@ The file may be written in either shape, so one file serves both worlds:
       {"all": "advisory", "cost-within-budget": {"enforcementLevel": "mandatory", "budgetUsdPerHour": 120}}
 
 :func:`to_pulumi_policy_pack_config` writes the second shape from the first. The minimum training
-bandwidth defaults to the ``distributed_training`` profile's ``network.bandwidth.min`` (one number,
-one place: the validators judge measured bandwidth against the same threshold).
+bandwidth defaults to the ``distributed_training`` profile's ``network.rdma_bandwidth.min`` (one
+number, one place: the seed's 100 Gbps+ is the fabric's -- EFA/InfiniBand, what an instance type's
+network bandwidth figure counts -- and the validators judge the measured RDMA bandwidth against it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from policies.errors import ConfigError, field_path, first_error
+from policies.errors import ConfigError, at, did_you_mean, first_error
+from policies.inputs import load_yaml, read_input_text, schema_error, yaml_locator
 
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 ENFORCEMENTS: tuple[str, ...] = ("mandatory", "advisory", "disabled")
@@ -42,13 +44,17 @@ TRAINING_PROFILE = "distributed_training"
 DEFAULT_REQUIRED_TAGS = ("owner", "cost-center", "strategy")
 
 
+TRAINING_BANDWIDTH_CHECK = "network.rdma_bandwidth"
+
+
 def _training_bandwidth_default() -> float:
-    """``network.bandwidth.min`` of the distributed-training profile (the seed's 100 Gbps)."""
+    """``network.rdma_bandwidth.min`` of the distributed-training profile (the seed's 100 Gbps)."""
     from policies.thresholds import builtin_profiles
 
-    threshold = builtin_profiles()[TRAINING_PROFILE].threshold("network.bandwidth")
+    threshold = builtin_profiles()[TRAINING_PROFILE].threshold(TRAINING_BANDWIDTH_CHECK)
     if threshold is None or threshold.min is None:  # a profile edit must not silently disable the rule
-        raise ConfigError(f"policies/profiles/{TRAINING_PROFILE}.yaml: thresholds.network.bandwidth.min: required by the policy pack")
+        raise ConfigError(f"policies/profiles/{TRAINING_PROFILE}.yaml: thresholds.{TRAINING_BANDWIDTH_CHECK}.min: "
+                          "required by the policy pack")
     return threshold.min
 
 
@@ -56,7 +62,7 @@ class PolicyConfig(BaseModel):
     """Everything a rule may be configured with. Field names are camelCase on the wire (as Pulumi
     policy config properties are), snake_case in Python."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, allow_inf_nan=False)
 
     enforcement: dict[str, Enforcement] = Field(
         default_factory=dict, description="Enforcement level per policy name, overriding the pack's defaults."
@@ -128,7 +134,7 @@ def config_from_policy_args(config: Mapping[str, Any] | None) -> PolicyConfig:
     try:
         return PolicyConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"policy config: {first_error(exc)}") from None
+        raise ConfigError(f"policy config: {first_error(exc, PolicyConfig)}") from None
 
 
 def _from_pulumi_shape(raw: Mapping[str, Any], where: str, policy_names: set[str]) -> dict[str, Any]:
@@ -158,7 +164,7 @@ def _from_pulumi_shape(raw: Mapping[str, Any], where: str, policy_names: set[str
     return {"enforcement": enforcement, **props}
 
 
-def parse_policy_config(raw: Any, where: str, policy_names: Iterable[str]) -> PolicyConfig:
+def parse_policy_config(raw: Any, where: str, policy_names: Iterable[str], node: yaml.Node | None = None) -> PolicyConfig:
     names = set(policy_names)
     if raw is None:
         raw = {}
@@ -166,13 +172,15 @@ def parse_policy_config(raw: Any, where: str, policy_names: Iterable[str]) -> Po
         raise ConfigError(f"{where}: (top level): expected a mapping")
     if raw and set(raw) <= names | {"all"}:
         raw = _from_pulumi_shape(raw, where, names)
+        node = None  # keys were regrouped: positions in the file no longer match the model's
     try:
         cfg = PolicyConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {first_error(exc)}") from None
+        raise schema_error(where, exc, PolicyConfig, node) from None
     unknown = sorted(set(cfg.enforcement) - names)
     if unknown:
-        raise ConfigError(f"{where}: {field_path(('enforcement', unknown[0]))}: unknown policy (known: {', '.join(sorted(names))})")
+        located = at(where, yaml_locator(node)(("enforcement", unknown[0]), "key") if node is not None else None)
+        raise ConfigError(f"{located}: enforcement: unknown policy {unknown[0]!r}{did_you_mean(unknown[0], sorted(names))}")
     return cfg
 
 
@@ -180,14 +188,17 @@ def load_policy_config(path: Path | None, policy_names: Iterable[str]) -> Policy
     """``--policy-config FILE`` (JSON or YAML, either shape); None gives the defaults."""
     if path is None:
         return PolicyConfig()
-    try:
-        text = path.read_text()
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: policy config file not found") from None
-    except (OSError, ValueError, yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"{path}: cannot read policy config: {' '.join(str(exc).split())}") from None
-    return parse_policy_config(raw, str(path), policy_names)
+    text = read_input_text(path, "policy config")
+    if path.suffix == ".json":
+        try:
+            raw, node = json.loads(text), None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, [[[[...]]]]
+            raise ConfigError(f"{path}: not valid JSON: {' '.join(str(exc).split()) or exc.__class__.__name__}") from None
+    else:
+        raw, node = load_yaml(text, str(path))
+    return parse_policy_config(raw, str(path), policy_names, node)
 
 
 def to_pulumi_policy_pack_config(

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policies.errors import ConfigError, first_error
+from policies.errors import ConfigError
+from policies.inputs import load_yaml, read_input_text, schema_error
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -24,7 +23,7 @@ class Threshold(BaseModel):
     (a model name, a boolean); ``warn_margin`` is the fraction above a floor (or below a
     ceiling) that still passes but earns a warning; ``window_hours`` bounds event-counting checks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a bound of .nan compares false with everything
 
     min: float | None = None
     max: float | None = None
@@ -35,6 +34,9 @@ class Threshold(BaseModel):
     # every event since the node booted
     window_hours: float | None = Field(default=None, gt=0)
     why: str | None = None
+    # how an ACTIVE test behind this check runs (message size, DCGM level, time bound): read by the
+    # gatherer that runs it (validators/fabric/phase.py), not by the judge's bounds
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
 class Profile(BaseModel):
@@ -51,14 +53,11 @@ class Profile(BaseModel):
 
 
 def load_profile_file(path: Path) -> Profile:
-    try:
-        raw: Any = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ~10x faster
-    except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, a bad date
-        raise ConfigError(f"{path}: cannot read profile: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
+    raw, node = load_yaml(read_input_text(path, "profile"), str(path))
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {first_error(exc)}") from None
+        raise schema_error(str(path), exc, Profile, node) from None
 
 
 @cache
@@ -76,7 +75,7 @@ def get_profile(name_or_path: str) -> Profile:
     if name_or_path in profiles:
         return profiles[name_or_path]
     path = Path(name_or_path).expanduser()
-    if path.suffix in {".yaml", ".yml"} and path.exists():
+    if path.suffix in {".yaml", ".yml"} and ("/" in name_or_path or path.exists()):  # no stat() of a path on a hung mount
         return load_profile_file(path)
     raise ConfigError(
         f"profile: unknown profile {name_or_path!r} (built-in: {', '.join(sorted(profiles))}; or a path to a .yaml file)"

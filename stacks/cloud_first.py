@@ -23,12 +23,13 @@ from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerAr
 from components.device_plugins import DevicePlugins, DevicePluginsArgs
 from components.eks_addons import EksAddons, EksAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
-from components.gpu_node_pool import POOL_TAG, GpuNodePool, GpuNodePoolArgs
+from components.gpu_node_pool import POOL_TAG, GpuNodePool, GpuNodePoolArgs, resolve_instance
 from components.in_cluster_validation import InClusterValidation, InClusterValidationArgs
 from components.k8s_gpu import KubernetesGpuEnablement, KubernetesGpuEnablementArgs
 from components.lakehouse import Lakehouse, LakehouseArgs
 from components.network import AiNetwork, AiNetworkArgs
 from components.system_node_group import SystemNodeGroup, SystemNodeGroupArgs, system_node_selector
+from components.validator_access import ValidatorAccess, ValidatorAccessArgs, ssh_user
 from components.workload_identity import LakehouseAccessArgs, LakehouseWorkloadAccess
 from stacks.config import GpuPoolConfig, KubernetesConfig, StackConfig
 from stacks.outputs import StackOutputs, node_group_output
@@ -51,11 +52,23 @@ def eks_cluster(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksCluster
     ))
 
 
+def validator_access(cfg: StackConfig, net: AiNetwork) -> ValidatorAccess | None:
+    """The validator's way onto the GPU nodes (plinth:validation.sshAccess; None when not configured)."""
+    ssh = cfg.validation.ssh_access
+    if ssh is None:
+        return None
+    return ValidatorAccess(f"{cfg.prefix}-validator", ValidatorAccessArgs(
+        config=ssh, vpc_id=net.vpc_id, subnet_ids=net.private_subnet_ids, prefix=cfg.prefix, region=cfg.region,
+        ssh_user=ssh_user(resolve_instance(p).eks_ami_type for p in cfg.gpu_pools), tags=cfg.resource_tags(),
+    ))
+
+
 def gpu_pools(cfg: StackConfig, net: AiNetwork, eks: EksCluster,
-              pools: list[GpuPoolConfig] | None = None) -> list[GpuNodePool]:
+              pools: list[GpuPoolConfig] | None = None, access: ValidatorAccess | None = None) -> list[GpuNodePool]:
     """One managed node group per pool. Distributed-training pools share the network's cluster
     placement group (one spine for all-reduce); every pool gets the EFA security group (used only
-    when the pool turns EFA on) and the cluster security group (EFA templates replace EKS's own)."""
+    when the pool turns EFA on) and the cluster security group (EFA templates replace EKS's own);
+    with validator access, the key pair and the group that admits SSH from its source."""
     built = []
     for pool in cfg.gpu_pools if pools is None else pools:
         built.append(GpuNodePool(f"{cfg.prefix}-{pool.name}", GpuNodePoolArgs(
@@ -69,6 +82,8 @@ def gpu_pools(cfg: StackConfig, net: AiNetwork, eks: EksCluster,
             tags=cfg.resource_tags(),
             placement_group_name=net.placement_group_name if pool.distributed else None,
             autoscaled=cfg.cluster.autoscaler,
+            key_name=access.key_pair_name if access else None,
+            ssh_security_group_id=access.node_security_group_id if access else None,
         ), opts=pulumi.ResourceOptions(depends_on=[eks])))
     return built
 
@@ -84,6 +99,7 @@ class EksPlatform:
     plugins: DevicePlugins
     autoscaler: ClusterAutoscaler | None
     lakehouse_access: LakehouseWorkloadAccess | None
+    validator_access: ValidatorAccess | None
 
 
 def eks_platform(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksPlatform:
@@ -99,7 +115,8 @@ def eks_platform(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksPlatfo
     addons = EksAddons(f"{cfg.prefix}-addons", EksAddonsArgs(
         cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, tags=tags,
         depends_on=[system.node_group]))
-    pools = gpu_pools(cfg, net, eks)
+    access = validator_access(cfg, net)
+    pools = gpu_pools(cfg, net, eks, access=access)
     plugins = DevicePlugins(f"{cfg.prefix}-plugins", DevicePluginsArgs(
         provider=eks.k8s_provider,
         # The GPU Operator brings its own NVIDIA device plugin: never two on one node.
@@ -111,13 +128,13 @@ def eks_platform(cfg: StackConfig, net: AiNetwork, lake: Lakehouse) -> EksPlatfo
             cluster_name=eks.cluster_name, kubernetes_version=cfg.cluster.version, region=cfg.region,
             provider=eks.k8s_provider, node_selector=system_node_selector(), tags=tags,
             depends_on=[addons.pod_identity_agent, system.node_group]))
-    access = None
+    lake_access = None
     if cfg.lakehouse.access:
-        access = LakehouseWorkloadAccess(f"{cfg.prefix}-lake-access", LakehouseAccessArgs(
+        lake_access = LakehouseWorkloadAccess(f"{cfg.prefix}-lake-access", LakehouseAccessArgs(
             cluster_name=eks.cluster_name, access=list(cfg.lakehouse.access), bucket_arns=lake.bucket_arns,
             glue_database_names=lake.glue_database_names, kms_key_arn=lake.kms_key_arn, region=cfg.region,
             tags=tags, depends_on=[addons.pod_identity_agent]))
-    return EksPlatform(eks, system, addons, pools, plugins, autoscaler, access)
+    return EksPlatform(eks, system, addons, pools, plugins, autoscaler, lake_access, access)
 
 
 def gpu_enablement(name: str, provider: k8s.Provider, kube: KubernetesConfig | None, on_eks: bool,
@@ -191,5 +208,6 @@ def build(cfg: StackConfig) -> StackOutputs:
         buckets=lake.bucket_names,
         object_store_endpoint=lake.endpoint,
         vpc_id=net.vpc_id,
+        validator_access=platform.validator_access.access if platform.validator_access else None,
         extras=extras,
     )

@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from policies.errors import ConfigError, field_path, first_error
+from policies.errors import ConfigError, Loc, field_path
+from policies.inputs import load_yaml, read_input_text, schema_error
 from stacks.network_checks import customer_gateway_ip_problem
 
 STACKS_DIR = Path(__file__).parent
@@ -40,7 +41,7 @@ _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, allow_inf_nan=False)
 
 
 def _cidr(value: str) -> str:
@@ -486,8 +487,93 @@ class InClusterValidationConfig(_Model):
         return self
 
 
+_SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
+_JUMP_HOST = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9._-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::\d{1,5})?$")
+MIN_SSH_SOURCE_PREFIX = 8  # wider than a /8 is not a named source
+
+
+class SshAccessConfig(_Model):
+    """``plinth:validation.sshAccess``: let ``plinth validate --stack`` log into the GPU nodes over SSH
+    (components/validator_access.py). Opt-in. The nodes accept the key pair made from ``publicKey``
+    and SSH (port 22) from exactly one named source, never from anywhere."""
+
+    public_key: str  # an OpenSSH public key line, or a path to the .pub file (never a private key)
+    # The source: an EC2 Instance Connect Endpoint plinth makes in a private subnet (no open port,
+    # IAM decides who may tunnel), a security group (a bastion's or a validator runner's), or CIDRs
+    # (e.g. an on-prem validator reaching the nodes over the VPN).
+    instance_connect_endpoint: bool = False
+    source_security_group_id: str | None = None
+    source_cidrs: list[str] = Field(default_factory=list)
+    jump_host: str | None = None  # [user@]host[:port] of the bastion behind sourceSecurityGroupId/sourceCidrs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key(cls, data: Any) -> Any:
+        # Checked before the fields (and as the model) so an error names the field but never shows
+        # the value: a private key pasted here must not be echoed into a log.
+        from stacks.ssh_public_key import PublicKeyError, load_public_key
+
+        key = data.get("publicKey", data.get("public_key")) if isinstance(data, dict) else None
+        if not isinstance(key, str):
+            return data
+        try:
+            normalised = load_public_key(key, STACKS_DIR.parent)
+        except PublicKeyError as exc:
+            raise ValueError(f"publicKey: {exc}") from None
+        return {k: v for k, v in data.items() if k not in ("publicKey", "public_key")} | {"public_key": normalised}
+
+    @field_validator("source_security_group_id")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None and not _SECURITY_GROUP_ID.match(v):
+            raise ValueError("not a security group id (sg- and 8 or 17 hex digits); name the group of the bastion "
+                             "or validator host, in this VPC or a peered one")
+        return v
+
+    @field_validator("source_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for block in v:
+            net = ipaddress.ip_network(_cidr(block), strict=False)
+            if net.prefixlen == 0:
+                raise ValueError(f"{block}: SSH from anywhere is never allowed; name the validator's own addresses")
+            if net.version != 4:
+                raise ValueError(f"{block}: nodes are reached on their private IPv4 addresses; give IPv4 blocks")
+            if net.prefixlen < MIN_SSH_SOURCE_PREFIX:
+                raise ValueError(f"{block}: wider than a /{MIN_SSH_SOURCE_PREFIX} is not a named source")
+        if len(set(v)) != len(v):
+            raise ValueError("a block is listed twice")
+        return v
+
+    @field_validator("jump_host")
+    @classmethod
+    def _jump(cls, v: str | None) -> str | None:
+        if v is not None and (not _JUMP_HOST.match(v) or not 1 <= int(v.rsplit(":", 1)[1] if ":" in v else 22) <= 65535):
+            raise ValueError("expected [user@]host[:port] (letters, digits, '.', '-'; no spaces or shell characters)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SshAccessConfig:
+        sources = [self.instance_connect_endpoint, self.source_security_group_id is not None, bool(self.source_cidrs)]
+        if sum(sources) != 1:
+            raise ValueError("name exactly one SSH source: instanceConnectEndpoint: true, sourceSecurityGroupId (the "
+                             "group of a bastion or validator host) or sourceCidrs (never 0.0.0.0/0)")
+        if self.jump_host is not None and self.instance_connect_endpoint:
+            raise ValueError("jumpHost: the Instance Connect Endpoint is the way in; a bastion goes with "
+                             "sourceSecurityGroupId or sourceCidrs")
+        return self
+
+    @property
+    def source(self) -> str:
+        """How the validator arrives: instance-connect-endpoint, security-group or cidrs."""
+        if self.instance_connect_endpoint:
+            return "instance-connect-endpoint"
+        return "security-group" if self.source_security_group_id is not None else "cidrs"
+
+
 class ValidationConfig(_Model):
     in_cluster: InClusterValidationConfig | None = None
+    ssh_access: SshAccessConfig | None = None
 
 
 class StackConfig(_Model):
@@ -538,6 +624,8 @@ class StackConfig(_Model):
             if in_cluster.bucket_zone not in self.lakehouse.zones:
                 raise ValueError(f"plinth:validation.inCluster.bucketZone: {in_cluster.bucket_zone!r} is not a lakehouse zone "
                                  f"({', '.join(self.lakehouse.zones)})")
+        if self.validation.ssh_access is not None and not self.gpu_pools:
+            raise ValueError("plinth:validation.sshAccess: there are no gpuPools whose nodes it would open to the validator")
         names = [p.name for p in self.gpu_pools]
         if len(set(names)) != len(names):
             raise ValueError("gpuPools: pool names must be unique")
@@ -578,19 +666,32 @@ def stack_file(stack: str) -> Path:
     return STACKS_DIR / f"Pulumi.{stack}.yaml"
 
 
-def _validate(data: dict[str, Any], where: str) -> StackConfig:
+def _display(loc: Loc) -> str:
+    """A location as the user writes it in a stack file: plinth:gpuPools[0].instanceType."""
+    if not loc:
+        return "config"
+    if loc[0] == "region":
+        return "aws:region" + field_path(loc[1:]).removeprefix("(top level)")
+    return f"{NAMESPACE}:{field_path(loc)}"
+
+
+def _in_file(loc: Loc) -> Loc:
+    """The same location among the stack file's keys (everything sits under ``config:``)."""
+    if not loc:
+        return ("config",)
+    head = "aws:region" if loc[0] == "region" else f"{NAMESPACE}:{loc[0]}"
+    return ("config", head, *loc[1:])
+
+
+def _validate(data: dict[str, Any], where: str, node: yaml.Node | None = None) -> StackConfig:
     try:
         return StackConfig.model_validate(data)
     except ValidationError as exc:
-        msg = first_error(exc)
-        # report fields as the user writes them: plinth:gpuPools[0].instanceType
-        # a cross-field rule (model validator) names its own fields; pydantic's "Value error, " adds nothing
-        return_msg = (f"{where}: plinth:{msg}" if not msg.startswith("(top level)")
-                      else f"{where}: {msg.split(': ', 1)[1].removeprefix('Value error, ')}")
-        raise ConfigError(return_msg) from None
+        # fields as the user writes them (plinth:gpuPools[0].instanceType), at their line in the file
+        raise schema_error(where, exc, StackConfig, node, to_yaml=_in_file, display=_display) from None
 
 
-def config_from_mapping(config: dict[str, Any], where: str) -> StackConfig:
+def config_from_mapping(config: dict[str, Any], where: str, node: yaml.Node | None = None) -> StackConfig:
     """Build the model from a Pulumi ``config:`` mapping ({"plinth:strategy": ..., "aws:region": ...})."""
     data: dict[str, Any] = {}
     for key, value in config.items():
@@ -601,30 +702,32 @@ def config_from_mapping(config: dict[str, Any], where: str) -> StackConfig:
             data[name] = value
         elif key == "aws:region":
             data["region"] = value
-    return _validate(data, where)
+    return _validate(data, where, node)
+
+
+def _stack_document(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    data, node = load_yaml(read_input_text(path, "stack file"), str(path))
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise ConfigError(f"{path}: config: a stack file needs a 'config:' mapping")
+    return data["config"], node
 
 
 def stack_config_mapping(path: Path) -> dict[str, Any]:
     """The raw ``config:`` mapping of a stack file."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: stack file not found") from None
-    except (OSError, yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, a bad date
-        raise ConfigError(f"{path}: cannot read stack file: {' '.join(str(exc).split())}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
-        raise ConfigError(f"{path}: config: a stack file needs a 'config:' mapping")
-    return raw["config"]
+    return _stack_document(path)[0]
 
 
 def load_stack_file(path: Path) -> StackConfig:
-    return config_from_mapping(stack_config_mapping(path), str(path))
+    config, node = _stack_document(path)
+    return config_from_mapping(config, str(path), node)
 
 
 def load_stack(stack: str) -> StackConfig:
     """Offline: ``stacks/Pulumi.<stack>.yaml`` (or a path to any stack file)."""
     path = Path(stack)
-    if not (path.suffix in {".yaml", ".yml"} and path.exists()):
+    # a path with a directory is read as given (read_input says why it can't be), never stat()ed
+    # here: on a hung mount that alone would block
+    if not (path.suffix in {".yaml", ".yml"} and ("/" in stack or path.exists())):
         path = stack_file(stack)
     return load_stack_file(path)
 

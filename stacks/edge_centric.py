@@ -91,6 +91,8 @@ def build(cfg: StackConfig) -> StackOutputs:
         outputs.node_groups = cloud_first.pool_outputs(pools)
         outputs.gpu_node_tag_selector = cloud_first.gpu_node_selector(eks)
         outputs.vpc_id = net.vpc_id
+        if platform.validator_access is not None:
+            outputs.validator_access = platform.validator_access.access
         extras["kubeconfig"] = eks.kubeconfig
     return outputs
 

@@ -81,6 +81,7 @@ def build(cfg: StackConfig) -> StackOutputs:
     extras: dict[str, pulumi.Input[object]] = {"vpn_connection_id": net.vpn_connection_id,
                                                "onprem_context": kube.context}
     burst: tuple[EksCluster, list[pulumi.Resource]] | None = None
+    access = None
     if cfg.gpu_pools:
         # The burst cluster is cloud-first's platform (system nodes, add-ons, device plugins, the
         # autoscaler that takes the pools from 0 and back), with the plain device plugin: the EKS AMI
@@ -94,6 +95,7 @@ def build(cfg: StackConfig) -> StackOutputs:
         cluster_name = eks.cluster_name
         node_groups = cloud_first.pool_outputs(platform.pools)
         selector = cloud_first.gpu_node_selector(eks)
+        access = platform.validator_access.access if platform.validator_access else None
         extras["kubeconfig"] = eks.kubeconfig
 
     extras["kms_key_arn"] = lake.kms_key_arn
@@ -111,5 +113,6 @@ def build(cfg: StackConfig) -> StackOutputs:
         buckets=lake.bucket_names,
         object_store_endpoint=lake.endpoint,
         vpc_id=net.vpc_id,
+        validator_access=access,
         extras=extras,
     )

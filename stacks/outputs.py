@@ -17,6 +17,10 @@ Keys (``pulumi stack output --json``):
 - ``buckets``: lakehouse zone -> bucket name; ``object_store_endpoint``: the S3 endpoint URL.
 - ``thing_group``: the AWS IoT thing group of the edge fleet (edge-centric), else null.
 - ``vpc_id``: the VPC plinth made, else null.
+- ``validator_access``: how a validator reaches the GPU nodes over SSH (``plinth:validation.sshAccess``;
+  absent without it): ``{ssh_user, key_pair_name, security_group_id, source, host_keys}`` plus
+  ``instance_connect_endpoint_id`` (source ``instance-connect-endpoint``) or ``jump_host``
+  (``[user@]host[:port]``, when configured). The private key is the user's, never an output.
 - extras: ``kubeconfig`` (secret), ``vpn_connection_id`` (hybrid), ``edge_things`` (edge), ``kms_key_arn``.
 """
 
@@ -38,6 +42,7 @@ CONTRACT_KEYS: tuple[str, ...] = (
     "object_store_endpoint",
     "thing_group",
     "vpc_id",
+    "validator_access",
 )
 
 
@@ -65,6 +70,7 @@ class StackOutputs:
     object_store_endpoint: pulumi.Input[str] | None = None
     thing_group: pulumi.Input[str] | None = None
     vpc_id: pulumi.Input[str] | None = None
+    validator_access: pulumi.Input[dict[str, Any]] | None = None
     # Not part of the validator contract, but what a user reaches for next.
     extras: dict[str, pulumi.Input[Any]] = field(default_factory=dict)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from policies.errors import ConfigError
+from policies.errors import ConfigError, did_you_mean, known_keys
 from stacks import cloud_first, edge_centric, hybrid
 from stacks.config import NAMESPACE, StackConfig, from_pulumi_config, stack_config_mapping, stack_file
 from stacks.outputs import StackOutputs
@@ -51,13 +51,14 @@ def config_keys() -> set[str]:
 def check_unknown_keys(keys: set[str]) -> None:
     """``plinth:gpuPool`` (for gpuPools) must fail like any other bad field, not vanish."""
     # region is read from aws:region (the provider's own key), never plinth:region
-    known = {field.alias or name for name, field in StackConfig.model_fields.items()} - {"region"}
+    known = set(known_keys(StackConfig)) - {"region"}
     names = (k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:"))
     unknown = sorted(n for n in names if n not in known)
     if unknown:
-        hint = " (the region is aws:region)" if unknown[0] == "region" else ""
+        hint = " (the region is aws:region)" if unknown[0] == "region" else \
+            did_you_mean(f"{NAMESPACE}:{unknown[0]}", [f"{NAMESPACE}:{k}" for k in sorted(known)])
         more = f" (+{len(unknown) - 1} more)" if len(unknown) > 1 else ""
-        raise ConfigError(f"{stack_file(pulumi.get_stack())}: plinth:{unknown[0]}: unknown field{hint}{more}")
+        raise ConfigError(f"{stack_file(pulumi.get_stack())}: config: unknown key 'plinth:{unknown[0]}'{hint}{more}")
 
 
 def build(cfg: StackConfig) -> StackOutputs:

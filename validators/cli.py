@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from policies.errors import ConfigError
 from validators import exit_codes
@@ -70,12 +71,22 @@ PreviewOutputOpt = Annotated[Literal["json"] | None, typer.Option(
     "--output", "-o", metavar="FORMAT", rich_help_panel=PANEL,
     help="Write the JSON report (json) to stdout and nothing else there: the console view goes to stderr. Same as --json -.")]
 QuickOpt = Annotated[bool, typer.Option(
-    "--quick", help="Fact gathering only: no pairwise network rounds and no disk test "
-                    "(same as --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
+    "--quick", help="Fact gathering only: no fabric tests, no pairwise network rounds and no disk test "
+                    "(same as --no-fabric --no-network --disk-test-mb 0); the checks that need them are skipped with the reason.")]
+
+
+# Input files are taken as str, not Path: typer stat()s a Path option while parsing it, and a
+# stat() on a hung mount never returns. policies/inputs.read_input reads them under a deadline.
+InputFile = str
+
+
+def _path(value: InputFile | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def _bad_input(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message quotes the user's input (a key, a file name): shown as typed, never parsed as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -118,9 +129,9 @@ def audit(
 
 @app.command(epilog=EXIT_CODES)
 def validate(
-    inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
+    inventory: Annotated[InputFile | None, typer.Option("--inventory", "-i", help="Inventory YAML (nodes, defaults, object_store).")] = None,
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="Resolve nodes from a deployed stack's outputs.")] = None,
-    stack_outputs: Annotated[Path | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
+    stack_outputs: Annotated[InputFile | None, typer.Option("--stack-outputs", help="Use this `pulumi stack output --json` file instead of calling pulumi.")] = None,
     profile: ProfileOpt = None,
     json_path: JsonOpt = None,
     junit: JunitOpt = None,
@@ -138,6 +149,8 @@ def validate(
     quick: QuickOpt = False,
     details: Annotated[bool, typer.Option("--details", rich_help_panel=PANEL, help="A block per node even for fleets of more than 8 nodes (default there: one line per check with the worst nodes).")] = False,
     facts: Annotated[str | None, typer.Option("--facts", metavar="DIR|s3://BUCKET/PREFIX/RUN", help="Judge the facts `plinth agent` stored for this run instead of probing over SSH; --inventory/--stack, when given, name the nodes expected.")] = None,
+    fabric: Annotated[bool | None, typer.Option("--fabric/--no-fabric", help="Run the profile's active fabric tests: NCCL all_reduce_perf, RDMA bandwidth, DCGM diag, the builtin ring all-reduce (default: on; off with --quick).")] = None,
+    port_range: Annotated[str | None, typer.Option("--port-range", metavar="LOW-HIGH", help="TCP ports the active tests' listeners may take on the nodes, drawn per run (default 28100-28999); open them between the nodes.")] = None,
 ) -> None:
     """Validate the nodes of an inventory or a deployed stack over SSH, against a workload profile.
 
@@ -167,9 +180,10 @@ def validate(
 
         try:
             code = run_validate_facts(
-                facts, inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile, out=out,
+                facts, inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile, out=out,
                 details=details, ssh_only={"--network/--no-network": network is not None, "--disk-test-mb": disk_test_mb is not None,
-                                           "--quick": quick, "--accept-new-host-keys": accept_new_host_keys})
+                                           "--quick": quick, "--accept-new-host-keys": accept_new_host_keys,
+                                           "--fabric/--no-fabric": fabric is not None, "--port-range": port_range is not None})
         except ConfigError as exc:
             raise _bad_input(str(exc)) from None
         raise typer.Exit(code)
@@ -177,9 +191,9 @@ def validate(
         raise _bad_input("give exactly one of --inventory FILE or --stack NAME (optionally with --stack-outputs FILE)")
     try:
         code = run_validate(
-            inventory=inventory, stack=stack, stack_outputs=stack_outputs, profile=profile, out=out,
+            inventory=_path(inventory), stack=stack, stack_outputs=_path(stack_outputs), profile=profile, out=out,
             concurrency=concurrency, timeout=timeout, accept_new_host_keys=accept_new_host_keys, network=network,
-            disk_test_mb=disk_test_mb, quick=quick, details=details,
+            disk_test_mb=disk_test_mb, quick=quick, details=details, fabric=fabric, port_range=port_range,
         )
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
@@ -224,11 +238,16 @@ def preview(
     output: PreviewOutputOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    policy_config: Annotated[InputFile | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    known_outputs: Annotated[bool, typer.Option(
+        "--known-outputs",
+        help="Run as if every resource existed (plausible ids, ARNs, names) instead of as a first preview, "
+             "where outputs of resources not yet created are unknown.")] = False,
 ) -> None:
-    """Run a stack's program offline and evaluate the policy pack on it (Pulumi SDK mocks: no cloud account, no Pulumi CLI).
+    """Run a stack's program offline and evaluate the policy pack on it, as a first real `pulumi preview` would (Pulumi SDK mocks: no cloud account, no Pulumi CLI).
 
-    Prints the resource tree, the violations by enforcement and the estimated hourly cost.
+    Prints the plan (resources to create), the violations per policy, what could not run before
+    creation, the verdict and the estimated hourly cost; --known-outputs runs as if every resource existed.
 
     Examples (the resource tree and the policy verdicts; with your enforcement levels and budget; each violation's enforcement, from the JSON on stdout):
 
@@ -242,8 +261,9 @@ def preview(
 
     try:
         out = outputs(("json",), output=output, quiet=quiet, verbose=verbose, json=json_path)
-        code = run_preview(stack=stack, json_path=out.files.get("json"), policy_config=policy_config,
-                           console=out.console(), json_stdout=out.stdout == "json", verbose=out.verbose)
+        code = run_preview(stack=stack, json_path=out.files.get("json"), policy_config=_path(policy_config),
+                           console=out.console(), json_stdout=out.stdout == "json", verbose=out.verbose,
+                           known_outputs=known_outputs)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)
@@ -338,7 +358,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # a ConfigError escaping a command is still bad input, never a traceback
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

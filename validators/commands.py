@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from policies.errors import ConfigError
+from policies.inputs import check_input
 from policies.thresholds import get_profile
 from validators import exit_codes
 from validators.cli_options import Output
@@ -63,6 +64,34 @@ def active_tests(quick: bool, network: bool | None, disk_test_mb: int | None) ->
         return ActiveTests(False, 0, "pairwise network tests not run (--quick)", "disk test disabled (--quick)")
     return ActiveTests(network is not False, DEFAULT_DISK_TEST_MB if disk_test_mb is None else disk_test_mb,
                        "pairwise network tests not run (--no-network)", "disk test disabled (--disk-test-mb 0)")
+
+
+def fabric_tests(quick: bool, fabric: bool | None) -> tuple[bool, str]:
+    """(run the profile's fabric tests?, the reason they report when not). --quick turns them off;
+    asking for them with --quick is a contradiction."""
+    if quick and fabric:
+        raise ConfigError("--quick: it turns the fabric tests off; drop --fabric or --quick")
+    if quick:
+        return False, "fabric tests not run (--quick)"
+    return fabric is not False, "fabric tests not run (--no-fabric)"
+
+
+def _fabric_options(port_range: str | None) -> object | None:
+    if port_range is None:
+        return None
+    from validators.fabric.phase import FabricOptions
+    from validators.fabric.ports import parse_range
+
+    return FabricOptions(port_range=parse_range(port_range))
+
+
+def _net_options(port_range: str | None) -> object | None:
+    if port_range is None:
+        return None
+    from validators.fabric.ports import parse_range
+    from validators.network import NetOptions
+
+    return NetOptions(port_range=parse_range(port_range))
 
 
 def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
@@ -102,7 +131,10 @@ def _finish(report: Report, out: Output, signum: int | None, title: str, details
 
 def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, out: Output, title: str,
          details: bool = False) -> int:
+    from validators.fabric.phase import check_params
+
     profile = get_profile(profile_name)
+    check_params(profile, profile_name)  # a typo in a fabric line's params: exit 2 before any node is contacted
     if out.quiet:
         opts = replace(opts, progress=False)
     try:
@@ -115,15 +147,41 @@ def _run(nodes: list[NodeSpec], profile_name: str, opts: RunOptions, out: Output
 def run_audit(profile: str | None, out: Output, disk_test_mb: int | None = None, quick: bool = False) -> int:
     """Audit this machine through the local transport (no SSH). Default profile: single_gpu."""
     tests = active_tests(quick, None, disk_test_mb)
-    check_report_paths(out.files)
     get_profile(profile or AUDIT_DEFAULT_PROFILE)  # bad profile: exit 2 before probing
+    check_report_paths(_targets(out), {"profile": _profile_file(profile)})
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63] or "localhost"
     # the probe needs a python3 on this machine; the one running plinth will do when PATH has none
     python = "python3" if shutil.which("python3") else sys.executable
     node = NodeSpec(name=hostname, host="localhost", transport="local", python=python)
+    fabric, fabric_off = fabric_tests(quick, None)
     opts = RunOptions(concurrency=1, network=False, disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason,
-                      network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only")
+                      network_off_reason="pairwise network tests need two nodes; `plinth audit` checks this machine only",
+                      fabric=fabric, fabric_off_reason=fabric_off)
     return _run([node], profile or AUDIT_DEFAULT_PROFILE, opts, out, "plinth audit")
+
+
+def _targets(out: Output) -> dict[str, str | Path]:
+    """Every report target, the one on stdout included: two reports on one stream is caught too."""
+    return {**({out.stdout: "-"} if out.stdout else {}), **out.files}
+
+
+def _profile_file(profile: str | None) -> Path | None:
+    """The profile's file when it is a user's file, not a built-in name."""
+    return Path(profile).expanduser() if profile and profile.endswith((".yaml", ".yml")) else None
+
+
+def _ssh_files(nodes: list[NodeSpec]) -> dict[str, Path]:
+    """Every distinct key and known_hosts file the run will read (or append to), by what it is."""
+    files: dict[Path, str] = {}
+    for n in nodes:
+        if n.transport != "ssh":
+            continue
+        for what, path in (("SSH identity file", n.identity_file), ("known_hosts", n.known_hosts),
+                           ("SSH identity file", n.jump.identity_file if n.jump else None),
+                           ("known_hosts", n.jump.known_hosts if n.jump else None)):
+            if path is not None:
+                files.setdefault(path, f"{what} of {n.name}")
+    return {what: path for path, what in files.items()}
 
 
 def _inventory(inventory: Path | None, stack: str | None, stack_outputs: Path | None) -> Inventory:
@@ -138,19 +196,32 @@ def run_validate(
     inventory: Path | None, stack: str | None, stack_outputs: Path | None, profile: str | None, out: Output,
     concurrency: int = 32, timeout: float = 120.0, accept_new_host_keys: bool = False, network: bool | None = None,
     disk_test_mb: int | None = None, quick: bool = False, details: bool = False,
+    fabric: bool | None = None, port_range: str | None = None,
 ) -> int:
     """Validate an inventory's (or a stack's) nodes over SSH. Profile: --profile, else the
-    inventory's ``profile:``, else distributed_training. ``network`` None: on unless ``quick``."""
+    inventory's ``profile:``, else distributed_training. ``network`` and ``fabric`` None: on
+    unless ``quick``. ``port_range``: where the active tests' listeners may bind on the nodes."""
     tests = active_tests(quick, network, disk_test_mb)
+    fabric_on, fabric_off = fabric_tests(quick, fabric)
+    fabric_options, net_options = _fabric_options(port_range), _net_options(port_range)
     if not math.isfinite(timeout):  # click's FloatRange lets inf and nan through; threads can't wait that long
         raise ConfigError(f"--timeout: expected a finite number of seconds, got {timeout!r}")
-    check_report_paths(out.files)
+    # report targets are checked against the inputs once those are read: comparing them means a stat(),
+    # which on a hung mount would block where read_input gives up after its deadline
     inv = _inventory(inventory, stack, stack_outputs)
     profile_name = profile or inv.profile or VALIDATE_DEFAULT_PROFILE
     get_profile(profile_name)
+    ssh_files = _ssh_files(inv.nodes)
+    for what, path in ssh_files.items():  # a FIFO or /dev/zero as a key: exit 2 now, not an error per node later
+        check_input(path, what.split(" of ")[0])
+    check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
+                                       "profile": _profile_file(profile_name), **ssh_files})
+    for note in inv.notes:  # e.g. stack nodes launched before the stack's SSH access
+        Console(stderr=True, highlight=False).print(f"note: {note}", markup=False, soft_wrap=True)
     opts = RunOptions(concurrency=concurrency, node_timeout_s=timeout, accept_new_host_keys=accept_new_host_keys,
                       network=tests.network, network_off_reason=tests.network_off_reason, object_store=inv.object_store,
-                      disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason)
+                      disk_test_mb=tests.disk_test_mb, disk_off_reason=tests.disk_off_reason, net_options=net_options,
+                      fabric=fabric_on, fabric_off_reason=fabric_off, fabric_options=fabric_options)
     return _run(inv.nodes, profile_name, opts, out, "plinth validate", details)
 
 
@@ -167,10 +238,11 @@ def run_validate_facts(
     given = [flag for flag, on in (ssh_only or {}).items() if on]
     if given:
         raise ConfigError(f"--facts: {given[0]} does not apply: the agents already gathered the facts")
-    check_report_paths(out.files)
     inv = _inventory(inventory, stack, stack_outputs) if inventory or stack or stack_outputs else None
     profile_name = profile or (inv.profile if inv else None) or VALIDATE_DEFAULT_PROFILE
     prof = get_profile(profile_name)
+    check_report_paths(_targets(out), {"inventory": inventory, "stack outputs": stack_outputs,
+                                       "profile": _profile_file(profile_name)})
     store = open_store(location)
     controller = controller_facts(inv.object_store) if inv else {}
     try:
@@ -192,5 +264,5 @@ def run_validate_facts(
     return _finish(collected.report, out, None, "plinth validate --facts", details)
 
 
-__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests", "run_audit", "run_validate",
-           "run_validate_facts"]
+__all__ = ["AUDIT_DEFAULT_PROFILE", "DEFAULT_DISK_TEST_MB", "VALIDATE_DEFAULT_PROFILE", "ActiveTests", "active_tests",
+           "fabric_tests", "run_audit", "run_validate", "run_validate_facts"]

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from policies.errors import ConfigError, first_error
+from policies.inputs import YamlError, load_yaml, read_input_text, schema_error
 from validators.inventory_formats import INI_SUFFIXES, ansible_inventory, ssh_config
 from validators.inventory_formats.ssh_config import SshConfigFile
 
@@ -77,6 +78,8 @@ class Expect(_Model):
     gpus: int | None = Field(default=None, ge=0)
     gpu_model: str | None = None
     instance_type: str | None = None
+    # in an EC2 cluster placement group: one TCP flow then reaches 10 Gbps instead of 5 (network.bandwidth)
+    placement_group: bool | None = None
     fabric: str | None = None  # the node's RDMA fabric, a name in policies/data/rdma.yaml (ib_ndr400, roce400 …)
     rdma_ports: int | None = Field(default=None, ge=0)  # how many ports of that fabric it has
 
@@ -168,6 +171,32 @@ class InventoryFile(_Model):
         return self
 
 
+_INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class Ec2Instance(_Model):
+    """The EC2 instance behind a node (nodes from a stack): what it printed to its console at first
+    boot vouches for its host key (validators/hostkeys)."""
+
+    instance_id: str
+    region: str
+
+    @field_validator("instance_id")
+    @classmethod
+    def _iid(cls, v: str) -> str:
+        if not _INSTANCE_ID.match(v):
+            raise ValueError("not an EC2 instance id (i- and 8 or 17 hex digits)")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not _REGION.match(v):
+            raise ValueError("not an AWS region name (e.g. us-east-1)")
+        return v
+
+
 class NodeSpec(_Model):
     """One node, every default resolved: what the runner and the transports get."""
 
@@ -182,6 +211,30 @@ class NodeSpec(_Model):
     role: str | None = None
     expect: Expect = Field(default_factory=Expect)
     jump: JumpHost | None = None
+    # Set for nodes from a stack (validators/stack_inventory.py), not read from inventory files:
+    ec2: Ec2Instance | None = None  # its console output can verify a new host key
+    host_key_alias: str | None = None  # known_hosts name instead of the address (the instance id)
+    # argv of a local command whose stdin/stdout carry the SSH stream (an EC2 Instance Connect
+    # Endpoint tunnel); run without a shell
+    proxy_command: tuple[str, ...] | None = None
+
+    @field_validator("host_key_alias")
+    @classmethod
+    def _alias(cls, v: str | None) -> str | None:
+        return None if v is None else _check_host(v)
+
+    @field_validator("proxy_command")
+    @classmethod
+    def _proxy(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and (not v or len(v) > 32 or any(not a or len(a) > 1024 or not a.isprintable() for a in v)):
+            raise ValueError("a proxy command is 1 to 32 printable arguments")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> NodeSpec:
+        if self.jump is not None and self.proxy_command is not None:
+            raise ValueError("a node is reached through a jump host or a proxy command, not both")
+        return self
 
 
 class Inventory(_Model):
@@ -189,6 +242,7 @@ class Inventory(_Model):
     profile: str | None = None
     nodes: list[NodeSpec]
     object_store: ObjectStore | None = None
+    notes: tuple[str, ...] = ()  # what the user should know before the run (printed, not judged)
 
 
 def _ssh_config(raw: InventoryFile) -> SshConfigFile | None:
@@ -227,7 +281,7 @@ def _with_ssh_config(cfg: SshConfigFile, fields: dict[str, Any], jump: JumpHost 
         try:
             return JumpHost.model_validate({k: v for k, v in spec.items() if v is not None})
         except ValidationError as exc:
-            raise ConfigError(f"{where}: ProxyJump: {first_error(exc)}") from None
+            raise ConfigError(f"{where}: ProxyJump: {first_error(exc, JumpHost)}") from None
     if found.proxy_command:
         raise ConfigError(f"{where}: ProxyCommand is not supported (plinth would connect around it); "
                           "use ProxyJump, or the inventory's `jump:`")
@@ -254,14 +308,15 @@ def resolve(raw: InventoryFile, source: str) -> Inventory:
     return Inventory(source=source, profile=raw.profile, nodes=nodes, object_store=raw.object_store)
 
 
-def parse_inventory(data: Any, source: str) -> Inventory:
-    """Validate already-loaded inventory data; ConfigError names ``source`` and the field."""
+def parse_inventory(data: Any, source: str, node: yaml.Node | None = None) -> Inventory:
+    """Validate already-loaded inventory data; ConfigError names ``source`` (with line and column
+    when ``node``, the YAML node tree, is given) and the field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: (top level): expected a mapping with a `nodes:` list")
     try:
         return resolve(InventoryFile.model_validate(data), source)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {first_error(exc)}") from None
+        raise schema_error(source, exc, InventoryFile, node) from None
 
 
 def _from_ansible(found: tuple[dict[str, Any], dict[str, int]], path: Path) -> Inventory:
@@ -271,33 +326,23 @@ def _from_ansible(found: tuple[dict[str, Any], dict[str, int]], path: Path) -> I
         try:
             NodeEntry.model_validate(node)
         except ValidationError as exc:
-            raise ConfigError(f"{path}:{lines[node['name']]}:1: host {node['name']}: {first_error(exc)}") from None
+            raise ConfigError(f"{path}:{lines[node['name']]}:1: host {node['name']}: {first_error(exc, NodeEntry)}") from None
     return parse_inventory(data, str(path))
 
 
 def load_inventory(path: Path) -> Inventory:
     """A plinth inventory, or an Ansible one (INI or YAML: validators/inventory_formats)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read inventory: {exc.strerror or exc}") from None
-    except ValueError as exc:  # not UTF-8
-        raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
-    data, failed = None, None
+    text = read_input_text(path, "inventory")
+    data, node, failed = None, None, None
     if path.suffix.lower() not in INI_SUFFIXES:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:  # an INI inventory with [sections] is not YAML: ansible_inventory decides
+            data, node = load_yaml(text, str(path))
+        except YamlError as exc:  # an INI inventory with [sections] is not YAML: ansible_inventory decides
             failed = exc
-        except (ValueError, RecursionError) as exc:  # an impossible date (2001-13-45), nesting too deep
-            raise ConfigError(f"{path}: not valid YAML: {exc.__class__.__name__}: {' '.join(str(exc).split())}") from None
-    found = ansible_inventory(path, text, data, failed)
+    found = ansible_inventory(path, text, data, failed.cause if failed is not None else None)
     if found is not None:
         return _from_ansible(found, path)
     if failed is not None:
-        mark = getattr(failed, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        reason = " ".join(str(getattr(failed, "problem", None) or failed).split())  # a ReaderError's str is two lines
-        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
-    return parse_inventory(data, str(path))
+        raise failed
+    return parse_inventory(data, str(path), node)

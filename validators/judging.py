@@ -23,6 +23,7 @@ from typing import Any
 from policies.catalogue import instance
 from policies.thresholds import Profile
 from validators.checks.base import CheckContext, Facts, judge_fleet, judge_node, load_all
+from validators.facts_guard import guard_facts
 from validators.inventory import NodeSpec
 from validators.network.infer import measured_pairs
 from validators.results import CheckResult, NodeReport, PairMeasurement, Report, Summary
@@ -41,6 +42,12 @@ class NodeOutcome:
     facts: dict[str, Any] | None = None
     error: str | None = None
     duration_s: float | None = None
+
+    def __post_init__(self) -> None:
+        # the one boundary a node's facts cross before any judge sees them, whichever way they came
+        # (SSH, local, a facts store): numbers finite and in range, strings bounded (facts_guard.py)
+        if self.facts is not None:
+            self.facts = guard_facts(self.facts)
 
 
 def context(spec: NodeSpec, profile: Profile) -> CheckContext:

@@ -7,9 +7,10 @@ with a note.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from validators import exit_codes
 
@@ -28,6 +29,18 @@ class CheckResult(BaseModel):
     unit: str | None = None
     message: str
     remediation: str | None = None
+
+    @field_validator("measured", "threshold")
+    @classmethod
+    def _finite(cls, v: float | str | bool | None) -> float | str | bool | None:
+        """JSON has no NaN or Infinity, and the score does arithmetic on these: a judge that would
+        report one raises here, and judge_node turns that into ``error`` (facts are guarded before
+        judging, so this only catches a judge's own arithmetic)."""
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"not a finite number: {v!r}")
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**63:
+            raise ValueError("integer out of range")
+        return v
 
     @classmethod
     def make(cls, check_id: str, status: Status, message: str, **kw: object) -> CheckResult:

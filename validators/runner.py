@@ -1,10 +1,12 @@
 """Fan-out over the fleet: connect → probe → parse (per node, in parallel) → pairwise network rounds
-(:func:`gather_fleet`), then the shared judging path (validators/judging.py) → :class:`Report`.
+→ fabric tests (:func:`gather_fleet`), then the shared judging path (validators/judging.py) →
+:class:`Report`.
 
 - Bounded concurrency (a thread per node in flight, default 32) and a per-node budget that covers
   connecting and the probe round trip; the pairwise rounds bound themselves (NetOptions.timeout_s).
-- One connection per node, opened once and reused by the probe and the network rounds, closed at
-  the end whatever happens.
+- One connection per node, opened once and reused by the probe, the network rounds and the fabric
+  tests (validators/fabric/phase.py: DCGM, NCCL, RDMA, the builtin ring all-reduce -- those the
+  profile has a line for, each bounded), closed at the end whatever happens.
 - A node that cannot be reached (refused, timed out, auth, host key) or whose probe fails is
   reported ``reachable`` accordingly and EVERY node check its profile asks for is ``error`` with the
   reason. Why every check and not one ``system.reachable`` line: the counts in the summary, the
@@ -66,6 +68,9 @@ class RunOptions:
     network: bool = True  # pairwise rounds (need >= 2 reachable nodes)
     network_off_reason: str = "pairwise network tests not run (--no-network)"
     net_options: Any = None  # validators.network.NetOptions; None: its defaults
+    fabric: bool = True  # the profile's active fabric tests (validators/fabric/phase.py)
+    fabric_off_reason: str = "fabric tests not run (--no-fabric)"
+    fabric_options: Any = None  # validators.fabric.phase.FabricOptions; None: its defaults
     object_store: ObjectStore | None = None
     disk_test_mb: int = 64  # MiB per node; 0 = no disk test (only used when probe_options is None)
     disk_off_reason: str = "disk test disabled (--disk-test-mb 0)"
@@ -178,6 +183,30 @@ def _pairwise(states: list[_NodeState], opts: RunOptions) -> dict[str, dict[str,
         return {name: {"error": f"pairwise rounds failed: {exc.__class__.__name__}: {exc}"} for name in transports}
 
 
+def _fabric(states: list[_NodeState], opts: RunOptions, profile: Profile, out: Any) -> None:
+    """The fabric phase: each ready node's facts["fabric"] is ``out.nodes[name]``, filled in place
+    (so an interrupted phase leaves what finished); the fleet tests land in ``out.controller``."""
+    from validators.fabric.phase import FabricOptions, Peer, run_fabric
+
+    ready = [s for s in states if s.abandoned is None and s.facts is not None and s.transport is not None]
+    if not opts.fabric:
+        for s in ready:
+            if s.facts is not None:
+                s.facts["fabric"] = {"skipped": opts.fabric_off_reason}
+        out.controller.update({test: {"status": "skipped", "reason": opts.fabric_off_reason} for test in out.planned})
+        return
+    peers = []
+    for s in ready:
+        assert s.facts is not None and s.transport is not None
+        s.facts["fabric"] = out.nodes.setdefault(s.spec.name, {})
+        peers.append(Peer(s.spec.name, s.spec.host, s.transport, s.facts, python=s.spec.python, ssh_port=s.spec.port,
+                          instance_type=s.spec.expect.instance_type))
+    try:
+        run_fabric(peers, profile, opts.fabric_options or FabricOptions(), out)
+    except Exception as exc:  # noqa: BLE001  (a bug in the phase must not lose the node results)
+        out.close_unfinished(f"fabric phase failed: {exc.__class__.__name__}: {exc}")
+
+
 def controller_facts(store: ObjectStore | None) -> dict[str, Any]:
     """The controller's own facts: the object store's posture and throughput seen from here."""
     if store is None:
@@ -222,7 +251,8 @@ def _finished(state: _NodeState) -> tuple[str, str | None]:
     return "not probed", state.error
 
 
-def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: Progress) -> Iterator[None]:
+def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, progress: Progress,
+                keep_open: bool) -> Iterator[None]:
     """Yield as nodes finish; a node still running after its budget (a transport that ignored
     its timeout) is abandoned with an error and its connection closed."""
     pending = set(futures)
@@ -231,9 +261,9 @@ def _wait_nodes(futures: Mapping[Future[None], _NodeState], opts: RunOptions, pr
         done, pending = wait_futures(pending, timeout=0.25, return_when="FIRST_COMPLETED")
         for fut in done:
             state = futures[fut]
-            if state.transport is not None and (not opts.network or state.facts is None):
-                # no pairwise round will use this connection: close it now, so open connections (fds,
-                # sshd sessions) are bounded by --concurrency rather than by the size of the fleet
+            if state.transport is not None and (not keep_open or state.facts is None):
+                # no pairwise round or fabric test will use this connection: close it now, so open
+                # connections (fds, sshd sessions) are bounded by --concurrency, not by the fleet's size
                 state.transport.close()
             progress.node_done(state.spec.name, *_finished(state), state.duration_s)
         now = time.monotonic()
@@ -266,10 +296,13 @@ def _outcome(s: _NodeState) -> NodeOutcome:
 
 
 def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | None = None) -> Gathered:
-    """Connect, probe and run the pairwise rounds; judge nothing. Never raises for a node's own
-    failures; on SIGINT/SIGTERM returns what it has with ``interrupted`` set."""
+    """Connect, probe, run the pairwise rounds and the profile's fabric tests; judge nothing. Never
+    raises for a node's own failures; on SIGINT/SIGTERM returns what it has with ``interrupted`` set."""
+    from validators.fabric.phase import FabricFacts, planned_tests
+
     opts = opts or RunOptions()
     opts = replace(opts, probe_options=_resolve_probe_options(opts, profile))
+    fabric = FabricFacts(planned=planned_tests(profile))
     t0 = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     states = [_NodeState(n) for n in nodes]
@@ -283,7 +316,8 @@ def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | Non
             try:
                 controller_future = side.submit(controller_facts, opts.object_store)
                 futures = {pool.submit(_run_node, s, opts, stop): s for s in states}
-                for _ in _wait_nodes(futures, opts, progress):
+                keep_open = opts.network or (opts.fabric and bool(fabric.planned))
+                for _ in _wait_nodes(futures, opts, progress, keep_open):
                     pass
                 if opts.network and sum(s.facts is not None for s in states) >= 2:
                     progress.describe("pairwise network rounds")
@@ -291,7 +325,11 @@ def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | Non
                     state = next(s for s in states if s.spec.name == name)
                     if state.facts is not None:
                         state.facts["pairwise"] = pw
-                controller = controller_future.result()
+                if fabric.planned:
+                    if opts.fabric:
+                        progress.describe("fabric tests")
+                    _fabric(states, opts, profile, fabric)
+                controller = {**controller_future.result(), "fabric": fabric.controller}
             except KeyboardInterrupt:
                 interrupted = signal.SIGINT
             except _Terminated:
@@ -304,12 +342,16 @@ def gather_fleet(nodes: list[NodeSpec], profile: Profile, opts: RunOptions | Non
                     if not s.done or (s.facts is None and s.error is None):
                         s.abandoned = s.abandoned or INTERRUPTED
                 pool.shutdown(wait=False, cancel_futures=True)
+                fabric.close_unfinished(INTERRUPTED)  # before the closes below kill the tools mid-run
                 for s in states:
                     if s.transport is not None:
                         s.transport.close()  # unblocks a node's command; its thread then ends
                 for s in states:
                     if s.abandoned is None and s.facts is not None and "pairwise" not in s.facts:
                         s.facts["pairwise"] = {"skipped": "pairwise network tests not run: interrupted"}
+                    if s.abandoned is None and s.facts is not None and fabric.planned:
+                        s.facts["fabric"] = fabric.nodes.setdefault(s.spec.name, {})
+                fabric.close_unfinished(INTERRUPTED)  # nodes that had not reached the phase: what finished stays
         outcomes = [_outcome(s) for s in states]
     finally:
         stop.set()

@@ -94,7 +94,7 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(raw.read_text())
     sections = {s["key"]: s for s in doc["sections"]}
-    assert set(sections) == {"fanout", "scale", "facts", "accuracy", "preview", "payload"}
+    assert set(sections) == {"fanout", "scale", "facts", "accuracy", "preview", "payload", "fabric"}
     assert doc["machine"]["kernel"] and "logical CPUs" in doc["machine"]["cpu"]
 
     def numbers(section: str, what: str) -> list[float]:
@@ -123,9 +123,12 @@ def test_quick_harness_run_writes_rows_with_numbers(tmp_path: Path) -> None:
     assert numbers("payload", "assembled payload")[0] > 1000
     if not any("git show" in n for n in sections["payload"]["notes"]):  # a shallow clone has no reference
         assert all(x > 0 for x in numbers("payload", "assembled probe wall time (system python3, empty PATH)"))
+    assert numbers("fabric", "plinth validate -p distributed_training (full)")
+    if not any("not measured" in n for n in sections["fabric"]["notes"]):
+        assert numbers("fabric", "ring all-reduce time")
     assert not [n for s in sections.values() for n in s["notes"] if " run " in n and "exit" in n]
 
     md = out.read_text()
     assert md.startswith("# plinth benchmarks")
     assert "## Machine" in md and "## Targets at a glance" in md
-    assert md.count("| what | parameters | median | min–max | unit | runs |") == 6
+    assert md.count("| what | parameters | median | min–max | unit | runs |") == 7

@@ -82,15 +82,15 @@ def test_tampered_two_or_no_requests_are_refused(p256: str) -> None:
 
 
 def test_paths_must_be_small_regular_files(tmp_path: Path, p256: str) -> None:
-    with pytest.raises(ConfigError, match=FIELD + "cannot open .*missing.csr"):
+    with pytest.raises(ConfigError, match=FIELD + ".*missing.csr: CSR not found"):
         load_csr("missing.csr", 0, tmp_path)
-    with pytest.raises(ConfigError, match=FIELD + ".* is not a regular file"):
+    with pytest.raises(ConfigError, match=FIELD + ".*: CSR is a directory, not a regular file"):
         load_csr(str(tmp_path), 0, tmp_path)
-    with pytest.raises(ConfigError, match=FIELD + "/dev/zero is not a regular file"):
+    with pytest.raises(ConfigError, match=FIELD + "/dev/zero: CSR is a character device, not a regular file"):
         load_csr("/dev/zero", 0, tmp_path)  # would otherwise be read forever
     big = tmp_path / "big.csr"
     big.write_text(p256 + "#" * MAX_CSR_BYTES)
-    with pytest.raises(ConfigError, match=FIELD + rf".* bytes; a CSR is at most {MAX_CSR_BYTES}"):
+    with pytest.raises(ConfigError, match=FIELD + rf".* bytes; plinth reads at most {MAX_CSR_BYTES:,} bytes"):
         load_csr("big.csr", 0, tmp_path)
     binary = tmp_path / "bin.csr"
     binary.write_bytes(b"\xff\xfe" + p256.encode())
@@ -118,7 +118,7 @@ def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
     worker.start()
     worker.join(timeout=10)
     assert not worker.is_alive(), "reading a FIFO blocked"
-    assert isinstance(result[0], ConfigError) and "is not a regular file" in str(result[0])
+    assert isinstance(result[0], ConfigError) and "is a FIFO (named pipe), not a regular file" in str(result[0])
 
 
 def test_two_devices_with_one_key_pair_are_refused(p256: str) -> None:

@@ -54,11 +54,13 @@ def test_shaped_node_measures_100_mbit_and_alone_fails_a_1_gbps_floor(ns_fleet: 
     outliers = judge_fleet({n: {"pairwise": f} for n, f in facts.items()}, {}, FLOOR_1G)
     assert any(r.status == "warn" and r.message.startswith(f"{slow}:") for r in outliers)
 
-    # under distributed_training (100 Gbps) every veth fails, and the messages still tell the slow one apart
+    # distributed_training holds front-end TCP to 10 Gbps where the catalogue does not know the instance
+    # (its 100 Gbps+ is the fabric's, network.rdma_bandwidth / network.nccl_*): the shaped node fails and
+    # is the lowest; the unshaped veths pass or fail by how fast this machine's CPUs push TCP
     dt = get_profile("distributed_training")
     bw = {n: judge_node({"pairwise": f}, CheckContext(profile=dt, node=n)) for n, f in facts.items()}
     results = {n: next(r for r in rs if r.id == "network.bandwidth") for n, rs in bw.items()}
-    assert all(r.status == "fail" for r in results.values())
+    assert results[slow].status == "fail" and results[slow].threshold == 10
     assert min(results, key=lambda n: results[n].measured or 0) == slow  # type: ignore[arg-type, return-value]
 
 

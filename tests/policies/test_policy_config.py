@@ -20,7 +20,7 @@ from policies.thresholds import builtin_profiles
 
 
 def test_training_bandwidth_default_is_the_profiles_number() -> None:
-    floor = builtin_profiles()["distributed_training"].threshold("network.bandwidth")
+    floor = builtin_profiles()["distributed_training"].threshold("network.rdma_bandwidth")  # the fabric's 100 Gbps+
     assert floor is not None and PolicyConfig().min_training_bandwidth_gbps == floor.min == 100
     assert PolicyConfig().required_tags == ["owner", "cost-center", "strategy"]
 
@@ -49,12 +49,13 @@ def test_pulumi_policy_pack_config_shape_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    ('{"enforcement": {"no-such-rule": "mandatory"}}', "enforcement.no-such-rule: unknown policy"),
+    ('{"enforcement": {"no-such-rule": "mandatory"}}', "enforcement: unknown policy 'no-such-rule' (expected one of:"),
+    ('{"enforcement": {"required-tag": "mandatory"}}', "enforcement: unknown policy 'required-tag' (did you mean 'required-tags'?)"),
     ('{"enforcement": {"required-tags": "fatal"}}', "enforcement.required-tags"),
     ('{"budgetUsdPerHour": -5}', "budgetUsdPerHour"),
-    ('{"budgetUSD": 5}', "budgetUSD: unknown field"),
+    ('{"budgetUSD": 5}', "(top level): unknown key 'budgetUSD' (did you mean 'budgetUsdPerHour'?)"),
     ('{"all": "loud"}', "all: enforcement must be one of"),
-    ("{not json", "cannot read policy config"),
+    ("{not json", "bad.json:1:2: not valid JSON: Expecting property name"),
 ])
 def test_bad_policy_config_is_one_line_naming_file_and_field(tmp_path: Path, text: str, words: str) -> None:
     f = tmp_path / "bad.json"
@@ -65,7 +66,7 @@ def test_bad_policy_config_is_one_line_naming_file_and_field(tmp_path: Path, tex
 
 
 def test_every_policy_has_a_default_enforcement_and_valid_schema() -> None:
-    assert len(POLICY_NAMES) == len(set(POLICY_NAMES)) == len(ALL_POLICIES) == 20
+    assert len(POLICY_NAMES) == len(set(POLICY_NAMES)) == len(ALL_POLICIES) == 34
     assert set(DEFAULT_ENFORCEMENT) == set(POLICY_NAMES)
     for p in ALL_POLICIES:
         assert p.enforcement_level is not None and p.enforcement_level.value == DEFAULT_ENFORCEMENT[p.name]
@@ -79,8 +80,11 @@ def test_security_and_data_rules_are_mandatory_cost_and_performance_advisory() -
     mandatory = {n for n, lvl in DEFAULT_ENFORCEMENT.items() if lvl == "mandatory"}
     assert {"s3-bucket-versioning", "s3-bucket-kms-encryption", "s3-bucket-public-access-blocked", "s3-bucket-tls-only",
             "kms-key-rotation", "security-group-no-open-ingress", "iot-policy-no-wildcards",
-            "eks-endpoint-not-public"} <= mandatory
-    assert {"cost-within-budget", "training-pool-efa", "training-pool-bandwidth", "required-tags"}.isdisjoint(mandatory)
+            "eks-endpoint-not-public", "s3-versioning-enabled", "s3-public-access-block-complete", "s3-acl-not-public",
+            "s3-policy-not-public", "s3-policy-tls-only", "eks-secrets-encryption", "launch-template-imds-hop-limit",
+            "eks-subnets-multi-az", "eks-system-node-capacity", "eks-accelerator-device-plugin"} <= mandatory
+    assert {"cost-within-budget", "training-pool-efa", "training-pool-bandwidth", "required-tags", "eks-efa-device-plugin",
+            "eks-scale-from-zero-autoscaler", "lakehouse-workload-identity"}.isdisjoint(mandatory)
 
 
 def test_cost_estimate_is_price_times_max_nodes_at_the_dearest_type() -> None:

@@ -13,11 +13,12 @@ from validators.checks.base import judge_node
 from validators.results import CheckResult
 
 # distributed_training's GPU lines, minus NVLink: no recorded `nvlink -s` / `nvlink -e` exists for a
-# full 8x H100 node (SOURCES.md, gaps), and the H200 test below covers NVLink through the same path
+# full 8x H100 node (SOURCES.md, gaps), and the H200 test below covers NVLink through the same path;
+# minus the active fabric tests (DCGM, NCCL), which run after the probe (tests/fabric)
 DT = get_profile("distributed_training")
+LEFT_OUT = ("gpu.nvlink", "gpu.nvlink_errors", "gpu.dcgm_diag", "gpu.nccl_intranode")
 GPU_PROFILE = Profile(name="gpu-only", description="gpu checks of distributed_training",
-                      thresholds={k: v for k, v in DT.thresholds.items()
-                                  if k.startswith("gpu.") and k not in ("gpu.nvlink", "gpu.nvlink_errors")})
+                      thresholds={k: v for k, v in DT.thresholds.items() if k.startswith("gpu.") and k not in LEFT_OUT})
 
 
 def judged(tmp_path: Path, *, text: str, dmesg: str = "dmesg/dmesg-decode-iso_boot-no-xid_large.txt",

@@ -14,6 +14,10 @@ import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+# What pydantic says in its own words; plinth's errors say it in plinth's (policies/errors.py).
+PYDANTIC_WORDS = ("Input should be", "Field required", "Extra inputs are not permitted", "Value error,",
+                  "validation error for", "For further information visit")
+
 # Every generated case is counted per input kind; docs/RELIABILITY.md records these numbers and
 # each fuzzer asserts it really ran at least MIN_CASES of them.
 CASES: Counter[str] = Counter()
@@ -77,12 +81,13 @@ def yaml_bytes(structured: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
 
 def assert_one_line(message: str, source: str) -> str:
     """The ConfigError contract: one line, starting with ``<source>: `` or ``<source>:<line>:<column>: ``,
-    naming something after it.
-    Returns what follows the source."""
+    naming something after it, in plinth's words (none of pydantic's). Returns what follows."""
     assert "\n" not in message and "\r" not in message, f"multi-line error: {message!r}"
     m = re.match(rf"^{re.escape(source)}(:\d+:\d+)?: ", message)
     assert m, f"error does not start with the file {source!r}: {message!r}"
     rest = message[m.end():]
+    for words in PYDANTIC_WORDS:
+        assert words not in rest, f"pydantic's words leak: {message!r}"
     assert re.match(r"^\S", rest) and len(rest) > 3, f"error names nothing after the file: {message!r}"
     assert "Traceback" not in message
     return rest
@@ -94,8 +99,10 @@ def names_a_field(rest: str, fields: tuple[str, ...] = ()) -> bool:
     YAML (line 3)``, ``cannot read ...`` -- or, for a cross-field rule, the message names one of
     ``fields`` (e.g. ``strategy hybrid needs plinth:kubernetes``)."""
     head = rest.split(": ", 1)[0]
-    if rest.endswith(": unknown field") or ": unknown field (+" in rest:
-        return True  # names the user's own unknown key
-    if head.startswith(("(top level)", "not valid YAML", "cannot read", "config")) or "line" in head:
+    if ": unknown key " in rest or ": required key " in rest:
+        return True  # names the user's own key (unknown) or the one that is missing
+    if head.startswith(("(top level)", "not valid YAML", "not valid JSON", "cannot read", "config")) or "line" in head:
+        return True
+    if " is not UTF-8 text (byte " in head:  # the file as a whole: which byte
         return True
     return any(head.startswith(f) for f in fields) or any(f in rest for f in fields if ":" in f)

@@ -93,13 +93,16 @@ def validate_args(draw: Any) -> tuple[list[str], bool]:
         value = draw(st.one_of(st.sampled_from(PROFILES), words))
         args += ["--profile", value]; ok &= value in PROFILES
     to_stdout = 0  # "-" and -o FORMAT send a report to stdout, which holds one
+    files: list[str] = []  # and two reports never share one file
     for option in draw(st.lists(st.sampled_from(["--json", "--junit", "--markdown", "--prometheus"]), max_size=2, unique=True)):
         value = draw(st.one_of(report_name, st.just("-")))
         args += [option, value]; ok &= value == "-" or _name_ok(value); to_stdout += value == "-"
+        if value != "-":
+            files.append(value)
     if draw(st.integers(0, 3)) == 0:
         value = draw(st.sampled_from(["json", "junit", "markdown", "prometheus", "yaml", "JSON", ""]))
         args += ["-o", value]; ok &= value in ("json", "junit", "markdown", "prometheus"); to_stdout += 1
-    ok &= to_stdout <= 1
+    ok &= to_stdout <= 1 and len(files) == len(set(files))
     quiet, verbose = draw(st.booleans()), draw(st.booleans())
     args += ["-q"] * quiet + ["-v"] * verbose; ok &= not (quiet and verbose)
     if draw(st.integers(0, 9)) == 0:
@@ -176,6 +179,11 @@ def _invoke(args: list[str], ok: bool, kind: str) -> None:
 @example(case=(["validate", "-i", str(GOOD_INV), "--json", "a\x00b"], False))
 @example(case=(["strategy", "--latency-ms", "nan"], False))
 @example(case=(["validate", "-i", str(GOOD_INV), "-p", "single_gpu", "--junit", "r.xml"], True))
+@example(case=(["validate", "-i", str(GOOD_INV), "-p", "single_gpu", "--junit", "-"], True))
+@example(case=(["validate", "-i", str(GOOD_INV), "--json", "-", "--junit", "-"], False))
+@example(case=(["validate", "-i", str(GOOD_INV), "--json", "r", "--markdown", "r"], False))
+@example(case=(["validate", "-i", str(GOOD_INV), "--json", str(GOOD_INV)], False))
+@example(case=(["validate", "-i", str(GOOD_INV), "--prometheus", "/dev/sda"], False))
 def test_cli_arguments_never_crash(case: tuple[list[str], bool], monkeypatch_stacks: None) -> None:
     args, ok = case
     _invoke(args, ok, "CLI arguments")
@@ -203,7 +211,7 @@ def test_preview_of_generated_stack_files_never_crashes(content: bytes) -> None:
     assert result.exit_code in (0, 1, 2), result.output
     if result.exit_code == 2:
         line = result.output.strip()
-        assert "\n" not in line and line.startswith(f"error: {path}: "), line
+        assert "\n" not in line and re.match(rf"^error: {re.escape(str(path))}(:\d+:\d+)?: ", line), line
 
 
 def test_cli_fuzzer_ran_at_least_200_cases() -> None:

@@ -88,7 +88,7 @@ def test_256_hosts_at_concurrency_64_complete_with_bounded_fds_and_memory(sshd_s
         out = work / "r.json"
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "validators.cli", "validate", "-i", str(inv), "-p", "single_gpu", "--no-network",
+            [sys.executable, "-m", "validators.cli", "validate", "-i", str(inv), "-p", "single_gpu", "--no-network", "--no-fabric",
              "--concurrency", str(CONCURRENCY), "--timeout", "6", "--json", str(out)],
             cwd=REPO, env={**os.environ, "CI": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
@@ -117,7 +117,7 @@ def test_256_hosts_at_concurrency_64_complete_with_bounded_fds_and_memory(sshd_s
             else:
                 assert not n["reachable"] and all("timed out after 6s connecting" in m for m in msgs), msgs
         # bounded by the concurrency, not the fleet: finished nodes' connections are closed (with
-        # --no-network nothing needs them later); 192 held connections would show as > 200 here
+        # --no-network --no-fabric nothing needs them later); 192 held connections would show as > 200 here
         assert peak_fds < 2 * CONCURRENCY + 20, peak_fds
         assert 0 < peak_rss < RSS_LIMIT_KB, peak_rss
         assert wall < 120, wall

@@ -8,6 +8,7 @@ with --accept-new-host-keys) and tests/reliability/test_fault_matrix.py (the sam
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -85,7 +86,7 @@ def test_shell_metacharacters_in_connection_fields_are_rejected_with_exit_2(
     inv.write_text(yaml.safe_dump({"nodes": [node]}))
     result = CliRunner().invoke(app, ["validate", "-i", str(inv)], env={"COLUMNS": "300"})
     assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"error: {inv}: nodes[0].{field}: ")
+    assert re.match(rf"^error: {re.escape(str(inv))}:\d+:\d+: nodes\[0\]\.{field}: ", result.output), result.output  # file:line:column
     assert not markers[0].exists()
 
 

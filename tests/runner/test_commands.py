@@ -34,7 +34,7 @@ def write_inventory(path: Path, h: SshdHandle, nodes: list[dict]) -> Path:
 
 @pytest.mark.parametrize(("content", "field"), [
     ("nodes:\n  - {name: a, host: 10.0.0.1}\n  - {name: b, host: '10.0.0.2; rm -rf /'}\n", "nodes[1].host"),
-    ("nodes:\n  - {name: a, host: 10.0.0.1, prot: 22}\n", "nodes[0].prot: unknown field"),
+    ("nodes:\n  - {name: a, host: 10.0.0.1, prot: 22}\n", ":2:31: nodes[0]: unknown key 'prot' (did you mean 'port'?)"),
     ("defaults: {user: 'root x'}\nnodes:\n  - {name: a, host: h}\n", "defaults.user"),
     ("nodes: []\n", "nodes"),
     ("nodes:\n  - {name: a, host: h}\n  - {name: a, host: h2}\n", "duplicate node name"),

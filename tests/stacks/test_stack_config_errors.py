@@ -3,6 +3,7 @@ Pulumi program (from_pulumi_config -> pulumi.RunError, which the CLI prints with
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pulumi
@@ -38,10 +39,11 @@ BAD = [
     pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{"name": "train", "instanceType": "p4d.24xlarge", "maxSize": "lots"}]}),
                  "plinth:gpuPools[0].maxSize", id="wrong-type"),
     pytest.param({k: v for k, v in GOOD.items() if k != "plinth:strategy"}, "plinth:strategy", id="missing-strategy"),
-    pytest.param(_variant(GOOD, **{"plinth:gpuPool": []}), "plinth:gpuPool: unknown field", id="unknown-field"),
+    pytest.param(_variant(GOOD, **{"plinth:gpuPool": []}), "config: unknown key 'plinth:gpuPool' (did you mean 'plinth:gpuPools'?)",
+                 id="unknown-field"),
     pytest.param(HYBRID, "plinth:kubernetes", id="hybrid-without-kubernetes"),
     pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{**TRAIN, "minSize": 3, "maxSize": 2, "desiredSize": 3}]}),
-                 "plinth:gpuPools[0]: Value error, sizes must satisfy", id="min-over-max"),
+                 "plinth:gpuPools[0]: sizes must satisfy", id="min-over-max"),
     pytest.param(_variant(GOOD, **{"plinth:profile": "training"}), "plinth:profile", id="unknown-profile"),
     pytest.param(_variant(GOOD, **{"plinth:strategy": "multi-cloud"}), "plinth:strategy", id="unknown-strategy"),
     # An EKS cluster the deploy (or EKS itself) could not use:
@@ -67,20 +69,20 @@ BAD = [
     # The on-prem end of the VPN must be a router AWS can reach.
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16",
                                                                         "vpn": {"customerGatewayIp": "203.0.113.10"}}},
-                 "plinth:network.vpn.customerGatewayIp: Value error, 203.0.113.10 is a documentation address, TEST-NET-3",
+                 "plinth:network.vpn.customerGatewayIp: 203.0.113.10 is a documentation address, TEST-NET-3",
                  id="vpn-test-net"),
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16",
                                                                         "vpn": {"customerGatewayIp": "192.168.1.1"}}},
-                 "plinth:network.vpn.customerGatewayIp: Value error, 192.168.1.1 is a private address", id="vpn-private"),
+                 "plinth:network.vpn.customerGatewayIp: 192.168.1.1 is a private address", id="vpn-private"),
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16", "vpn": {"bgpAsn": 65010}}},
-                 "plinth:network.vpn.customerGatewayIp: required field is missing", id="vpn-no-gateway"),
+                 "plinth:network.vpn: required key 'customerGatewayIp' is missing", id="vpn-no-gateway"),
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16", "vpn": {
         "customerGatewayIp": "12.1.2.3", "bgpAsn": 4294967295}}}, "plinth:network.vpn.bgpAsn", id="vpn-asn-too-big"),
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": "10.100.0.0/16", "onPremLink": "external",
                                                                         "vpn": {"customerGatewayIp": "12.1.2.3"}}},
-                 "plinth:network: Value error, onPremLink: external means plinth builds no VPN", id="link-contradiction"),
+                 "plinth:network: onPremLink: external means plinth builds no VPN", id="link-contradiction"),
     pytest.param({**HYBRID, "plinth:kubernetes": {}, "plinth:network": {"onPremCidr": ["10.0.0.0/8", "10.1.0.0/16"]}},
-                 "plinth:network.onPremCidr: Value error, 10.1.0.0/16 overlaps another on-prem block", id="onprem-overlap"),
+                 "plinth:network.onPremCidr: 10.1.0.0/16 overlaps another on-prem block", id="onprem-overlap"),
 ]
 # Mistakes only the program can see (they need the region, the lakehouse zones or a file): exit 2 from
 # `pulumi up` / `plinth preview` all the same, one line naming the stack file and the field.
@@ -91,7 +93,7 @@ PROGRAM_BAD = [
     pytest.param({**HYBRID, "plinth:kubernetes": {"existing": ["namespace/ops"]}},
                  "plinth:kubernetes.existing[0]: plinth makes no namespace/ops", id="existing-unknown"),
     pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam", "csr": "/nonexistent.csr"}]}},
-                 "plinth:edge.devices[0].csr: cannot open /nonexistent.csr", id="csr-missing-file"),
+                 "plinth:edge.devices[0].csr: /nonexistent.csr: CSR not found", id="csr-missing-file"),
     pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam"}]}},
                  "plinth:edge.devices[0].csr: required", id="csr-or-opt-in"),
     pytest.param({"plinth:strategy": "edge-centric", "plinth:edge": {"devices": [{"name": "cam", "generateKeyPair": True}],
@@ -115,7 +117,7 @@ def test_bad_stack_file_names_file_and_field(tmp_path: Path, config: dict, field
     with pytest.raises(ConfigError) as err:
         load_stack_file(path)
     msg = str(err.value)
-    assert msg.startswith(f"{path}: ") and field in msg and "\n" not in msg
+    assert re.match(rf"^{re.escape(str(path))}:\d+:\d+: ", msg) and field in msg and "\n" not in msg  # file:line:column
 
 
 @pytest.mark.parametrize(("config", "field"), BAD)
@@ -185,7 +187,7 @@ def test_pulumi_yaml_declares_project_keys_in_the_form_the_cli_accepts():
 
 
 def test_plinth_region_is_refused_with_a_pointer_to_aws_region(run_config):
-    with pytest.raises(pulumi.RunError, match=r"plinth:region: unknown field \(the region is aws:region\)"):
+    with pytest.raises(pulumi.RunError, match=r"unknown key 'plinth:region' \(the region is aws:region\)"):
         run_config({**GOOD, "plinth:region": "eu-west-1"}, stack="bad")
 
 
@@ -210,5 +212,5 @@ def test_plinth_preview_exits_2_naming_the_file_and_the_field(tmp_path: Path, co
     path.write_text(yaml.safe_dump({"config": {"plinth:tags": {"owner": "o", "cost-center": "c"}, **config}}))
     result = CliRunner().invoke(app, ["preview", "--stack", str(path)])
     assert result.exit_code == 2, result.output
-    assert str(path) in result.output and field.split(": Value error")[0] in result.output
+    assert str(path) in result.output and field in " ".join(result.output.split())
     assert "Traceback" not in result.output

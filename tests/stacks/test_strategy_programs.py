@@ -71,7 +71,8 @@ def test_cloud_first_builds_network_eks_pools_gpu_enablement_and_lakehouse(run_s
 def test_cloud_first_exports_the_outputs_contract(run_stack_file):
     run = run_stack_file(STACKS / "Pulumi.cloud-first.yaml")
     out = run.outputs
-    assert set(CONTRACT_KEYS) - set(out) == {"thing_group"}  # None outputs are dropped, as the engine does
+    # None outputs are dropped, as the engine does; validator_access is opt-in (plinth:validation.sshAccess)
+    assert set(CONTRACT_KEYS) - set(out) == {"thing_group", "validator_access"}
     assert (out["strategy"], out["profile"], out["region"]) == ("cloud-first", "distributed_training", "us-east-1")
     assert out["cluster_name"] == "acme-ml-eks-cluster"
     assert out["node_groups"] == [
@@ -123,8 +124,10 @@ def test_hybrid_enables_gpus_on_the_existing_cluster_and_bursts_from_zero(run_st
     # The burst API is reachable from on-prem over the tunnel: 443 from onPremCidr on the control
     # plane security group, in place before any Kubernetes object on the burst cluster.
     api = [r for r in run.of_type(INGRESS) if r.inputs.get("fromPort") == 443]
+    [cluster] = run.of_type(EKS)
+    control_plane_sg = f"sg-{cluster.name}-cluster"  # what the mocks compute for vpcConfig.clusterSecurityGroupId
     assert [(r.inputs["cidrIpv4"], r.inputs["toPort"], r.inputs["ipProtocol"], r.inputs["securityGroupId"]) for r in api] == [
-        ("10.100.0.0/16", 443, "tcp", "sg-cluster")]
+        ("10.100.0.0/16", 443, "tcp", control_plane_sg)]
 
     [ng] = [r for r in run.of_type(NODE_GROUP) if r.name == "acme-hybrid-burst-ng"]
     assert ng.inputs["scalingConfig"]["minSize"] == 0
@@ -295,5 +298,5 @@ def test_config_through_the_pulumi_config_env_var_as_the_language_host_passes_it
     assert run.outputs["thing_group"] == "acme-edge-plant3-line" and run.count(THING) == 3
 
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**config, "plinth:edges": "{}"}))
-    with pytest.raises(pulumi.RunError, match=r"Pulumi\.edge\.yaml: plinth:edges: unknown field"):
+    with pytest.raises(pulumi.RunError, match=r"Pulumi\.edge\.yaml: config: unknown key 'plinth:edges' \(did you mean 'plinth:edge'\?\)"):
         run_program({}, "edge")

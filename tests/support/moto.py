@@ -28,12 +28,29 @@ def moto_server_path() -> Path:
     return Path(found)
 
 
+# moto answers ec2:GetConsoleOutput with one fixed text for every instance
+# (moto/ec2/responses/general.py, SAMPLE_CONSOLE_OUTPUT). A server started with ``console_output``
+# answers with that text instead: what a test needs to put a cloud-init host key block where EC2
+# keeps it. The rest of the EC2 API is moto's own.
+_CONSOLE_LAUNCHER = (
+    "import sys\n"
+    "import moto.ec2.responses.general as general\n"
+    "assert hasattr(general, 'SAMPLE_CONSOLE_OUTPUT'), 'moto moved its console output'\n"
+    "general.SAMPLE_CONSOLE_OUTPUT = open(sys.argv[1], encoding='utf-8').read()\n"
+    "from moto.server import main\n"
+    "main(sys.argv[2:])\n"
+)
+
+
 @contextmanager
-def moto_server(startup_s: float = 20.0) -> Iterator[str]:
-    """Yield the endpoint URL of a fresh moto server (its own empty state)."""
+def moto_server(startup_s: float = 20.0, console_output: Path | None = None) -> Iterator[str]:
+    """Yield the endpoint URL of a fresh moto server (its own empty state). ``console_output``: a
+    file whose text every instance's GetConsoleOutput returns."""
     port = free_port()
-    proc = subprocess.Popen([str(moto_server_path()), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [str(moto_server_path()), "-H", "127.0.0.1", "-p", str(port)]
+    if console_output is not None:
+        argv = [sys.executable, "-c", _CONSOLE_LAUNCHER, str(console_output), *argv[1:]]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_s

@@ -156,11 +156,14 @@ def tbf_args(rate: str, mtu: int) -> list[str]:
     return ["root", "tbf", "rate", rate, "burst", str(burst_bytes), "latency", "50ms"]
 
 
-def build_fleet(count: int = 3, shape: dict[int, str] | None = None, mtu: dict[int, int] | None = None) -> NsFleet:
-    """Create ``count`` namespaced hosts on one bridge; see the module docstring."""
+def build_fleet(count: int = 3, shape: dict[int, str] | None = None, mtu: dict[int, int] | None = None,
+                owner_pid: int | None = None) -> NsFleet:
+    """Create ``count`` namespaced hosts on one bridge; see the module docstring. ``owner_pid``: the
+    live process the names carry (default this one); a second fleet in the same process passes a
+    helper process of its own (:class:`FleetOwner`), so names differ and stale-removal still works."""
     check_available()
     remove_stale()
-    pid = os.getpid()
+    pid = owner_pid or os.getpid()
     x = _free_subnet()
     fleet = NsFleet(pid, f"{BRIDGE_PREFIX}{pid}", f"10.213.{x}.254", f"10.213.{x}.0/24")
     shape = shape or {}
@@ -194,6 +197,20 @@ def build_fleet(count: int = 3, shape: dict[int, str] | None = None, mtu: dict[i
         fleet.close()
         raise
     return fleet
+
+
+class FleetOwner:
+    """A sleeping child process whose PID names an extra fleet (the names have no room for more than
+    a PID). While it lives the fleet is not stale; :meth:`close` ends it after the fleet is gone."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(["sleep", "infinity"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
 
 
 def _wait_reachable(fleet: NsFleet, timeout: float = 10.0) -> None:

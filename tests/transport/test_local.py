@@ -50,3 +50,16 @@ def test_close_stops_background_commands() -> None:
     t0 = time.monotonic()
     t.close()
     assert cmd.wait(1).exit_code is not None and time.monotonic() - t0 < 2
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_command_streaming_forever_is_stopped_at_the_cap(stream: str) -> None:
+    """`yes` never ends: the transport keeps at most its cap, kills the process group there, and
+    says so, instead of growing the controller's memory until the timeout (or forever)."""
+    from validators.transport.base import OutputTooLarge
+
+    t0 = time.monotonic()
+    with pytest.raises(OutputTooLarge, match=rf"output exceeded \d+ MiB on {stream}") as caught:
+        LocalTransport().run(["sh", "-c", "yes" if stream == "stdout" else "yes >&2"], timeout=60)
+    assert caught.value.stream == stream
+    assert time.monotonic() - t0 < 10  # cut at the cap, long before the 60 s timeout

@@ -78,6 +78,19 @@ def test_timeout_kills_the_remote_command(ssh: SshTransport) -> None:
     assert ssh.run(["true"]).exit_code == 0  # the connection is still usable
 
 
+def test_a_node_streaming_forever_is_cut_at_the_cap_and_the_connection_survives(ssh: SshTransport) -> None:
+    from validators.transport.base import MAX_STDOUT, OutputTooLarge
+
+    marker = Path("/tmp") / f"plinth-flood-{uuid.uuid4().hex}"
+    t0 = time.monotonic()
+    with pytest.raises(OutputTooLarge, match=f"output exceeded {MAX_STDOUT // 2**20} MiB on stdout"):
+        ssh.run(["sh", "-c", f"yes; touch {marker}"], timeout=60)
+    assert time.monotonic() - t0 < 20  # at the cap, not at the 60 s timeout
+    time.sleep(0.5)
+    assert not marker.exists(), "the flooding command was not killed"
+    assert ssh.run(["echo", "ok"], timeout=10).stdout == b"ok\n"  # only that command was stopped
+
+
 def test_background_command_can_be_stopped(ssh: SshTransport) -> None:
     running = ssh.start(["sh", "-c", "echo listening; sleep 30"])
     time.sleep(0.2)

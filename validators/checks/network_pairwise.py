@@ -4,12 +4,20 @@ They read ``facts["pairwise"]`` (validators/network): the node's value is the be
 so a node fails only when every pair it took part in was slow -- the degraded node, not its
 healthy neighbours (see validators/network/infer.py). Absent pairwise facts mean the rounds did
 not run (a single node, or ``--no-network``): skip with that reason, never pass.
+
+network.bandwidth is a TCP test over the front-end network with a few flows. Where the catalogue
+knows the node's instance type, the floor is what that front-end delivers with that many flows
+(policies/frontend_network.py: AWS caps one flow at 5 Gbps, 10 in a cluster placement group), so
+a healthy p5 pair is not held to its EFA fabric's figure; the profile's ``min`` applies only to
+nodes the catalogue does not know. The fabric itself is judged by network.rdma_bandwidth and
+network.nccl_* (validators/checks/fabric.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from policies.frontend_network import deliverable_tcp
 from policies.thresholds import Threshold
 from validators.checks.base import CheckContext, Facts, check
 from validators.checks.compare import at_least, at_most, fmt, not_applicable, not_run
@@ -34,6 +42,9 @@ def _pairwise(facts: Facts, check_id: str, threshold: Threshold) -> tuple[dict[s
         return None, not_applicable(check_id, NOT_RUN, threshold=threshold)
     if not isinstance(pw, dict):
         return None, not_run(check_id, "pairwise facts are malformed", threshold=threshold)
+    problem = (facts.get("errors") or {}).get("pairwise")
+    if problem:  # e.g. a NaN a node's client reported (validators/facts_guard.py)
+        return None, not_run(check_id, f"pairwise facts unusable: {problem}", threshold=threshold)
     if pw.get("skipped"):
         return None, not_applicable(check_id, str(pw["skipped"]), threshold=threshold)
     if pw.get("error"):
@@ -60,10 +71,16 @@ def bandwidth(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRes
     tool = pw.get("tool") or "builtin"
     peers = pw.get("peers") or []
     what = f"best node-to-node bandwidth of {len(peers)} pair(s) ({tool})"
+    floor, basis = None, ""
+    if ctx.instance is not None:  # the instance's front-end with this many flows, not the profile's figure
+        streams = pw.get("streams")
+        flows = streams if isinstance(streams, int) else 1
+        d = deliverable_tcp(ctx.instance, flows, ctx.expect.get("placement_group"))
+        floor, basis = d.floor_gbps, f" ({d.describe(ctx.instance.name)})"
     res = at_least("network.bandwidth", round(value, 3) if isinstance(value, (int, float)) else None,
-                   threshold, what=what, remediation=BANDWIDTH_FIX, unit="Gbps")
+                   threshold, what=what, remediation=BANDWIDTH_FIX, unit="Gbps", floor=floor)
     detail = _peer_summary(pw, "bandwidth_gbps", "Gbps")
-    note = f" [{pw['note']}]" if pw.get("note") else ""
+    note = (f" [{pw['note']}]" if pw.get("note") else "") + basis
     return res.model_copy(update={"message": f"{res.message} [{detail}]{note}" if detail else res.message + note})
 
 

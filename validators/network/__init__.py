@@ -6,6 +6,7 @@
     {"bandwidth_gbps": float|None,   # best pair the node took part in (see infer.py for why max)
      "latency_ms": float|None,       # best median TCP round trip of its pairs
      "tool": "iperf3"|"builtin"|None,
+     "streams": int,                 # parallel TCP flows per pair (iperf3 -P / the builtin's threads)
      "peers": [{"peer", "role": "client"|"server", "bandwidth_gbps", "latency_ms", "error"}],
      "error": str|None,              # set when no pair of this node could be measured
      "partial_errors": [str]         # optional: a pair failed but another one stands
@@ -13,7 +14,9 @@
 
 Modules: schedule.py (ring rounds, pure), infer.py (pairs -> per-node facts, pure), iperf3.py
 (argv + JSON parser, pure), node_net.py (the stdlib-only tool run on the node), pairwise.py (I/O).
-Ports: the builtin listener uses ``NetOptions.port`` (default 5201) and iperf3 ``port + 1``.
+Ports: chosen per run from ``NetOptions.port_range`` (validators/fabric/ports.py): candidates plus a
+per-run token in the hello, so two runs on the same nodes never collide; a fixed ``NetOptions.port``
+(listener there, iperf3 on ``port + 1``) remains for a proxy in front of the listener.
 """
 
 from validators.network.infer import PairResult, node_facts

@@ -3,10 +3,18 @@
 It is streamed over the Transport like the probe (``python3 - '<json-args>'`` with this file on
 stdin), so nothing is installed on the node. Two modes:
 
-``{"mode": "serve", "port": P, "connections": K, "deadline_s": T, "family": "inet"|"inet6"}``
-    Listen on P (0: any free port), print ``{"event": "listening", "port": <bound>}`` once bound,
-    then serve K connections (each in its own thread: parallel streams arrive together) and exit
-    (or exit at the deadline, so nothing lingers on the node). The first byte of a connection says what it wants:
+``{"mode": "serve", "ports": [P, ...], "token": T, "connections": K, "deadline_s": D, "family":
+"inet"|"inet6", "iperf3": [[P, argv], ...]}``
+    Listen on the first free port of ``ports`` (walking on past EADDRINUSE; ``"port": P`` is a
+    one-element list, 0 any free port), print ``{"event": "listening", "port": <bound>}`` once
+    bound, then serve K connections (each in its own thread: parallel streams arrive together)
+    and exit (or exit at the deadline, so nothing lingers on the node). With ``token``, a
+    connection must first send the hello ``PLINTH <token>\n`` (validators/fabric/ports.py): the
+    listener answers ``OK <json>\n`` and serves it, or closes it unanswered (another run's
+    client, a port scanner) without counting it. ``iperf3``: candidate ports with the iperf3
+    server argv for each; the first that starts (not "Address already in use") is announced in
+    every ``OK`` answer as ``{"iperf3_port": P}``, so the controller learns it from the client.
+    After the hello, the first byte of a connection says what it wants:
     ``P`` ping: echo every message back (latency); ``B`` bandwidth: count bytes until the client
     half-closes, then answer one JSON line ``{"bytes": n, "seconds": s, "first": t, "last": t,
     "bucket_s": b, "bucket0": k, "counts": [...]}`` -- the RECEIVER's count, its first and last
@@ -14,15 +22,16 @@ stdin), so nothing is installed on the node. Two modes:
     bucket from bucket ``k`` on, so data still sitting in socket buffers when the sender stops is
     never counted as delivered. Ends with ``{"event": "done", ...}``.
 
-``{"mode": "client", "host": H, "port": P, "pings": 20, "duration_s": D, "streams": S,
-"connect_timeout_s": C, "io_timeout_s": I}``
-    Connect (retrying until C: the server may still be starting), send ``pings`` small messages
+``{"mode": "client", "host": H, "ports": [P, ...], "token": T, "pings": 20, "duration_s": D,
+"streams": S, "connect_timeout_s": C, "io_timeout_s": I}``
+    Connect to the first candidate port whose listener answers this run's hello (retrying the
+    list until C: the server may still be starting), send ``pings`` small messages
     with TCP_NODELAY and report the median round trip; then, if D > 0, stream large buffers over S
     parallel connections for D seconds and report the bandwidth the server acknowledges: the
     bytes all streams delivered during the sender's D-second window, over that window (see
     :func:`window_rate`). Prints one JSON object: ``{"latency_ms": m, "rtts_ms": [...],
     "bandwidth_gbps": g, "bytes": n, "seconds": s, "total_bytes": n, "window": "sender"|"span",
-    "error": reason|null}``.
+    "port": <the listener's port>, "iperf3_port": P|null, "error": reason|null}``.
 
 Every socket operation has a timeout (``io_timeout_s``, default 10 s: a link that dies mid-stream
 ends the run within it); failures are reported in ``error`` (exit 0 with JSON), a
@@ -31,10 +40,12 @@ bad invocation exits 2.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -47,6 +58,7 @@ IO_TIMEOUT_S = 10.0
 BUCKET_S = 0.01
 # a sender window shorter than this many buckets: fall back to the whole span (conservative)
 MIN_WINDOW_BUCKETS = 20
+HELLO_TIMEOUT_S = 2.0  # a listener that accepts but never answers the hello is not ours
 
 
 def _emit(obj: dict) -> None:
@@ -103,12 +115,41 @@ def _serve_bandwidth(conn: socket.socket, origin: float) -> dict:
     return result
 
 
-def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threading.Lock, origin: float) -> None:
+def read_line(sock: socket.socket, limit: int = 512) -> bytes:
+    """One short line, a byte at a time: what follows it must stay in the socket for the caller."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        part = sock.recv(1)
+        if not part:
+            raise ConnectionError("peer closed the connection")
+        buf += part
+        if len(buf) > limit:
+            raise ConnectionError("peer sent an over-long line")
+    return buf
+
+
+def answer_hello(conn: socket.socket, token: str, info: dict, io_timeout: float) -> bool:
+    """Read the peer's hello; answer ``OK <info json>`` when it carries ``token``. False: not ours."""
+    conn.settimeout(min(io_timeout, HELLO_TIMEOUT_S))
+    try:
+        if read_line(conn) != (f"PLINTH {token}\n").encode():
+            return False
+        conn.sendall((f"OK {json.dumps(info)}\n").encode())
+    except (OSError, ConnectionError):
+        return False
+    conn.settimeout(io_timeout)
+    return True
+
+
+def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threading.Lock, origin: float,
+            token: str, info: dict) -> None:
     with conn:
         conn.settimeout(io_timeout)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         kind = b""
         try:
+            if token and not answer_hello(conn, token, info, io_timeout):
+                return  # another run's client (or a scanner) on a shared port: not ours, not counted
             kind = conn.recv(1)
             if kind == b"P":
                 _serve_ping(conn)
@@ -125,20 +166,96 @@ def _handle(conn: socket.socket, io_timeout: float, served: list, lock: threadin
             served.append(entry)
 
 
+def _any_address(family: int) -> str:
+    return "::" if family == socket.AF_INET6 else "0.0.0.0"
+
+
+def bind_first(family: int, ports: list) -> socket.socket:
+    """A listening socket on the first of ``ports`` that is free; EADDRINUSE walks on to the next
+    (another run, or any program, holds it). Other errors, or every port taken: OSError."""
+    last = None
+    for port in ports:
+        srv = socket.socket(family, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            srv.bind((_any_address(family), int(port)))
+            srv.listen(64)
+            return srv
+        except OSError as exc:
+            srv.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            last = exc
+    raise OSError(errno.EADDRINUSE, f"every candidate port is taken ({_ports_text(ports)}): {last}")
+
+
+def _ports_text(ports: list) -> str:
+    return str(ports[0]) if len(ports) == 1 else f"{ports[0]}..{ports[-1]}"
+
+
+def _port_taken(family: int, port: int) -> bool:
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((_any_address(family), int(port)))
+        return False
+    except OSError:
+        return True
+    finally:
+        probe.close()
+
+
+def start_on_free_port(family: int, candidates: list, deadline: float) -> tuple:
+    """Start the first ``[port, argv]`` of ``candidates`` whose server comes up: (proc, port, None),
+    or (None, None, reason). A server that exits at once saying its port is in use (a race with
+    another run) makes way for the next candidate."""
+    reason = "no candidate port is free"
+    for port, argv in candidates:
+        if _port_taken(family, port):
+            continue
+        try:
+            proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT)
+        except OSError as exc:
+            return None, None, f"cannot start {argv[0]}: {exc}"
+        up_by = min(deadline, time.monotonic() + 5.0)
+        while time.monotonic() < up_by:
+            if proc.poll() is not None:
+                break
+            if _port_taken(family, port):  # it listens (our own bind now fails)
+                return proc, int(port), None
+            time.sleep(0.02)
+        out = proc.communicate()[0] if proc.poll() is not None else b""
+        text = out.decode("utf-8", "replace").strip()
+        if "in use" in text.lower():
+            reason = f"port {port}: {text[-200:]}"
+            continue
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        return None, None, "{} did not start on port {}: {}".format(argv[0], port, text[-200:] or "no output")
+    return None, None, reason
+
+
 def serve(args: dict) -> int:
     family = socket.AF_INET6 if args.get("family") == "inet6" else socket.AF_INET
     deadline = time.monotonic() + float(args.get("deadline_s", 60.0))
     wanted = int(args.get("connections", 2))
     io_timeout = float(args.get("io_timeout_s", IO_TIMEOUT_S))
-    srv = socket.socket(family, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    token = str(args.get("token") or "")
+    ports = list(args.get("ports") or [args.get("port", 0)])
     try:
-        srv.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", int(args.get("port", 0))))
-        srv.listen(64)
+        srv = bind_first(family, ports)
     except OSError as exc:
-        _emit({"event": "error", "error": f"cannot listen on port {args.get('port')}: {exc}"})
+        _emit({"event": "error", "error": f"cannot listen on port {_ports_text(ports)}: {exc}"})
         return 1
-    _emit({"event": "listening", "port": srv.getsockname()[1]})
+    info = {"iperf3_port": None}  # type: dict
+    extra = None
+    if args.get("iperf3"):
+        extra, info["iperf3_port"], why = start_on_free_port(family, args["iperf3"], deadline)
+        if extra is None:
+            info["iperf3_error"] = why
+    _emit({"event": "listening", "port": srv.getsockname()[1], "iperf3_port": info["iperf3_port"]})
     served: list = []
     lock = threading.Lock()
     handlers = []
@@ -153,14 +270,22 @@ def serve(args: dict) -> int:
         srv.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
         try:
             conn, _ = srv.accept()
-        except socket.timeout:  # noqa: UP041 - python3.8 on the node: socket.timeout is not yet TimeoutError
+        except socket.timeout:  # python3.8 on the node: socket.timeout is not yet TimeoutError
             continue
-        t = threading.Thread(target=_handle, args=(conn, max(0.1, min(io_timeout, deadline - time.monotonic())), served, lock, origin))
+        t = threading.Thread(target=_handle, args=(conn, max(0.1, min(io_timeout, deadline - time.monotonic())), served,
+                                                   lock, origin, token, info))
         t.daemon = True
         t.start()
         handlers.append(t)
+    srv.close()
     for t in handlers:
         t.join(max(0.0, deadline - time.monotonic()))
+    if extra is not None:  # the iperf3 server exits after its one client (-1) or at its own timeout
+        try:
+            extra.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            extra.kill()
+            extra.wait()
     with lock:
         done = list(served)
     if len(done) < wanted:
@@ -170,26 +295,48 @@ def serve(args: dict) -> int:
     return 0
 
 
-def _connect(host: str, port: int, timeout_s: float, io_timeout_s: float) -> socket.socket:
+def open_with_hello(host: str, ports: list, token: str, timeout_s: float, io_timeout_s: float) -> tuple:
+    """(socket, port, listener info) for the first candidate whose listener answers this run's
+    hello, retrying the list until ``timeout_s`` (the listener may still be starting). A candidate
+    that refuses, closes or stays silent is another run's listener or nobody's: the next one."""
     deadline = time.monotonic() + timeout_s
-    last_exc = None
-    while time.monotonic() < deadline:
-        try:
-            sock = socket.create_connection((host, port), timeout=max(0.2, min(2.0, deadline - time.monotonic())))
+    last_exc = None  # type: object
+    while True:
+        for port in ports:
+            left = deadline - time.monotonic()
+            try:
+                sock = socket.create_connection((host, int(port)), timeout=max(0.2, min(2.0, left)))
+            except OSError as exc:  # refused while the listener starts: try the others, then again
+                last_exc = exc
+                continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not token:
+                sock.settimeout(io_timeout_s)
+                return sock, int(port), {}
+            try:
+                sock.settimeout(min(io_timeout_s, HELLO_TIMEOUT_S))
+                sock.sendall((f"PLINTH {token}\n").encode())
+                line = read_line(sock)
+                if not line.startswith(b"OK "):
+                    raise ConnectionError("unexpected answer to the hello")
+                info = json.loads(line[3:].decode())
+            except (OSError, ConnectionError, ValueError) as exc:
+                sock.close()
+                last_exc = f"port {port}: {exc}"
+                continue
             sock.settimeout(io_timeout_s)
-            return sock
-        except OSError as exc:  # refused while the listener starts: retry until the deadline
-            last_exc = exc
-            time.sleep(0.05)
-    raise ConnectionError(f"cannot connect to {host}:{port} within {timeout_s:.1f}s: {last_exc}")
+            return sock, int(port), info if isinstance(info, dict) else {}
+        if time.monotonic() >= deadline:
+            raise ConnectionError(f"cannot connect to {host}:{_ports_text(ports)} within {timeout_s:.1f}s: {last_exc}")
+        time.sleep(0.05)
 
 
-def _ping(host: str, port: int, count: int, connect_timeout: float, io_timeout: float) -> list:
+def _ping(host: str, ports: list, token: str, count: int, connect_timeout: float, io_timeout: float) -> tuple:
+    """(round trips in ms, the listener's port, its hello info)."""
     msg = b"x" * PING_SIZE
     deadline = time.monotonic() + connect_timeout
     while True:
-        sock = _connect(host, port, max(0.2, deadline - time.monotonic()), io_timeout)
+        sock, port, info = open_with_hello(host, ports, token, max(0.2, deadline - time.monotonic()), io_timeout)
         try:
             # The first echo doubles as a handshake: a proxy or NAT in the path may accept the TCP
             # connection and then drop it because the listener behind it is not up yet. Retry that
@@ -210,15 +357,15 @@ def _ping(host: str, port: int, count: int, connect_timeout: float, io_timeout: 
             sock.sendall(msg)
             _recv_exact(sock, PING_SIZE)
             rtts.append((time.perf_counter() - t0) * 1000.0)
-        return rtts  # the handshake echo above paid for slow start / ARP: not a steady-state sample
+        return rtts, port, info  # the handshake echo above paid for slow start / ARP: not a steady-state sample
     finally:
         sock.close()
 
 
-def _bandwidth(host: str, port: int, duration_s: float, connect_timeout: float, io_timeout: float,
+def _bandwidth(host: str, ports: list, token: str, duration_s: float, connect_timeout: float, io_timeout: float,
                start: threading.Barrier) -> dict:
     try:
-        sock = _connect(host, port, connect_timeout, io_timeout)
+        sock = open_with_hello(host, ports, token, connect_timeout, io_timeout)[0]
     except BaseException:
         start.abort()  # the other streams must not wait for this one
         raise
@@ -242,7 +389,7 @@ def _bandwidth(host: str, port: int, duration_s: float, connect_timeout: float, 
             sock.settimeout(min(left, io_timeout))
             try:
                 sock.send(payload)
-            except socket.timeout:  # noqa: UP041 - python3.8 on the node
+            except socket.timeout:  # python3.8 on the node
                 if stalled:
                     raise
                 break
@@ -303,7 +450,7 @@ def window_rate(acks: list, duration_s: float) -> dict:
     return {"bytes": inside, "seconds": seconds, "total_bytes": total, "window": "sender"}
 
 
-def _parallel_bandwidth(host: str, port: int, streams: int, duration_s: float, connect_timeout: float,
+def _parallel_bandwidth(host: str, ports: list, token: str, streams: int, duration_s: float, connect_timeout: float,
                         io_timeout: float) -> dict:
     """``streams`` TCP streams at once (one stream cannot fill a 100 Gbps link), started together
     once all are connected; the rate is :func:`window_rate` of the server's acks."""
@@ -314,7 +461,7 @@ def _parallel_bandwidth(host: str, port: int, streams: int, duration_s: float, c
 
     def one() -> None:
         try:
-            acks.append(_bandwidth(host, port, duration_s, connect_timeout, io_timeout, start))
+            acks.append(_bandwidth(host, ports, token, duration_s, connect_timeout, io_timeout, start))
         except threading.BrokenBarrierError:
             errors.append("a parallel stream could not connect")
         except (OSError, ConnectionError, ValueError) as exc:
@@ -336,20 +483,23 @@ def _parallel_bandwidth(host: str, port: int, streams: int, duration_s: float, c
 
 def client(args: dict) -> int:
     host = str(args["host"])
-    port = int(args["port"])
+    ports = [int(p) for p in (args.get("ports") or [args["port"]])]
+    token = str(args.get("token") or "")
     out = {"latency_ms": None, "rtts_ms": [], "bandwidth_gbps": None, "bytes": None, "seconds": None,
-           "streams": int(args.get("streams", 1)), "error": None}
+           "streams": int(args.get("streams", 1)), "port": None, "iperf3_port": None, "error": None}
     connect_timeout = float(args.get("connect_timeout_s", 5.0))
     io_timeout = float(args.get("io_timeout_s", IO_TIMEOUT_S))
     try:
         pings = int(args.get("pings", 20))
         if pings > 0:
-            rtts = _ping(host, port, pings, connect_timeout, io_timeout)
+            rtts, port, info = _ping(host, ports, token, pings, connect_timeout, io_timeout)
+            ports = [port]  # the streams go where this run's listener answered
+            out.update(port=port, iperf3_port=info.get("iperf3_port"), iperf3_error=info.get("iperf3_error"))
             out["rtts_ms"] = [round(r, 4) for r in rtts]
             out["latency_ms"] = statistics.median(rtts)
         duration = float(args.get("duration_s", 0))
         if duration > 0:
-            ack = _parallel_bandwidth(host, port, out["streams"], duration, connect_timeout, io_timeout)
+            ack = _parallel_bandwidth(host, ports, token, out["streams"], duration, connect_timeout, io_timeout)
             out["bytes"] = ack["bytes"]
             out["seconds"] = ack["seconds"]
             out["total_bytes"] = ack["total_bytes"]

@@ -1,10 +1,14 @@
 """Run the pairwise rounds over the nodes' Transports (the I/O half; schedule and inference are pure).
 
-Per pair: the server node starts the builtin listener (and ``iperf3 -s -1`` when both ends have
-iperf3) with ``Transport.start``; the client node runs the builtin client (latency pings, and the
-builtin bandwidth stream when iperf3 is not used) and then ``iperf3 -c ... -J``. A RunningCommand
-cannot be read before it ends, so the client does not wait for a "listening" line: it retries its
-connect until ``connect_timeout_s`` (builtin) or re-runs iperf3 while the listener is refused.
+Per pair: the server node starts the builtin listener (which starts ``iperf3 -s -1`` itself when
+both ends have iperf3) with ``Transport.start``; the client node runs the builtin client (latency
+pings, and the builtin bandwidth stream when iperf3 is not used) and then ``iperf3 -c ... -J``.
+
+Ports are chosen per run (validators/fabric/ports.py): the listener binds the first free port of
+a list of candidates drawn from ``NetOptions.port_range``, the client tries the same list with this
+run's token in its hello, and the listener's answer names the port its iperf3 server got. A
+RunningCommand cannot be read before it ends, so nothing waits for a "listening" line: the client
+retries the candidates until ``connect_timeout_s`` and re-runs iperf3 while it is refused.
 
 Every step is bounded: the listener exits after its clients or at its own deadline (``timeout``
 wraps iperf3), client runs have transport timeouts, each round waits at most ``timeout_s`` plus a
@@ -15,13 +19,15 @@ node's ``facts["pairwise"]["error"]``), never an exception out of :func:`measure
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from validators.fabric.ports import PortRange, candidates, run_token
 from validators.network import iperf3
 from validators.network.infer import PairResult, error_facts, node_facts
 from validators.network.schedule import Pair, ring_rounds
@@ -33,7 +39,10 @@ NODE_TOOL = Path(__file__).with_name("node_net.py")
 @dataclass(frozen=True)
 class NetOptions:
     duration_s: float = 3.0  # bandwidth stream length per pair
-    port: int = 5201  # builtin listener; iperf3 listens on port + 1
+    # None: candidate ports drawn per run from port_range (see validators/fabric/ports.py). A fixed
+    # port (tests, a proxy in front of the listener): the builtin listener there, iperf3 on port + 1
+    port: int | None = None
+    port_range: PortRange = field(default_factory=PortRange)
     use_iperf3: bool = True  # when both ends have iperf3; else the builtin stream
     timeout_s: float = 30.0  # bound on one pair (listener lifetime, client run)
     pings: int = 20  # latency samples per pair (median reported)
@@ -41,8 +50,8 @@ class NetOptions:
     # bounded by one core and one congestion window and cannot fill a 100 Gbps link
     streams: int = 4
     python: str = "python3"  # interpreter on the nodes (the probe needs the same)
-    # several "nodes" on one host (tests, host-networked containers) need distinct ports:
-    # node i then listens on port + 2*i
+    # with a fixed port, several "nodes" on one host need distinct ports: node i then listens on
+    # port + 2*i (drawn candidates need no such help)
     spread_ports: bool = False
 
 
@@ -50,9 +59,12 @@ def _tool_bytes() -> bytes:
     return NODE_TOOL.read_bytes()
 
 
-def _ports(opts: NetOptions, index: int) -> tuple[int, int]:
+def _ports(opts: NetOptions, index: int, rnd: random.Random) -> tuple[list[int], list[int]]:
+    """(candidates for the builtin listener, candidates for its iperf3 server)."""
+    if opts.port is None:
+        return candidates(opts.port_range, rnd), candidates(opts.port_range, rnd)
     base = opts.port + (2 * index if opts.spread_ports else 0)
-    return base, base + 1
+    return [base], [base + 1]
 
 
 def _connect_timeout(opts: NetOptions) -> float:
@@ -101,9 +113,10 @@ def _listener_reason(output: str) -> str:
     return f"; listener said: {tail[0][:200]}" if tail and not tail[0].startswith("{") else ""
 
 
-def _run_builtin_client(client: Transport, address: str, port: int, duration_s: float, opts: NetOptions) -> dict[str, Any]:
-    args = {"mode": "client", "host": address, "port": port, "pings": opts.pings, "duration_s": duration_s,
-            "streams": opts.streams,
+def _run_builtin_client(client: Transport, address: str, ports: list[int], token: str, duration_s: float,
+                        opts: NetOptions) -> dict[str, Any]:
+    args = {"mode": "client", "host": address, "ports": ports, "token": token, "pings": opts.pings,
+            "duration_s": duration_s, "streams": opts.streams,
             "connect_timeout_s": _connect_timeout(opts), "io_timeout_s": _io_timeout(opts)}
     res = client.run([opts.python, "-", json.dumps(args)], stdin=_tool_bytes(), timeout=opts.timeout_s)
     if res.timed_out:
@@ -139,36 +152,41 @@ def _run_iperf3_client(client: Transport, address: str, port: int, opts: NetOpti
 
 
 def measure_pair(pair: Pair, transports: Mapping[str, Transport], addresses: Mapping[str, str],
-                 server_index: int, use_iperf3: bool, opts: NetOptions) -> PairResult:
+                 server_index: int, use_iperf3: bool, opts: NetOptions, token: str | None = None,
+                 rnd: random.Random | None = None) -> PairResult:
     """One client -> server measurement; failures come back in ``PairResult.error``."""
     tool = "iperf3" if use_iperf3 else "builtin"
     address = addresses[pair.server]
-    port, iperf_port = _ports(opts, server_index)
+    token = token or run_token()
+    ports, iperf_ports = _ports(opts, server_index, rnd or random.SystemRandom())
     server_t, client_t = transports[pair.server], transports[pair.client]
     listener: RunningCommand | None = None
-    iperf_listener: RunningCommand | None = None
     latency: float | None = None
     bandwidth: float | None = None
     try:
-        serve_args = {"mode": "serve", "port": port, "connections": 1 if use_iperf3 else 1 + opts.streams,
-                      "deadline_s": opts.timeout_s, "io_timeout_s": _io_timeout(opts),
-                      "family": "inet6" if ":" in address else "inet"}
+        serve_args: dict[str, Any] = {
+            "mode": "serve", "ports": ports, "token": token, "connections": 1 if use_iperf3 else 1 + opts.streams,
+            "deadline_s": opts.timeout_s, "io_timeout_s": _io_timeout(opts), "family": "inet6" if ":" in address else "inet"}
+        if use_iperf3:
+            serve_args["iperf3"] = [[p, iperf3.server_argv(p, opts.timeout_s)] for p in iperf_ports]
         try:
             listener = server_t.start([opts.python, "-", json.dumps(serve_args)], stdin=_tool_bytes())
-            if use_iperf3:
-                iperf_listener = server_t.start(iperf3.server_argv(iperf_port, opts.timeout_s))
         except TransportError as exc:
             return PairResult(pair.client, pair.server, tool, error=f"listener did not start on {pair.server}: {exc}")
-        out = _run_builtin_client(client_t, address, port, 0.0 if use_iperf3 else opts.duration_s, opts)
+        out = _run_builtin_client(client_t, address, ports, token, 0.0 if use_iperf3 else opts.duration_s, opts)
         latency = out.get("latency_ms")
         bandwidth = out.get("bandwidth_gbps")
+        where = f"{address}:{out.get('port') or (ports[0] if len(ports) == 1 else f'{ports[0]}..{ports[-1]}')}"
         if out.get("error"):
             reason = _listener_reason(_stop(listener, 0.5))
             listener = None
             return PairResult(pair.client, pair.server, tool, latency_ms=latency,
-                              error=f"{pair.client} -> {address}:{port}: {out['error']}{reason}")
+                              error=f"{pair.client} -> {where}: {out['error']}{reason}")
         if use_iperf3:
-            bandwidth = _run_iperf3_client(client_t, address, iperf_port, opts)
+            if not isinstance(out.get("iperf3_port"), int):
+                return PairResult(pair.client, pair.server, tool, latency_ms=latency,
+                                  error=f"iperf3 server did not start on {pair.server}: {out.get('iperf3_error') or 'no port'}")
+            bandwidth = _run_iperf3_client(client_t, address, out["iperf3_port"], opts)
         return PairResult(pair.client, pair.server, tool, bandwidth_gbps=bandwidth, latency_ms=latency)
     except (TransportError, iperf3.Iperf3Error) as exc:
         return PairResult(pair.client, pair.server, tool, bandwidth_gbps=bandwidth, latency_ms=latency, error=str(exc))
@@ -176,7 +194,6 @@ def measure_pair(pair: Pair, transports: Mapping[str, Transport], addresses: Map
         return PairResult(pair.client, pair.server, tool, error=f"{exc.__class__.__name__}: {exc}")
     finally:
         _stop(listener, 2.0)
-        _stop(iperf_listener, 2.0)
 
 
 def measure_pairs(transports: Mapping[str, Transport], addresses: Mapping[str, str],
@@ -193,6 +210,8 @@ def measure_pairs(transports: Mapping[str, Transport], addresses: Mapping[str, s
     if len(names) < 2:
         return {}
     index = {n: i for i, n in enumerate(names)}
+    token = run_token()  # one per run: a listener answers only this run's clients
+    rnd = random.SystemRandom()
     with ThreadPoolExecutor(max_workers=min(64, len(names))) as pool:
         has_iperf = dict(zip(names, pool.map(_has_iperf3, [transports[n] for n in names]))) if opts.use_iperf3 else {}
     results: list[PairResult] = []
@@ -200,7 +219,7 @@ def measure_pairs(transports: Mapping[str, Transport], addresses: Mapping[str, s
         pool = ThreadPoolExecutor(max_workers=min(64, len(round_pairs)))
         futures = {
             pool.submit(measure_pair, p, transports, addresses, index[p.server],
-                        bool(has_iperf.get(p.client) and has_iperf.get(p.server)), opts): p
+                        bool(has_iperf.get(p.client) and has_iperf.get(p.server)), opts, token, rnd): p
             for p in round_pairs
         }
         # a pair bounds itself; this outer bound only guards against a transport that ignores its timeouts
@@ -212,5 +231,7 @@ def measure_pairs(transports: Mapping[str, Transport], addresses: Mapping[str, s
             results.append(PairResult(p.client, p.server, "builtin", error=f"pair did not finish within {3 * opts.timeout_s + 10:g}s"))
         pool.shutdown(wait=False, cancel_futures=True)
     facts = node_facts(names, results)
+    for f in facts.values():
+        f["streams"] = opts.streams  # TCP flows per pair: what the front-end can deliver depends on it
     facts.update(error_facts(missing, "no address known for this node"))
     return facts

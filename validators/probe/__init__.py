@@ -84,6 +84,9 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
      # added on the controller, not by the probe: "pairwise" (the runner's network rounds) and, for the
      # fleet judges only, "expect" (the inventory's expect:, validators/judging.fleet_facts)
     }
+
+Added after the probe by the runner, not by the probe: "pairwise" (validators/network) and
+"fabric" (the active fabric tests: validators/fabric/phase.py documents it).
 """
 
 from __future__ import annotations
@@ -154,6 +157,8 @@ def parse_probe_output(result: CommandResult) -> dict[str, Any]:
         return _raise(f"probe printed nothing (exit {result.exit_code}): {detail}")
     try:
         facts = json.loads(stdout)
+    except RecursionError:  # a hostile node's [[[[…]]]]: json's C scanner gives up, so do we
+        return _raise(f"probe output is nested too deep to be facts ({len(stdout)} bytes)")
     except ValueError:
         hint = "truncated" if stdout.startswith(b"{") else "not JSON"
         detail = _tail(result.stderr)
@@ -175,12 +180,12 @@ def facts_problem(facts: object) -> str | None:
     if not isinstance(facts, dict) or "probe_version" not in facts:
         return "probe output is JSON but not a facts object (no probe_version)"
     if facts["probe_version"] != PROBE_VERSION:
-        return f"probe version {facts['probe_version']!r}, controller expects {PROBE_VERSION}"
+        return f"probe version {facts['probe_version']!r:.40}, controller expects {PROBE_VERSION}"
     errors = facts.get("errors")
     if errors is not None and not isinstance(errors, dict):
         return "probe output's errors is not an object"
     if errors and "options" in errors:
-        return f"probe rejected its options: {errors['options']}"
+        return f"probe rejected its options: {errors['options']!s:.300}"
     return None
 
 

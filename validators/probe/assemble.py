@@ -21,6 +21,7 @@ import ast
 import base64
 import json
 import sys
+import threading
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -134,7 +135,17 @@ def build(srcs: dict[str, str]) -> bytes:
     return (BOOT % {"blob": base64.b64encode(blob).decode("ascii"), "package": PACKAGE}).encode("utf-8")
 
 
+_build_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def payload() -> bytes:
-    """What the node runs: the assembled probe, built once per process."""
+def _payload() -> bytes:
     return build(sources())
+
+
+def payload() -> bytes:
+    """What the node runs: the assembled probe, built once per process. Under a lock: the node
+    threads ask for it at once, and ``ast.parse`` in several threads at the same moment can fail
+    in CPython 3.11 ("SystemError: AST constructor recursion depth mismatch")."""
+    with _build_lock:
+        return _payload()

@@ -1,7 +1,9 @@
 """Reporters: console (rich), JSON (the contract), JUnit XML, Markdown, Prometheus textfile, HTML.
 
-File reports are checked writable before any node is contacted (:func:`check_report_paths`) and
-written atomically (:mod:`validators.reports.atomic`).
+Report targets are checked before any node is contacted (:func:`check_report_paths`: writable,
+not an input, not a disk, not twice the same) and written by :func:`write_report`: atomically for
+files, directly for stdout (``-``), devices and FIFOs (:mod:`validators.reports.targets` says
+which and why).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from validators.reports import html, json_report, junit, markdown, prometheus
-from validators.reports.atomic import check_writable, write_text_atomic
+from validators.reports.targets import STDOUT, Target, check_targets, resolve, write_text
 from validators.results import Report
 
 RENDERERS: dict[str, Callable[[Report], str]] = {
@@ -23,14 +25,26 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
 OPTION: dict[str, str] = {"json": "--json", "junit": "--junit", "markdown": "--markdown", "prometheus": "--prometheus", "html": "--html"}
 
 
-def check_report_paths(paths: Mapping[str, Path | None]) -> None:
-    """ConfigError (exit 2) now, rather than a lost report after a 10-minute run."""
-    for kind, path in paths.items():
-        if path is not None:
-            check_writable(OPTION[kind], path)
+def check_report_paths(paths: Mapping[str, str | Path | None], inputs: Mapping[str, Path | None] | None = None) -> None:
+    """ConfigError (exit 2) now, rather than a lost report after a 10-minute run, or a report
+    written over the inventory. ``paths``: report kind -> target (``-`` is stdout); ``inputs``:
+    what each input file is -> its path (``{"inventory": Path("inv.yaml")}``)."""
+    check_targets({OPTION[kind]: target for kind, target in paths.items()}, inputs)
 
 
-def write_reports(report: Report, paths: Mapping[str, Path | None], title: str = "plinth validate") -> list[str]:
+def render(kind: str, report: Report, title: str = "plinth validate") -> str:
+    return markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
+
+
+def write_report(kind: str, report: Report, target: str | Path | Target, title: str = "plinth validate") -> None:
+    """Render one report and write it to ``target``: a path, ``-`` for stdout, or a checked
+    :class:`Target`. ConfigError for a target that must not be written (see targets.py);
+    OSError (or ValueError from a renderer) when writing fails."""
+    resolved = target if isinstance(target, Target) else resolve(OPTION.get(kind, kind), target)
+    write_text(resolved, render(kind, report, title))
+
+
+def write_reports(report: Report, paths: Mapping[str, str | Path | None], title: str = "plinth validate") -> list[str]:
     """Write every requested report; a failure on one doesn't stop the others. Returns one line
     per report that could not be written."""
     problems = []
@@ -38,11 +52,12 @@ def write_reports(report: Report, paths: Mapping[str, Path | None], title: str =
         if path is None:
             continue
         try:
-            text = markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
-            write_text_atomic(path, text)
+            write_report(kind, report, path, title)
         except OSError as exc:
             problems.append(f"{OPTION[kind]} {path}: cannot write: {exc.strerror or exc}")
+        except ValueError as exc:  # a renderer's own guard (json: a NaN that got past every check)
+            problems.append(f"{OPTION[kind]} {path}: cannot render: {exc}")
     return problems
 
 
-__all__ = ["RENDERERS", "check_report_paths", "write_reports"]
+__all__ = ["OPTION", "RENDERERS", "STDOUT", "check_report_paths", "render", "write_report", "write_reports"]

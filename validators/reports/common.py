@@ -26,10 +26,11 @@ _ESCAPE_SEQUENCE = re.compile(
 )
 # Left after the sequences: C0 and C1 controls and DEL (a BEL, a backspace that hides what came
 # before it), the bidirectional overrides and isolates that make a terminal or a browser show text
-# in another order than it is ("Trojan Source", CVE-2021-42574), a BOM, and lone surrogates (json
-# decodes "\\ud800" into one; no UTF-8 writer accepts it). Each becomes U+FFFD: visible evidence
-# that the node sent something odd, harmless everywhere.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+# in another order than it is ("Trojan Source", CVE-2021-42574), a BOM, the noncharacters
+# U+FFFE/U+FFFF (outside XML 1.0's Char range), and lone surrogates (json decodes "\\ud800" into
+# one; no UTF-8 writer accepts it). Each becomes U+FFFD: visible evidence that the node sent
+# something odd, harmless everywhere.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]")
 _LINE_BREAKS = re.compile("\r\n|[\r\n\u2028\u2029\x85]")
 REPLACEMENT = "\ufffd"
 

@@ -4,13 +4,21 @@ plain passing testcases (a warning's message goes to <system-out> so it is still
 
 Readers (GitLab, Jenkins, GitHub test reporters) count tests/failures/errors/skipped from the
 suite attributes, so those are computed here, not left to the reader.
+
+Every string goes through :func:`~validators.reports.common.clean` first: ElementTree escapes
+``&<>"`` but writes control characters raw, and one ESC from a node makes the whole file
+not well-formed XML 1.0 (pytest's junitxml has ``bin_xml_escape`` for the same reason).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from validators.reports.common import clean
 from validators.results import CheckResult, Report
+
+ATTR_LIMIT = 500  # characters of a message in an attribute (readers show it as a one-line summary)
+TEXT_LIMIT = 4000  # characters of the detail text
 
 
 def _detail(c: CheckResult) -> str:
@@ -20,20 +28,20 @@ def _detail(c: CheckResult) -> str:
         lines.append(f"measured: {c.measured}{unit}; threshold: {c.threshold}{unit}")
     if c.remediation:
         lines.append(f"remediation: {c.remediation}")
-    return "\n".join(lines)
+    return clean("\n".join(lines), TEXT_LIMIT, multiline=True)
 
 
 def _suite(parent: ET.Element, name: str, checks: list[CheckResult], time_s: float | None, hostname: str) -> None:
     count = {s: sum(1 for c in checks if c.status == s) for s in ("fail", "error", "skip")}
     suite = ET.SubElement(parent, "testsuite", {
-        "name": name, "hostname": hostname, "tests": str(len(checks)), "failures": str(count["fail"]),
+        "name": clean(name, 200), "hostname": clean(hostname, 260), "tests": str(len(checks)), "failures": str(count["fail"]),
         "errors": str(count["error"]), "skipped": str(count["skip"]), "time": f"{time_s or 0:.3f}",
     })
     for c in checks:
-        case = ET.SubElement(suite, "testcase", {"classname": f"plinth.{name}", "name": c.id, "time": "0"})
+        case = ET.SubElement(suite, "testcase", {"classname": clean(f"plinth.{name}", 200), "name": clean(c.id, 200), "time": "0"})
         tag = {"fail": "failure", "error": "error", "skip": "skipped"}.get(c.status)
         if tag is not None:
-            el = ET.SubElement(case, tag, {"message": c.message, "type": c.status})
+            el = ET.SubElement(case, tag, {"message": clean(c.message, ATTR_LIMIT), "type": c.status})
             if tag != "skipped":
                 el.text = _detail(c)
         elif c.status == "warn":
@@ -42,7 +50,7 @@ def _suite(parent: ET.Element, name: str, checks: list[CheckResult], time_s: flo
 
 def render(report: Report) -> str:
     root = ET.Element("testsuites", {
-        "name": f"plinth {report.profile}",
+        "name": clean(f"plinth {report.profile}", 200),
         "tests": str(sum(len(n.checks) for n in report.nodes) + len(report.fleet)),
         "failures": str(report.summary.failed), "errors": str(report.summary.errors),
         "skipped": str(report.summary.skipped), "time": f"{report.duration_s or 0:.3f}",

@@ -12,8 +12,10 @@ Metrics (all gauges):
 - ``plinth_last_run_timestamp_seconds``: when this file was produced (staleness alerts).
 
 Cross-node (fleet) results use ``node="fleet"``, the worst result standing for a check that named
-several nodes (:func:`one_per_series`). Label values are escaped per the exposition
-format (backslash, double quote, newline).
+several nodes (:func:`one_per_series`). Label values are made inert first
+(:func:`~validators.reports.common.clean`, at most :data:`LABEL_LIMIT` characters: a collector
+must never choke on a lone surrogate or a 10 MB label) and then escaped per the exposition format
+(backslash, double quote, newline).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from __future__ import annotations
 import math
 import time
 
+from validators.reports.common import clean
 from validators.results import STATUSES, CheckResult, Report, Status
+
+LABEL_LIMIT = 200
 
 
 def escape(value: str) -> str:
@@ -29,7 +34,7 @@ def escape(value: str) -> str:
 
 
 def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
+    return "{" + ",".join(f'{k}="{escape(clean(v, LABEL_LIMIT))}"' for k, v in labels.items()) + "}"
 
 
 def _value(v: float) -> str:

@@ -19,13 +19,19 @@ TRANSPORTS: dict[str, type] = {"ssh": SshTransport, "local": LocalTransport}
 
 
 def _ssh(node: NodeSpec, accept_new_host_keys: bool) -> Transport:
-    target = SshTarget(node.host, node.port, node.user, node.identity_file, node.known_hosts)
+    target = SshTarget(node.host, node.port, node.user, node.identity_file, node.known_hosts, node.host_key_alias)
     jump = None
     if node.jump is not None:
         j = node.jump
         jump = SshTarget(j.host, j.port, j.user or node.user, j.identity_file or node.identity_file,
                          j.known_hosts or node.known_hosts)
-    return SshTransport(target, jump=jump, accept_new_host_keys=accept_new_host_keys)
+    evidence = None
+    if node.ec2 is not None:  # an EC2 node: its first-boot console output can verify a new host key
+        from validators.hostkeys.ec2 import Ec2ConsoleEvidence
+
+        evidence = Ec2ConsoleEvidence(node.ec2.instance_id, node.ec2.region)
+    return SshTransport(target, jump=jump, accept_new_host_keys=accept_new_host_keys,
+                        proxy_command=node.proxy_command, host_key_evidence=evidence)
 
 
 def _local(node: NodeSpec, accept_new_host_keys: bool) -> Transport:

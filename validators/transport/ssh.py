@@ -1,9 +1,14 @@
 """SSH transport (paramiko): one verified connection per node, reused for every command.
 
 Security defaults, because this tool logs into production GPU fleets:
-- host keys are checked against the node's known_hosts file; an unknown key is refused unless the
-  user opts in (``--accept-new-host-keys``), and then it is recorded in that same file; a key that
-  CHANGED is always refused (that is what a man in the middle looks like);
+- host keys are checked against the node's known_hosts file; an unknown key is checked against
+  the platform's evidence where there is some (an EC2 node's first-boot console output,
+  :mod:`validators.hostkeys`) and recorded when it agrees; otherwise it is refused unless the user
+  opts in (``--accept-new-host-keys``), and then it is recorded in that same file; a key that
+  CHANGED, or that contradicts the evidence, is always refused (that is what a man in the middle
+  looks like);
+- the stream to the node is a TCP socket, a channel through a jump host, or the stdin/stdout of a
+  proxy command (an EC2 Instance Connect Endpoint tunnel), started from an argv list, never a shell;
 - commands are argv lists joined with ``shlex.join``: an inventory value never reaches the remote
   shell unquoted;
 - error messages name the host, port and user, never key material or passphrases.
@@ -11,6 +16,7 @@ Security defaults, because this tool logs into production GPU fleets:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shlex
@@ -19,16 +25,33 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
-from validators.transport.base import CommandResult, TransportError
+from policies.errors import ConfigError
+from policies.inputs import read_input, read_input_text
+from validators.hostkeys import HostKeyEvidence
+from validators.transport.base import (
+    MAX_STDERR,
+    MAX_STDOUT,
+    CommandResult,
+    OutputSink,
+    OutputTooLarge,
+    TransportError,
+)
+from validators.transport.known_hosts import Entry, HostKeys, for_host, parse
+from validators.transport.proxy import ProxyCommand
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
-_S = TypeVar("_S", socket.socket, paramiko.Channel)
+MAX_KEY_FILE = 1024 * 1024  # an SSH private key is a few KiB (RSA 16384 bits: ~13 KiB)
+MAX_KNOWN_HOSTS = 16 * 1024 * 1024
+_S = TypeVar("_S", socket.socket, paramiko.Channel, ProxyCommand)
 # paramiko logs handshake failures at ERROR; without a handler Python would print them to stderr
 # beside our own one-line reason. Library convention: a NullHandler, the user's logging config wins.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -44,11 +67,22 @@ class SshTarget:
     user: str = "root"
     identity_file: Path | None = None
     known_hosts: Path = field(default_factory=lambda: Path("~/.ssh/known_hosts").expanduser())
+    # The name known_hosts files it under instead of the address (OpenSSH's HostKeyAlias): an EC2
+    # instance id, because autoscaled pools hand a terminated node's private IP to the next one.
+    host_key_alias: str | None = None
 
     @property
     def host_key_name(self) -> str:
         """The name known_hosts files use for this endpoint (OpenSSH's and paramiko's rule)."""
+        if self.host_key_alias is not None:
+            return self.host_key_alias
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    @property
+    def host_key_lookup(self) -> tuple[str, int]:
+        """(hostname, port) for paramiko's connect over an open stream: there they only build the
+        known_hosts name (port 22 leaves the name bare, as an alias must be)."""
+        return (self.host_key_alias, 22) if self.host_key_alias is not None else (self.host, self.port)
 
     def __str__(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
@@ -58,27 +92,88 @@ class _UnknownHostKey(paramiko.SSHException):
     pass
 
 
+class _RevokedHostKey(paramiko.SSHException):
+    pass
+
+
+def _revoked(hostname: str, key: paramiko.PKey, known_hosts: Path) -> _RevokedHostKey:
+    return _RevokedHostKey(f"host key for {hostname} ({key.get_name()} {key.fingerprint}) is marked @revoked in {known_hosts}")
+
+
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
+        self.known = known
+        self.known_hosts = known_hosts
+
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(key):
+            raise _revoked(hostname, key, self.known_hosts)
+        ca = (" (known_hosts trusts a @cert-authority for this host; plinth verifies plain host keys only: "
+              "add the host's own key, e.g. from ssh-keyscan)") if self.known.has_ca else ""
         raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) "
-                              "(use --accept-new-host-keys to trust it)")
+                              f"(use --accept-new-host-keys to trust it){ca}")
 
 
 class _AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
     """Trust-on-first-use, recorded: append the new key to the known_hosts file (created 0600).
-    Appending keeps entries paramiko cannot parse (markers, options) that a rewrite would drop."""
+    Appending keeps entries a rewrite would drop (markers, comments). A revoked key is never new."""
 
-    def __init__(self, known_hosts: Path) -> None:
+    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
+        self.known = known
         self.known_hosts = known_hosts
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(key):
+            raise _revoked(hostname, key, self.known_hosts)
         client.get_host_keys().add(hostname, key.get_name(), key)
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
         with _known_hosts_lock:
             self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOCTTY, 0o600)
             with os.fdopen(fd, "a") as fh:
                 fh.write(line)
+
+
+@lru_cache(maxsize=8)
+def _parse_known_hosts(text: str) -> list[Entry]:
+    return parse(text)  # one file serves every node of a fleet: parsed once per content
+
+
+def _known_keys(target: SshTarget) -> HostKeys:
+    """What the node's known_hosts says about it; an absent file knows nothing."""
+    try:
+        text = read_input_text(target.known_hosts, "known_hosts", MAX_KNOWN_HOSTS)
+    except ConfigError as exc:
+        if str(exc).endswith("known_hosts not found"):
+            return for_host([], target.host_key_name)
+        raise TransportError(str(exc)) from None
+    return for_host(_parse_known_hosts(text), target.host_key_name)
+
+
+class _CheckEvidence(paramiko.MissingHostKeyPolicy):
+    """An unknown key is asked about first: verified by the evidence, it is recorded like a trusted
+    one; contradicted, it is refused even with --accept-new-host-keys; with no evidence the usual
+    rule holds (trust-on-first-use only when the user opted in). A revoked key is refused whatever
+    the evidence says."""
+
+    def __init__(self, evidence: HostKeyEvidence, known: HostKeys, known_hosts: Path, accept_new: bool) -> None:
+        self.evidence = evidence
+        self.known = known
+        self.record = _AcceptNewAndRecord(known, known_hosts)
+        self.accept_new = accept_new
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.known.is_revoked(key):
+            raise _revoked(hostname, key, self.record.known_hosts)
+        verdict = self.evidence.verify(key.get_name(), key.asbytes())
+        if verdict.status == "verified" or (verdict.status == "no-evidence" and self.accept_new):
+            self.record.missing_host_key(client, hostname, key)
+            return
+        if verdict.status == "mismatch":
+            raise _UnknownHostKey(f"host key for {hostname} refused: {verdict.reason} (possible MITM; "
+                                  "refused even with --accept-new-host-keys)")
+        raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) not verified: "
+                              f"{verdict.reason} (use --accept-new-host-keys to trust it)")
 
 
 def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
@@ -97,47 +192,81 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-def _load_key(path: Path) -> paramiko.PKey:
+def _load_key(path: Path) -> paramiko.PKey | None:
     """Load an identity file of any type paramiko knows (the type is read from the file, so a
-    wrong guess can't mask the server's real answer). Encrypted keys belong in ssh-agent."""
+    wrong guess can't mask the server's real answer); None when it does not exist (authentication
+    then says so). Encrypted keys belong in ssh-agent. Read once, through read_input (a FIFO or
+    /dev/zero given as a key is refused, not read forever), then parsed in memory: what paramiko's
+    PKey.from_path does, without its second read of the path."""
     try:
-        return paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+        data = read_input(path, "SSH identity file", MAX_KEY_FILE)
+    except ConfigError as exc:
+        if str(exc).endswith("SSH identity file not found"):
+            return None
+        raise TransportError(str(exc)) from None
+    try:
+        try:
+            loaded = serialization.load_ssh_private_key(data, password=None)
+        except ValueError:  # not the OpenSSH format: legacy PEM (BEGIN RSA/EC PRIVATE KEY)
+            loaded = serialization.load_pem_private_key(data, password=None)
+        key_class: type[paramiko.PKey]
+        if isinstance(loaded, rsa.RSAPrivateKey):
+            key_class = paramiko.RSAKey
+        elif isinstance(loaded, ed25519.Ed25519PrivateKey):
+            key_class = paramiko.Ed25519Key
+        elif isinstance(loaded, ec.EllipticCurvePrivateKey):
+            key_class = paramiko.ECDSAKey
+        else:
+            raise TransportError(f"identity file {path}: key type {loaded.__class__.__name__} is not supported")
+        key = key_class.from_private_key(io.StringIO(data.decode("utf-8", "replace")))
+    except (TypeError, paramiko.PasswordRequiredException):  # cryptography: "Password was not given but private key is encrypted"
         raise TransportError(f"identity file {path} is passphrase-protected: load it into ssh-agent (ssh-add) instead") from None
-    except (OSError, paramiko.SSHException, ValueError) as exc:
+    except (paramiko.SSHException, ValueError, UnicodeError) as exc:
         raise TransportError(f"identity file {path}: cannot load key ({exc.__class__.__name__})") from None
+    cert = Path(f"{path}-cert.pub")
+    if cert.exists():  # an OpenSSH user certificate beside the key is presented with it, as ssh does
+        try:
+            key.load_certificate(read_input_text(cert, "SSH certificate", MAX_KEY_FILE).strip())
+        except (ConfigError, paramiko.SSHException, ValueError) as exc:
+            raise TransportError(f"identity file {path}: cannot load its certificate {cert}: {exc}") from None
+    return key
 
 
 def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, timeout: float,
-                    accept_new: bool) -> paramiko.SSHClient:
+                    accept_new: bool, evidence: HostKeyEvidence | None = None) -> paramiko.SSHClient:
     """SSH handshake + host-key check + auth over an already open stream; TransportError on failure."""
+    known = _known_keys(target)
     client = paramiko.SSHClient()
-    if target.known_hosts.exists():
-        try:
-            client.load_host_keys(str(target.known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
-            raise TransportError(f"{target.known_hosts}: cannot read known_hosts: {exc.__class__.__name__}") from None
-    client.set_missing_host_key_policy(_AcceptNewAndRecord(target.known_hosts) if accept_new else _RefuseUnknown())
-    key_file = target.identity_file if target.identity_file is not None and target.identity_file.exists() else None
-    pkey = _load_key(key_file) if key_file is not None else None
+    for key in reversed(known.trusted):  # paramiko keeps one key per type and host: the file's first wins
+        client.get_host_keys().add(target.host_key_name, key.get_name(), key)
+    policy: paramiko.MissingHostKeyPolicy
+    if evidence is not None:
+        policy = _CheckEvidence(evidence, known, target.known_hosts, accept_new)
+    else:
+        policy = _AcceptNewAndRecord(known, target.known_hosts) if accept_new else _RefuseUnknown(known, target.known_hosts)
+    client.set_missing_host_key_policy(policy)
+    pkey = _load_key(target.identity_file) if target.identity_file is not None else None
     started = time.monotonic()
+    lookup_name, lookup_port = target.host_key_lookup
     try:
         client.connect(
-            target.host, port=target.port, username=target.user, sock=sock, pkey=pkey,
+            lookup_name, port=lookup_port, username=target.user, sock=sock, pkey=pkey,
             look_for_keys=target.identity_file is None, allow_agent=True,
             timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
         )
-    except paramiko.BadHostKeyException:
+    except paramiko.BadHostKeyException as exc:
         client.close()
+        if known.is_revoked(exc.key):
+            raise TransportError(str(_revoked(target.host_key_name, exc.key, target.known_hosts))) from None
         raise TransportError(
             f"host key mismatch: host key for {target.host_key_name} does not match {target.known_hosts} (possible MITM)"
         ) from None
-    except _UnknownHostKey as exc:
+    except (_UnknownHostKey, _RevokedHostKey) as exc:
         client.close()
         raise TransportError(str(exc)) from None
     except paramiko.AuthenticationException:
         client.close()
-        hint = f" (identity file {target.identity_file} not found)" if target.identity_file and key_file is None else ""
+        hint = f" (identity file {target.identity_file} not found)" if target.identity_file and pkey is None else ""
         raise TransportError(f"authentication failed for user {target.user} on {target.host}:{target.port}{hint}") from None
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport = client.get_transport()
@@ -155,13 +284,15 @@ def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, t
 
 class SshCommand:
     """A command running over one SSH channel. stdout and stderr are drained by their own threads
-    (a chatty stderr can never block stdout), stdin is fed by a third and then half-closed."""
+    (a chatty stderr can never block stdout), stdin is fed by a third and then half-closed. Each
+    stream is kept up to its cap (base.MAX_STDOUT / MAX_STDERR); past it the command is killed at
+    once and :meth:`wait` raises OutputTooLarge."""
 
     def __init__(self, chan: paramiko.Channel, stdin: bytes | None) -> None:
         self._chan = chan
         self._started = time.monotonic()
-        self._out: list[bytes] = []
-        self._err: list[bytes] = []
+        self._out = OutputSink("stdout", MAX_STDOUT)
+        self._err = OutputSink("stderr", MAX_STDERR)
         self._readers = [
             threading.Thread(target=self._drain, args=(chan.recv, self._out), daemon=True),
             threading.Thread(target=self._drain, args=(chan.recv_stderr, self._err), daemon=True),
@@ -178,16 +309,20 @@ class SshCommand:
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the command exited (or was killed) before reading all of stdin
 
-    @staticmethod
-    def _drain(recv: Callable[[int], bytes], sink: list[bytes]) -> None:
+    def _drain(self, recv: Callable[[int], bytes], sink: OutputSink) -> None:
         try:
             while chunk := recv(65536):
-                sink.append(chunk)
+                if not sink.add(chunk):
+                    self._kill()  # a node streaming forever: stop it now, not at the timeout
+                    return
         except (OSError, EOFError, paramiko.SSHException):
             pass
 
+    def _overflow(self) -> OutputTooLarge | None:
+        return next((s.error() for s in (self._out, self._err) if s.overflow), None)
+
     def _result(self, exit_code: int | None) -> CommandResult:
-        return CommandResult(exit_code, b"".join(self._out), b"".join(self._err), time.monotonic() - self._started)
+        return CommandResult(exit_code, bytes(self._out.data), bytes(self._err.data), time.monotonic() - self._started)
 
     def wait(self, timeout: float) -> CommandResult:
         """Output and exit status; after ``timeout`` seconds the command is killed and its exit
@@ -195,14 +330,18 @@ class SshCommand:
         deadline = time.monotonic() + timeout
         for t in self._readers:
             t.join(max(0.0, deadline - time.monotonic()))
+        overflow = self._overflow()
+        if overflow is not None:
+            self.stop()
+            raise overflow
         if any(t.is_alive() for t in self._readers) or not self._chan.status_event.wait(max(0.0, deadline - time.monotonic())):
             self.stop()
             return self._result(None)
         return self._result(self._chan.recv_exit_status())
 
-    def stop(self) -> None:
-        """Kill the remote command: an RFC 4254 "signal" request (OpenSSH ≥7.9 delivers it), then
-        close the channel so the remote side's pipes break even where signals are refused."""
+    def _kill(self) -> None:
+        """An RFC 4254 "signal" request (OpenSSH >= 7.9 delivers it), then close the channel so the
+        remote side's pipes break even where signals are refused. Safe from a reader thread."""
         chan = self._chan
         if not chan.closed:
             try:
@@ -216,8 +355,13 @@ class SshCommand:
             except (OSError, EOFError, AttributeError, paramiko.SSHException):
                 pass
             chan.close()
+
+    def stop(self) -> None:
+        """Kill the remote command and wait for the readers to finish."""
+        self._kill()
         for t in self._readers:
-            t.join(2.0)
+            if t is not threading.current_thread():
+                t.join(2.0)
 
 
 class SshTransport:
@@ -225,14 +369,19 @@ class SshTransport:
 
     name = "ssh"
 
-    def __init__(self, target: SshTarget, jump: SshTarget | None = None, accept_new_host_keys: bool = False) -> None:
+    def __init__(self, target: SshTarget, jump: SshTarget | None = None, accept_new_host_keys: bool = False,
+                 proxy_command: Sequence[str] | None = None, host_key_evidence: HostKeyEvidence | None = None) -> None:
+        if jump is not None and proxy_command is not None:
+            raise ValueError("a node is reached through a jump host or a proxy command, not both")
         self.target = target
         self.jump = jump
         self.accept_new_host_keys = accept_new_host_keys
+        self.proxy_command = tuple(proxy_command) if proxy_command is not None else None
+        self.host_key_evidence = host_key_evidence
         self._client: paramiko.SSHClient | None = None
         self._jump_client: paramiko.SSHClient | None = None
         self._live: list[SshCommand] = []
-        self._streams: list[socket.socket | paramiko.Channel] = []
+        self._streams: list[socket.socket | paramiko.Channel | ProxyCommand] = []
         self._closed = False
         self._lock = threading.Lock()
 
@@ -249,8 +398,12 @@ class SshTransport:
             return
         if self._closed:
             raise TransportError(f"{self.target.host}:{self.target.port}: connection closed (interrupted)")
-        if self.jump is None:
-            stream: socket.socket | paramiko.Channel = self._track(_open_socket(self.target.host, self.target.port, timeout))
+        proxy: ProxyCommand | None = None
+        if self.proxy_command is not None:
+            proxy = self._track(ProxyCommand(self.proxy_command))
+            stream: socket.socket | paramiko.Channel = proxy.sock
+        elif self.jump is None:
+            stream = self._track(_open_socket(self.target.host, self.target.port, timeout))
         else:
             try:
                 jsock = self._track(_open_socket(self.jump.host, self.jump.port, timeout))
@@ -269,9 +422,12 @@ class SshTransport:
                 self.close()
                 raise TransportError(f"{self.target.host}:{self.target.port}: via jump host {self.jump.host}: {exc.__class__.__name__}") from None
         try:
-            client = _connect_client(self.target, stream, timeout, self.accept_new_host_keys)
-        except TransportError:
+            client = _connect_client(self.target, stream, timeout, self.accept_new_host_keys, self.host_key_evidence)
+        except TransportError as exc:
+            said = proxy.said() if proxy is not None else ""
             self.close()
+            if said:  # the tunnel's own reason (denied, no such endpoint …) is the one the user needs
+                raise TransportError(f"{exc} (proxy: {said})") from None
             raise
         with self._lock:
             if self._closed:  # close() ran while we were handshaking (Ctrl-C): don't leak the connection

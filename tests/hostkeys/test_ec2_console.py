@@ -1,0 +1,80 @@
+"""Reading an instance's console through EC2 GetConsoleOutput: boto3's real client against a moto
+server (its EC2 API over HTTP). moto answers with one fixed text per server; the default one is a
+Xen boot log with no host key block, which must never verify anything."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.cloud_init import CloudInitUnavailable, console_block
+from tests.support.moto import MotoUnavailable, moto_server
+from validators.hostkeys.ec2 import ConsoleUnavailable, Ec2Console, Ec2ConsoleEvidence
+
+REGION = "us-east-1"
+
+
+def ec2_client(url: str) -> Any:
+    return boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def launch(ec2: Any) -> str:
+    return ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="g6e.xlarge")["Instances"][0]["InstanceId"]
+
+
+@pytest.fixture(scope="module")
+def host_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    d = tmp_path_factory.mktemp("host")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "ssh_host_ed25519_key")], check=True)
+    pub = d / "ssh_host_ed25519_key.pub"
+    return pub, base64.b64decode(pub.read_text().split()[1])
+
+
+@pytest.fixture(scope="module")
+def plain_moto() -> Iterator[str]:
+    try:
+        with moto_server() as url:
+            yield url
+    except MotoUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def test_moto_console_has_no_block_so_nothing_is_verified(plain_moto: str, host_key: tuple[Path, bytes]) -> None:
+    ec2 = ec2_client(plain_moto)
+    iid = launch(ec2)
+    text = Ec2Console(ec2).read(iid)
+    assert text.startswith("Linux version")  # moto's text came back through base64, decoded
+    verdict = Ec2ConsoleEvidence(iid, REGION, Ec2Console(ec2)).verify("ssh-ed25519", host_key[1])
+    assert verdict.status == "no-evidence" and f"no SSH host key block in instance {iid}'s console output" in verdict.reason
+
+
+def test_an_unknown_instance_is_an_aws_error_code_not_a_verdict(plain_moto: str, host_key: tuple[Path, bytes]) -> None:
+    ec2 = ec2_client(plain_moto)
+    with pytest.raises(ConsoleUnavailable, match=r"ec2:GetConsoleOutput failed \(InvalidInstanceID.NotFound\)"):
+        Ec2Console(ec2).read("i-0123456789abcdef0")
+    verdict = Ec2ConsoleEvidence("i-0123456789abcdef0", REGION, Ec2Console(ec2)).verify("ssh-ed25519", host_key[1])
+    assert verdict.status == "no-evidence" and "InvalidInstanceID.NotFound" in verdict.reason
+
+
+def test_console_with_the_cloud_init_block_verifies_through_the_api(tmp_path: Path, host_key: tuple[Path, bytes]) -> None:
+    try:
+        block = console_block([host_key[0]])
+    except CloudInitUnavailable as exc:
+        pytest.skip(str(exc))
+    console = tmp_path / "console.txt"
+    console.write_text("[    0.000000] Linux version 6.1.0 (mockbuild@amazon)\n" + block)
+    try:
+        with moto_server(console_output=console) as url:
+            ec2 = ec2_client(url)
+            iid = launch(ec2)
+            verdict = Ec2ConsoleEvidence(iid, REGION, Ec2Console(ec2)).verify("ssh-ed25519", host_key[1])
+    except MotoUnavailable as exc:
+        pytest.skip(str(exc))
+    assert verdict.status == "verified", verdict

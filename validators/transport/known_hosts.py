@@ -1,0 +1,122 @@
+"""known_hosts read the way OpenSSH reads it (sshd(8), "SSH_KNOWN_HOSTS FILE FORMAT"; OpenSSH
+hostfile.c ``load_hostkeys`` / ``check_key_not_revoked``), which paramiko's ``HostKeys`` does not:
+
+- host patterns: comma lists, ``*`` and ``?`` wildcards, ``!`` negation, ``[host]:port``, and
+  hashed names (``|1|salt|hash``), case-insensitive. paramiko matches exact and hashed names only.
+- ``@revoked <patterns> <key>``: that key is refused for the hosts the patterns match, even where
+  the same key is also listed plainly (OpenSSH checks revocation after a match, and a revoked key
+  wins). paramiko raises on the marker line and so loses every other line of the file.
+- ``@cert-authority <patterns> <key>``: trusts host *certificates* signed by that CA. plinth
+  verifies plain host keys only (paramiko has no host-certificate verification), so these lines
+  are read, never trusted, and never stop the other lines from loading; a host that is only known
+  through a CA is "unknown", with a hint that says so.
+- A line OpenSSH would skip (unknown marker, unknown key type, bad base64, too few fields) is
+  skipped, not fatal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import paramiko
+from paramiko.pkey import UnknownKeyType
+
+
+@dataclass(frozen=True)
+class Entry:
+    patterns: tuple[str, ...]
+    key: paramiko.PKey
+    marker: str | None  # None, "@revoked" or "@cert-authority"
+    line: int
+
+
+def _key(key_type: str, blob: str) -> paramiko.PKey | None:
+    try:
+        return paramiko.PKey.from_type_string(key_type, base64.b64decode(blob, validate=True))
+    except (binascii.Error, ValueError, TypeError, paramiko.SSHException, UnknownKeyType):
+        return None  # a key type paramiko does not know, or a corrupt blob: OpenSSH skips the line too
+
+
+def parse(text: str) -> list[Entry]:
+    """Every usable entry of a known_hosts file, in file order."""
+    entries = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        marker = None
+        if fields[0].startswith("@"):
+            marker, fields = fields[0], fields[1:]
+            if marker not in ("@revoked", "@cert-authority"):
+                continue  # OpenSSH: "invalid marker", line skipped
+        if len(fields) < 3:
+            continue
+        key = _key(fields[1], fields[2])
+        if key is not None:
+            entries.append(Entry(tuple(fields[0].split(",")), key, marker, number))
+    return entries
+
+
+@lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.IGNORECASE | re.DOTALL)
+
+
+def _hashed_match(pattern: str, name: str) -> bool:
+    """``|1|base64(salt)|base64(HMAC-SHA1(salt, name))`` (ssh-keygen -H)."""
+    parts = pattern.split("|")
+    if len(parts) != 4 or parts[1] != "1":
+        return False
+    try:
+        salt = base64.b64decode(parts[2], validate=True)
+        want = base64.b64decode(parts[3], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), want)
+
+
+def host_matches(patterns: tuple[str, ...], name: str) -> bool:
+    """OpenSSH's match_hostname: a negated pattern that matches wins over everything; otherwise
+    any positive match. ``name`` is ``host`` or ``[host]:port`` (port other than 22)."""
+    positive = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        body = pattern[1:] if negated else pattern
+        hit = _hashed_match(body, name) if body.startswith("|") else bool(_glob(body).fullmatch(name))
+        if hit and negated:
+            return False
+        positive = positive or hit
+    return positive
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    """What one known_hosts file says about one host name."""
+
+    trusted: list[paramiko.PKey]  # plain entries for this host, revoked keys taken out
+    revoked: list[paramiko.PKey]
+    has_ca: bool  # a @cert-authority line covers this host
+
+    def is_revoked(self, key: paramiko.PKey) -> bool:
+        return any(_same(key, r) for r in self.revoked)
+
+
+def _same(a: paramiko.PKey, b: paramiko.PKey) -> bool:
+    return a.get_name() == b.get_name() and a.asbytes() == b.asbytes()
+
+
+def for_host(entries: list[Entry], name: str) -> HostKeys:
+    matching = [e for e in entries if host_matches(e.patterns, name)]
+    revoked = [e.key for e in matching if e.marker == "@revoked"]
+    trusted = [e.key for e in matching if e.marker is None and not any(_same(e.key, r) for r in revoked)]
+    return HostKeys(trusted=trusted, revoked=revoked, has_ca=any(e.marker == "@cert-authority" for e in matching))
+
+
+__all__ = ["Entry", "HostKeys", "for_host", "host_matches", "parse"]
