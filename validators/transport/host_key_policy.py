@@ -41,31 +41,33 @@ def revoked(hostname: str, key: paramiko.PKey, known_hosts: Path) -> RevokedHost
     return RevokedHostKey(f"host key for {hostname} ({key.get_name()} {key.fingerprint}) is marked @revoked in {known_hosts}")
 
 
-class RefuseUnknown(paramiko.MissingHostKeyPolicy):
+class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """A policy for one node's known_hosts file; a key it marks @revoked is never new."""
+
     def __init__(self, known: HostKeys, known_hosts: Path) -> None:
         self.known = known
         self.known_hosts = known_hosts
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def refuse_revoked(self, hostname: str, key: paramiko.PKey) -> None:
         if self.known.is_revoked(key):
             raise revoked(hostname, key, self.known_hosts)
+
+
+class RefuseUnknown(_KnownHostsPolicy):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        self.refuse_revoked(hostname, key)
         ca = (" (known_hosts trusts a @cert-authority for this host; plinth verifies plain host keys only: "
               "add the host's own key, e.g. from ssh-keyscan)") if self.known.has_ca else ""
         raise UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) "
                              f"(use --accept-new-host-keys to trust it){ca}")
 
 
-class AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
+class AcceptNewAndRecord(_KnownHostsPolicy):
     """Trust-on-first-use, recorded: append the new key to the known_hosts file (created 0600).
-    Appending keeps entries a rewrite would drop (markers, comments). A revoked key is never new."""
-
-    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
-        self.known = known
-        self.known_hosts = known_hosts
+    Appending keeps entries a rewrite would drop (markers, comments)."""
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.known.is_revoked(key):
-            raise revoked(hostname, key, self.known_hosts)
+        self.refuse_revoked(hostname, key)
         client.get_host_keys().add(hostname, key.get_name(), key)
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
         with _known_hosts_lock:
@@ -75,21 +77,20 @@ class AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
                 fh.write(line)
 
 
-class CheckEvidence(paramiko.MissingHostKeyPolicy):
+class CheckEvidence(_KnownHostsPolicy):
     """An unknown key is asked about first: verified by the evidence, it is recorded like a trusted
     one; contradicted, it is refused even with --accept-new-host-keys; with no evidence the usual
     rule holds (trust-on-first-use only when the user opted in). A revoked key is refused whatever
     the evidence says."""
 
     def __init__(self, evidence: HostKeyEvidence, known: HostKeys, known_hosts: Path, accept_new: bool) -> None:
+        super().__init__(known, known_hosts)
         self.evidence = evidence
-        self.known = known
         self.record = AcceptNewAndRecord(known, known_hosts)
         self.accept_new = accept_new
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.known.is_revoked(key):
-            raise revoked(hostname, key, self.record.known_hosts)
+        self.refuse_revoked(hostname, key)
         verdict = self.evidence.verify(key.get_name(), key.asbytes())
         if verdict.status == "verified" or (verdict.status == "no-evidence" and self.accept_new):
             self.record.missing_host_key(client, hostname, key)
