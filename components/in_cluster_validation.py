@@ -49,7 +49,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.k8s_gpu import DEFAULT_GPU_NODE_TERMS, MANAGED_BY
+from components.k8s_gpu import DEFAULT_GPU_NODE_TERMS, MANAGED_BY, resource_name
 from stacks.config import InClusterValidationConfig
 from validators.facts.envelope import manifest_bytes
 from validators.node_marker import TAINT_KEY
@@ -295,12 +295,6 @@ class InClusterValidationArgs:
     node_terms: list[dict[str, Any]] | None = None  # None: NVIDIA GPU nodes (k8s_gpu.DEFAULT_GPU_NODE_TERMS)
 
 
-def _resource_name(prefix: str, obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    scope = f"{meta['namespace']}-" if "namespace" in meta else ""
-    return f"{prefix}-{obj['kind'].lower()}-{scope}{meta['name']}"
-
-
 class InClusterValidation(pulumi.ComponentResource):
     facts_location: pulumi.Output[str]
     role_arn: pulumi.Output[str]
@@ -334,7 +328,7 @@ class InClusterValidation(pulumi.ComponentResource):
         # rest of every object stays known at preview, where the policy pack and the diff can read it
         agent = bucket_out.apply(lambda b: agent_args(cfg, b, args.profile, one_shot=cfg.mode == "jobs"))
         for obj in manifests(cfg, "<bucket>", args.profile, args.region, args.node_terms):
-            res_name = _resource_name(name, obj)
+            res_name = resource_name(name, obj)
             kind = obj["kind"]
             deps: list[pulumi.Resource] = [namespace] if namespace is not None and "namespace" in obj["metadata"] else []
             if kind in ("DaemonSet", "Job"):

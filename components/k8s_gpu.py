@@ -202,7 +202,8 @@ class KubernetesGpuEnablementArgs:
     device_plugin: bool = True
 
 
-def _resource_name(prefix: str, obj: dict[str, Any]) -> str:
+def resource_name(prefix: str, obj: dict[str, Any]) -> str:
+    """The Pulumi name of a Kubernetes object from a manifest: prefix, kind, namespace, name."""
     meta = obj["metadata"]
     scope = f"{meta['namespace']}-" if "namespace" in meta else ""
     return f"{prefix}-{obj['kind'].lower()}-{scope}{meta['name']}"
@@ -222,7 +223,7 @@ class KubernetesGpuEnablement(pulumi.ComponentResource):
         namespaces: dict[str, pulumi.Resource] = {}
 
         for obj in objs:
-            res_name = _resource_name(name, obj)
+            res_name = resource_name(name, obj)
             ns = obj["metadata"].get("namespace")
             # Namespaced objects wait for their namespace (the provider alone doesn't order them).
             deps = [namespaces[ns]] if ns in namespaces else []

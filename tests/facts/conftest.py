@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.support.moto import MotoUnavailable, moto_server
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +22,6 @@ def local_facts() -> dict[str, Any]:
     spec = NodeSpec(name="local", host="localhost", transport="local", python=python)
     opts = RunOptions(probe_options=ProbeOptions(disk_test_mb=0, disk_skip_reason="disk test disabled (--disk-test-mb 0)"))
     return probe_facts(LocalTransport(), spec, 60.0, opts)
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    try:
-        with moto_server() as url:
-            yield url
-    except MotoUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +36,8 @@ def host_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     return pub, base64.b64decode(pub.read_text().split()[1])
 
 
-@pytest.fixture(scope="module")
-def plain_moto() -> Iterator[str]:
-    try:
-        with moto_server() as url:
-            yield url
-    except MotoUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-def test_moto_console_has_no_block_so_nothing_is_verified(plain_moto: str, host_key: tuple[Path, bytes]) -> None:
-    ec2 = ec2_client(plain_moto)
+def test_moto_console_has_no_block_so_nothing_is_verified(moto: str, host_key: tuple[Path, bytes]) -> None:
+    ec2 = ec2_client(moto)
     iid = launch(ec2)
     text = Ec2Console(ec2).read(iid)
     assert text.startswith("Linux version")  # moto's text came back through base64, decoded
@@ -55,8 +45,8 @@ def test_moto_console_has_no_block_so_nothing_is_verified(plain_moto: str, host_
     assert verdict.status == "no-evidence" and f"no SSH host key block in instance {iid}'s console output" in verdict.reason
 
 
-def test_an_unknown_instance_is_an_aws_error_code_not_a_verdict(plain_moto: str, host_key: tuple[Path, bytes]) -> None:
-    ec2 = ec2_client(plain_moto)
+def test_an_unknown_instance_is_an_aws_error_code_not_a_verdict(moto: str, host_key: tuple[Path, bytes]) -> None:
+    ec2 = ec2_client(moto)
     with pytest.raises(ConsoleUnavailable, match=r"ec2:GetConsoleOutput failed \(InvalidInstanceID.NotFound\)"):
         Ec2Console(ec2).read("i-0123456789abcdef0")
     verdict = Ec2ConsoleEvidence("i-0123456789abcdef0", REGION, Ec2Console(ec2)).verify("ssh-ed25519", host_key[1])

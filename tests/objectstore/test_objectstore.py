@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from policies.thresholds import Profile, Threshold
-from tests.support.moto import MotoUnavailable, moto_server
 from tests.support.sshd import free_port
 from validators.checks.base import judge_fleet
 from validators.objectstore import PROBE_PREFIX, _reason, controller_store_facts
@@ -30,15 +28,6 @@ class Store:
     endpoint: str | None
     bucket: str
     region: str | None = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    try:
-        with moto_server() as url:
-            yield url
-    except MotoUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(autouse=True)

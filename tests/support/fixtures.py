@@ -1,4 +1,4 @@
-"""Session fixtures for the real sshd (imported by tests/conftest.py)."""
+"""Fixtures for the real servers tests share (imported by tests/conftest.py): sshd, moto's S3/EC2."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.moto import MotoUnavailable, moto_server
 from tests.support.sshd import SshdHandle, SshdUnavailable, remove_workdir, start_sshd
 
 
@@ -21,3 +22,13 @@ def sshd_server() -> Iterator[SshdHandle]:
     finally:
         handle.stop()
         remove_workdir(handle)
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    """A fresh moto server (its own empty S3 and EC2) per test module: the endpoint URL."""
+    try:
+        with moto_server() as url:
+            yield url
+    except MotoUnavailable as exc:
+        pytest.skip(str(exc))

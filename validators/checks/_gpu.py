@@ -55,6 +55,19 @@ def devices(check_id: str, facts: Facts, threshold: Threshold, ctx: CheckContext
     return [], not_run(check_id, reason, threshold=threshold, remediation=DRIVER_HINT)
 
 
+def reporting(check_id: str, facts: Facts, threshold: Threshold, ctx: CheckContext, *fields: str,
+              missing: str) -> tuple[list[Device], CheckResult | None]:
+    """The node's GPUs that report every one of ``fields``, or the result to return: no GPU to judge
+    (:func:`devices`), or none of them reports those fields (could not run: ``missing`` says what)."""
+    found, early = devices(check_id, facts, threshold, ctx)
+    if early:
+        return [], early
+    known = [d for d in found if all(d.get(f) is not None for f in fields)]
+    if not known:
+        return [], not_run(check_id, missing, threshold=threshold)
+    return known, None
+
+
 def model_of(devs: Sequence[Device]) -> GpuModel | None:
     """The catalogue row of the node's GPUs (the first GPU's; a mixed node is gpu.model's finding)."""
     return gpu_model(next((d.get("name") for d in devs if d.get("name")), None))

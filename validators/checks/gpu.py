@@ -89,12 +89,10 @@ def gpu_model(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRes
 
 @check("gpu.memory")
 def gpu_memory(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
-    devices, early = _gpu.devices("gpu.memory", facts, threshold, ctx)
+    known, early = _gpu.reporting("gpu.memory", facts, threshold, ctx, "memory_total_mib",
+                                  missing="no GPU reported its memory size")
     if early:
         return early
-    known = [d for d in devices if d.get("memory_total_mib") is not None]
-    if not known:
-        return not_run("gpu.memory", "no GPU reported its memory size", threshold=threshold)
     smallest = min(known, key=lambda d: d["memory_total_mib"])
     gib = round(smallest["memory_total_mib"] / 1024, 1)
     what = f"smallest GPU memory ({_gpu.name(smallest)})"
@@ -107,16 +105,12 @@ def gpu_memory(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRe
     return not_applicable("gpu.memory", f"no memory bound (profile min or instance type); smallest GPU has {fmt(gib)} GiB")
 
 
-
-
 @check("gpu.temperature")
 def gpu_temperature(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
-    devices, early = _gpu.devices("gpu.temperature", facts, threshold, ctx)
+    known, early = _gpu.reporting("gpu.temperature", facts, threshold, ctx, "temperature_c",
+                                  missing="no GPU reported its temperature")
     if early:
         return early
-    known = [d for d in devices if d.get("temperature_c") is not None]
-    if not known:
-        return not_run("gpu.temperature", "no GPU reported its temperature", threshold=threshold)
     hottest = max(known, key=lambda d: d["temperature_c"])
     return at_most("gpu.temperature", hottest["temperature_c"], threshold, what=f"hottest GPU ({_gpu.name(hottest)})", unit=threshold.unit or "C",
                    remediation="Check airflow, fans and inlet temperature; throttling starts near the slowdown limit.")
@@ -130,12 +124,10 @@ PERSISTENCE_FIX = ("Run NVIDIA's persistence daemon so the GPUs stay initialised
 
 @check("gpu.persistence_mode")
 def gpu_persistence_mode(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
-    devices, early = _gpu.devices("gpu.persistence_mode", facts, threshold, ctx)
+    known, early = _gpu.reporting("gpu.persistence_mode", facts, threshold, ctx, "persistence_mode",
+                                  missing="persistence mode not reported")
     if early:
         return early
-    known = [d for d in devices if d.get("persistence_mode") is not None]
-    if not known:
-        return not_run("gpu.persistence_mode", "persistence mode not reported", threshold=threshold)
     off = [d for d in known if not d["persistence_mode"]]
     result = expect_equal("gpu.persistence_mode", not off, threshold, what="persistence mode on every GPU",
                           remediation=PERSISTENCE_FIX)

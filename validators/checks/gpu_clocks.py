@@ -23,7 +23,6 @@ from __future__ import annotations
 from policies.thresholds import Threshold
 from validators.checks import _gpu
 from validators.checks.base import CheckContext, Facts, check
-from validators.checks.compare import not_run
 from validators.checks.remedy import hardware_remedy
 from validators.results import CheckResult
 
@@ -49,13 +48,10 @@ def _at_top_clock(dev: _gpu.Device) -> bool:
 
 @check("gpu.clock_events")
 def gpu_clock_events(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
-    devices, early = _gpu.devices("gpu.clock_events", facts, threshold, ctx)
+    known, early = _gpu.reporting("gpu.clock_events", facts, threshold, ctx, "clock_event_reasons",
+                                  missing="clock event reasons not reported (needs nvidia-smi -q, --query-gpu or NVML)")
     if early:
         return early
-    known = [d for d in devices if d.get("clock_event_reasons") is not None]
-    if not known:
-        return not_run("gpu.clock_events", "clock event reasons not reported (needs nvidia-smi -q, --query-gpu or NVML)",
-                       threshold=threshold)
     flagged = [d for d in known if set(d["clock_event_reasons"]) & set(HARDWARE)]
     # a hardware slowdown cuts clocks by half or more: a GPU flagged while at its top clock is not
     # slowed now (a brake released a moment ago, or a stale bit) — say so, re-check, don't fail it

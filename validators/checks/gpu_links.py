@@ -41,12 +41,10 @@ def _growth(before: Any, after: Any) -> int | None:
 
 @check("gpu.pcie_link")
 def gpu_pcie_link(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckResult:
-    devices, early = _gpu.devices("gpu.pcie_link", facts, threshold, ctx)
+    known, early = _gpu.reporting("gpu.pcie_link", facts, threshold, ctx, "pcie_width_current", "pcie_width_max",
+                                  missing="PCIe link state not reported")
     if early:
         return early
-    known = [d for d in devices if d.get("pcie_width_current") is not None and d.get("pcie_width_max") is not None]
-    if not known:
-        return not_run("gpu.pcie_link", "PCIe link state not reported", threshold=threshold)
     narrow = [d for d in known if d["pcie_width_current"] < d["pcie_width_max"]]
     if narrow:
         detail = "; ".join(f"{_gpu.name(d)} x{d['pcie_width_current']} of x{d['pcie_width_max']}" for d in narrow[:8])

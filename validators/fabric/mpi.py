@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from validators.fabric.toolout import check_positive, check_word, first_remedy, snippet
+from validators.fabric.toolout import check_positive, check_word, first_match, first_remedy
 
 # the launcher's own lines when the command never started on every rank (Open MPI 4 and 5, OpenSSH)
 LAUNCH_FAILURES = (
@@ -57,11 +57,7 @@ LAUNCH_REMEDIES: tuple[tuple[str, str], ...] = (
 
 def launch_failure(lines: Sequence[str]) -> str | None:
     """The most telling launcher failure line in the output, else None."""
-    for pattern in LAUNCH_FAILURES:
-        for line in lines:
-            if m := pattern.search(line):
-                return snippet(m.group(0))
-    return None
+    return first_match(lines, LAUNCH_FAILURES)
 
 
 def launch_remedy(error: str) -> str | None:

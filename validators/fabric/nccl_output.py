@@ -16,7 +16,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from validators.fabric.mpi import launch_failure
-from validators.fabric.toolout import bounded_text, clean_lines, first_line, integer, number, snippet
+from validators.fabric.toolout import (
+    bounded_text,
+    clean_lines,
+    first_line,
+    first_match,
+    integer,
+    number,
+    snippet,
+)
 
 _DEVICE = re.compile(
     r"^#\s+Rank\s+(?P<rank>\d+)\s+(?:Group\s+(?P<group>\d+)\s+)?Pid\s+\d+\s+on\s+(?P<host>\S+)\s+"
@@ -112,15 +120,6 @@ def _row(line: str, cols: Sequence[str]) -> dict[str, Any] | None | Literal["par
             "out_of_place": oop, "in_place": inp}
 
 
-def _first(lines: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> str | None:
-    """The first line matching any pattern, in the order of the patterns (the most telling first)."""
-    for pattern in patterns:
-        for line in lines:
-            if m := pattern.search(line):
-                return snippet(m.group(0))
-    return None
-
-
 def _peak(rows: Sequence[Mapping[str, Any]]) -> tuple[float | None, int | None]:
     if not rows:
         return None, None
@@ -196,11 +195,11 @@ def parse_all_reduce(text: str | bytes | None, *, exit_code: int | None = None) 
     peak, out["peak_size_bytes"] = _peak(rows)
     out["peak_busbw_gbs"] = round(peak, 3) if peak is not None else None
 
-    fatal = _first(lines, _FATAL)
+    fatal = first_match(lines, _FATAL)
     complete = bool(rows) and summary_seen
     if fatal:
         out["error"] = fatal
-    elif not complete and (cause := launch_failure(lines) or _first(lines, _CAUSES)):
+    elif not complete and (cause := launch_failure(lines) or first_match(lines, _CAUSES)):
         out["error"] = cause
     elif not complete and exit_code in (124, 137):
         out["error"] = f"killed at its time bound before finishing ({len(rows)} sizes measured): the run hung or was too slow"

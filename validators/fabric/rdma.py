@@ -39,9 +39,9 @@ from validators.fabric.toolout import (
     check_positive,
     check_word,
     first_line,
+    first_match,
     first_remedy,
     number,
-    snippet,
 )
 from validators.results import CheckResult
 
@@ -154,7 +154,7 @@ def parse_ib_write_bw(text: str | bytes | None, *, exit_code: int | None = None)
                    bw_peak_gbps=max(peaks) if peaks else None)
         out["ok"] = True
         return out
-    error = next((snippet(m.group(0)) for p in _IB_ERRORS for line in body.split("\n") if (m := p.search(line))), None)
+    error = first_match(body.split("\n"), _IB_ERRORS)
     if error and ("detect devices" in error or "Infiniband/RoCE device" in error):
         error = f"no RDMA device on this node (ib_write_bw: {error})"
     elif error is None and exit_code in (124, 137):
@@ -241,7 +241,7 @@ def parse_fi_pingpong(text: str | bytes | None, *, provider: str | None = None, 
         out["peak_mb_s"] = max(r["mb_s"] for r in out["rows"])
         out["ok"] = True
         return out
-    error = next((snippet(m.group(0)) for p in _PP_ERRORS for line in body.split("\n") if (m := p.search(line))), None)
+    error = first_match(body.split("\n"), _PP_ERRORS)
     if error and "-61" in error:
         error = f"libfabric provider {provider or '?'} is not available on this node ({error})"
     elif error is None and exit_code in (124, 137):

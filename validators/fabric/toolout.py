@@ -67,6 +67,16 @@ def first_line(text: str) -> str:
     return "(empty output)"
 
 
+def first_match(lines: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> str | None:
+    """What the first pattern to match any line matched, fit for a report: the patterns are in order
+    of how telling they are, so the order of the patterns wins over the order of the lines."""
+    for pattern in patterns:
+        for line in lines:
+            if m := pattern.search(line):
+                return snippet(m.group(0))
+    return None
+
+
 def bounded(argv: Sequence[str], timeout_s: float | None) -> list[str]:
     """``argv`` under coreutils ``timeout`` (SIGTERM at the bound, SIGKILL 5 s later) when a bound is
     given: nccl-tests before 2.17, fi_pingpong and ib_write_bw have no overall time limit of their own,

@@ -6,7 +6,7 @@ Security defaults, because this tool logs into production GPU fleets:
   :mod:`validators.hostkeys`) and recorded when it agrees; otherwise it is refused unless the user
   opts in (``--accept-new-host-keys``), and then it is recorded in that same file; a key that
   CHANGED, or that contradicts the evidence, is always refused (that is what a man in the middle
-  looks like);
+  looks like). The rules are in ``host_key_policy.py``, loading the identity file in ``identity.py``;
 - the stream to the node is a TCP socket, a channel through a jump host, or the stdin/stdout of a
   proxy command (an EC2 Instance Connect Endpoint tunnel), started from an argv list, never a shell;
 - commands are argv lists joined with ``shlex.join``: an inventory value never reaches the remote
@@ -16,26 +16,19 @@ Security defaults, because this tool logs into production GPU fleets:
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import shlex
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
-from policies.errors import ConfigError
-from policies.inputs import read_input, read_input_text
 from validators.hostkeys import HostKeyEvidence
 from validators.transport.base import (
     MAX_STDERR,
@@ -45,17 +38,21 @@ from validators.transport.base import (
     OutputTooLarge,
     TransportError,
 )
-from validators.transport.known_hosts import Entry, HostKeys, for_host, parse
+from validators.transport.host_key_policy import (
+    RevokedHostKey,
+    UnknownHostKey,
+    known_keys,
+    missing_key_policy,
+    revoked,
+)
+from validators.transport.identity import load_key
 from validators.transport.proxy import ProxyCommand
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
-MAX_KEY_FILE = 1024 * 1024  # an SSH private key is a few KiB (RSA 16384 bits: ~13 KiB)
-MAX_KNOWN_HOSTS = 16 * 1024 * 1024
 _S = TypeVar("_S", socket.socket, paramiko.Channel, ProxyCommand)
 # paramiko logs handshake failures at ERROR; without a handler Python would print them to stderr
 # beside our own one-line reason. Library convention: a NullHandler, the user's logging config wins.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
-_known_hosts_lock = threading.Lock()  # nodes connect in parallel threads; appends must not interleave
 
 
 @dataclass(frozen=True)
@@ -88,94 +85,6 @@ class SshTarget:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-class _UnknownHostKey(paramiko.SSHException):
-    pass
-
-
-class _RevokedHostKey(paramiko.SSHException):
-    pass
-
-
-def _revoked(hostname: str, key: paramiko.PKey, known_hosts: Path) -> _RevokedHostKey:
-    return _RevokedHostKey(f"host key for {hostname} ({key.get_name()} {key.fingerprint}) is marked @revoked in {known_hosts}")
-
-
-class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
-    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
-        self.known = known
-        self.known_hosts = known_hosts
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.known.is_revoked(key):
-            raise _revoked(hostname, key, self.known_hosts)
-        ca = (" (known_hosts trusts a @cert-authority for this host; plinth verifies plain host keys only: "
-              "add the host's own key, e.g. from ssh-keyscan)") if self.known.has_ca else ""
-        raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) "
-                              f"(use --accept-new-host-keys to trust it){ca}")
-
-
-class _AcceptNewAndRecord(paramiko.MissingHostKeyPolicy):
-    """Trust-on-first-use, recorded: append the new key to the known_hosts file (created 0600).
-    Appending keeps entries a rewrite would drop (markers, comments). A revoked key is never new."""
-
-    def __init__(self, known: HostKeys, known_hosts: Path) -> None:
-        self.known = known
-        self.known_hosts = known_hosts
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.known.is_revoked(key):
-            raise _revoked(hostname, key, self.known_hosts)
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
-        with _known_hosts_lock:
-            self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOCTTY, 0o600)
-            with os.fdopen(fd, "a") as fh:
-                fh.write(line)
-
-
-@lru_cache(maxsize=8)
-def _parse_known_hosts(text: str) -> list[Entry]:
-    return parse(text)  # one file serves every node of a fleet: parsed once per content
-
-
-def _known_keys(target: SshTarget) -> HostKeys:
-    """What the node's known_hosts says about it; an absent file knows nothing."""
-    try:
-        text = read_input_text(target.known_hosts, "known_hosts", MAX_KNOWN_HOSTS)
-    except ConfigError as exc:
-        if str(exc).endswith("known_hosts not found"):
-            return for_host([], target.host_key_name)
-        raise TransportError(str(exc)) from None
-    return for_host(_parse_known_hosts(text), target.host_key_name)
-
-
-class _CheckEvidence(paramiko.MissingHostKeyPolicy):
-    """An unknown key is asked about first: verified by the evidence, it is recorded like a trusted
-    one; contradicted, it is refused even with --accept-new-host-keys; with no evidence the usual
-    rule holds (trust-on-first-use only when the user opted in). A revoked key is refused whatever
-    the evidence says."""
-
-    def __init__(self, evidence: HostKeyEvidence, known: HostKeys, known_hosts: Path, accept_new: bool) -> None:
-        self.evidence = evidence
-        self.known = known
-        self.record = _AcceptNewAndRecord(known, known_hosts)
-        self.accept_new = accept_new
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.known.is_revoked(key):
-            raise _revoked(hostname, key, self.record.known_hosts)
-        verdict = self.evidence.verify(key.get_name(), key.asbytes())
-        if verdict.status == "verified" or (verdict.status == "no-evidence" and self.accept_new):
-            self.record.missing_host_key(client, hostname, key)
-            return
-        if verdict.status == "mismatch":
-            raise _UnknownHostKey(f"host key for {hostname} refused: {verdict.reason} (possible MITM; "
-                                  "refused even with --accept-new-host-keys)")
-        raise _UnknownHostKey(f"unknown host key for {hostname} ({key.get_name()} {key.fingerprint}) not verified: "
-                              f"{verdict.reason} (use --accept-new-host-keys to trust it)")
-
-
 def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -192,60 +101,15 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-def _load_key(path: Path) -> paramiko.PKey | None:
-    """Load an identity file of any type paramiko knows (the type is read from the file, so a
-    wrong guess can't mask the server's real answer); None when it does not exist (authentication
-    then says so). Encrypted keys belong in ssh-agent. Read once, through read_input (a FIFO or
-    /dev/zero given as a key is refused, not read forever), then parsed in memory: what paramiko's
-    PKey.from_path does, without its second read of the path."""
-    try:
-        data = read_input(path, "SSH identity file", MAX_KEY_FILE)
-    except ConfigError as exc:
-        if str(exc).endswith("SSH identity file not found"):
-            return None
-        raise TransportError(str(exc)) from None
-    try:
-        try:
-            loaded = serialization.load_ssh_private_key(data, password=None)
-        except ValueError:  # not the OpenSSH format: legacy PEM (BEGIN RSA/EC PRIVATE KEY)
-            loaded = serialization.load_pem_private_key(data, password=None)
-        key_class: type[paramiko.PKey]
-        if isinstance(loaded, rsa.RSAPrivateKey):
-            key_class = paramiko.RSAKey
-        elif isinstance(loaded, ed25519.Ed25519PrivateKey):
-            key_class = paramiko.Ed25519Key
-        elif isinstance(loaded, ec.EllipticCurvePrivateKey):
-            key_class = paramiko.ECDSAKey
-        else:
-            raise TransportError(f"identity file {path}: key type {loaded.__class__.__name__} is not supported")
-        key = key_class.from_private_key(io.StringIO(data.decode("utf-8", "replace")))
-    except (TypeError, paramiko.PasswordRequiredException):  # cryptography: "Password was not given but private key is encrypted"
-        raise TransportError(f"identity file {path} is passphrase-protected: load it into ssh-agent (ssh-add) instead") from None
-    except (paramiko.SSHException, ValueError, UnicodeError) as exc:
-        raise TransportError(f"identity file {path}: cannot load key ({exc.__class__.__name__})") from None
-    cert = Path(f"{path}-cert.pub")
-    if cert.exists():  # an OpenSSH user certificate beside the key is presented with it, as ssh does
-        try:
-            key.load_certificate(read_input_text(cert, "SSH certificate", MAX_KEY_FILE).strip())
-        except (ConfigError, paramiko.SSHException, ValueError) as exc:
-            raise TransportError(f"identity file {path}: cannot load its certificate {cert}: {exc}") from None
-    return key
-
-
 def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, timeout: float,
                     accept_new: bool, evidence: HostKeyEvidence | None = None) -> paramiko.SSHClient:
     """SSH handshake + host-key check + auth over an already open stream; TransportError on failure."""
-    known = _known_keys(target)
+    known = known_keys(target.known_hosts, target.host_key_name)
     client = paramiko.SSHClient()
     for key in reversed(known.trusted):  # paramiko keeps one key per type and host: the file's first wins
         client.get_host_keys().add(target.host_key_name, key.get_name(), key)
-    policy: paramiko.MissingHostKeyPolicy
-    if evidence is not None:
-        policy = _CheckEvidence(evidence, known, target.known_hosts, accept_new)
-    else:
-        policy = _AcceptNewAndRecord(known, target.known_hosts) if accept_new else _RefuseUnknown(known, target.known_hosts)
-    client.set_missing_host_key_policy(policy)
-    pkey = _load_key(target.identity_file) if target.identity_file is not None else None
+    client.set_missing_host_key_policy(missing_key_policy(known, target.known_hosts, accept_new, evidence))
+    pkey = load_key(target.identity_file) if target.identity_file is not None else None
     started = time.monotonic()
     lookup_name, lookup_port = target.host_key_lookup
     try:
@@ -257,11 +121,11 @@ def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, t
     except paramiko.BadHostKeyException as exc:
         client.close()
         if known.is_revoked(exc.key):
-            raise TransportError(str(_revoked(target.host_key_name, exc.key, target.known_hosts))) from None
+            raise TransportError(str(revoked(target.host_key_name, exc.key, target.known_hosts))) from None
         raise TransportError(
             f"host key mismatch: host key for {target.host_key_name} does not match {target.known_hosts} (possible MITM)"
         ) from None
-    except (_UnknownHostKey, _RevokedHostKey) as exc:
+    except (UnknownHostKey, RevokedHostKey) as exc:
         client.close()
         raise TransportError(str(exc)) from None
     except paramiko.AuthenticationException:

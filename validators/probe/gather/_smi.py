@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._device import empty_device
 from ._util import is_na, sum_known, text_or_none, to_bool, to_float, to_int
@@ -94,6 +94,48 @@ TEXT_CLOCK_REASONS = {
 HISTOGRAM_KEYS = ("max", "high", "partial", "low", "none")
 
 
+# facts key <- (converter, paths under the GPU's section: the first with a value wins, for keys
+# renamed across drivers). A section that is absent leaves the value None, as "not reported".
+Fields = Tuple[Tuple[str, Callable[[Optional[str]], Any], Tuple[Tuple[str, ...], ...]], ...]
+TEXT_FIELDS: Fields = (
+    ("name", text_or_none, (("Product Name",),)),
+    ("uuid", text_or_none, (("GPU UUID",),)),
+    ("architecture", text_or_none, (("Product Architecture",),)),
+    ("vbios_version", text_or_none, (("VBIOS Version",),)),
+    ("memory_total_mib", to_int, (("FB Memory Usage", "Total"),)),
+    ("ecc_mode", text_or_none, (("ECC Mode", "Current"),)),
+    ("temperature_c", to_float, (("Temperature", "GPU Current Temp"),)),
+    ("persistence_mode", to_bool, (("Persistence Mode",),)),
+    ("pcie_gen_current", to_int, (("PCI", "GPU Link Info", "PCIe Generation", "Current"),)),
+    ("pcie_gen_max", to_int, (("PCI", "GPU Link Info", "PCIe Generation", "Max"),
+                              ("PCI", "GPU Link Info", "PCIe Generation", "Device Max"))),
+    ("pcie_width_current", to_int, (("PCI", "GPU Link Info", "Link Width", "Current"),)),
+    ("pcie_width_max", to_int, (("PCI", "GPU Link Info", "Link Width", "Max"),)),
+    ("pcie_replays", to_int, (("PCI", "Replays Since Reset"),)),
+    ("performance_state", text_or_none, (("Performance State",),)),
+    ("utilization_gpu_pct", to_int, (("Utilization", "Gpu"),)),
+    ("clocks_sm_mhz", to_int, (("Clocks", "SM"),)),
+    ("clocks_max_sm_mhz", to_int, (("Max Clocks", "SM"),)),
+    ("fabric_state", text_or_none, (("Fabric", "State"),)),
+    ("fabric_status", text_or_none, (("Fabric", "Status"),)),
+    ("fabric_clique_id", text_or_none, (("Fabric", "CliqueId"),)),
+    ("fabric_cluster_uuid", text_or_none, (("Fabric", "ClusterUUID"),)),
+    ("mig_mode", text_or_none, (("MIG Mode", "Current"),)),
+)
+# the same, under "Remapped Rows" (Ampere and later)
+TEXT_REMAP_FIELDS: Fields = (
+    ("remapped_rows_pending", to_bool, (("Pending",),)),
+    ("remapped_rows_failure", to_bool, (("Remapping Failure Occurred",),)),
+    ("remapped_rows_uncorrectable", to_int, (("Uncorrectable Error",),)),
+    ("remapped_rows_correctable", to_int, (("Correctable Error",),)),
+)
+
+
+def _fill(dev: Dict[str, Any], node: _Node, fields: Fields) -> None:
+    for key, convert, paths in fields:
+        dev[key] = convert(next((v for v in (node.val(*path) for path in paths) if v), None))
+
+
 def _walk(node: _Node) -> List[_Node]:
     out = []
     for child in node.children:
@@ -130,12 +172,7 @@ def parse_nvidia_smi_text(text: str) -> Dict[str, Any]:
     for gpu in (c for c in root.children if c.key.startswith("GPU ") and c.value is None):
         dev = empty_device(len(devices))
         dev["pci"] = gpu.key[4:].strip()
-        dev["name"] = text_or_none(gpu.val("Product Name"))
-        dev["uuid"] = text_or_none(gpu.val("GPU UUID"))
-        dev["architecture"] = text_or_none(gpu.val("Product Architecture"))
-        dev["vbios_version"] = text_or_none(gpu.val("VBIOS Version"))
-        dev["memory_total_mib"] = to_int(gpu.val("FB Memory Usage", "Total"))
-        dev["ecc_mode"] = text_or_none(gpu.val("ECC Mode", "Current"))
+        _fill(dev, gpu, TEXT_FIELDS)
         dev["ecc_uncorrected_volatile"] = _uncorrectable(gpu.get("ECC Errors", "Volatile"))
         dev["ecc_uncorrected_aggregate"] = _uncorrectable(gpu.get("ECC Errors", "Aggregate"))
         retired = gpu.get("Retired Pages")
@@ -147,34 +184,9 @@ def parse_nvidia_smi_text(text: str) -> Dict[str, Any]:
             dev["retired_pages_pending"] = to_bool(pending)
         remap = gpu.get("Remapped Rows")
         if remap is not None and not (remap.value is not None and is_na(remap.value)):
-            dev["remapped_rows_pending"] = to_bool(remap.val("Pending"))
-            dev["remapped_rows_failure"] = to_bool(remap.val("Remapping Failure Occurred"))
-            dev["remapped_rows_uncorrectable"] = to_int(remap.val("Uncorrectable Error"))
-            dev["remapped_rows_correctable"] = to_int(remap.val("Correctable Error"))
+            _fill(dev, remap, TEXT_REMAP_FIELDS)
             dev["remap_histogram"] = _histogram(remap.get("Bank Remap Availability Histogram"))
-        dev["temperature_c"] = to_float(gpu.val("Temperature", "GPU Current Temp"))
-        dev["persistence_mode"] = to_bool(gpu.val("Persistence Mode"))
-        link = gpu.get("PCI", "GPU Link Info")
-        if link is not None:
-            gen = link.get("PCIe Generation")
-            if gen is not None:
-                dev["pcie_gen_current"] = to_int(gen.val("Current"))
-                dev["pcie_gen_max"] = to_int(gen.val("Max") or gen.val("Device Max"))
-            dev["pcie_width_current"] = to_int(link.val("Link Width", "Current"))
-            dev["pcie_width_max"] = to_int(link.val("Link Width", "Max"))
-        dev["pcie_replays"] = to_int(gpu.val("PCI", "Replays Since Reset"))
-        dev["performance_state"] = text_or_none(gpu.val("Performance State"))
-        dev["utilization_gpu_pct"] = to_int(gpu.val("Utilization", "Gpu"))
         dev["clock_event_reasons"] = _clock_reasons(gpu.get("Clocks Event Reasons") or gpu.get("Clocks Throttle Reasons"))
-        dev["clocks_sm_mhz"] = to_int(gpu.val("Clocks", "SM"))
-        dev["clocks_max_sm_mhz"] = to_int(gpu.val("Max Clocks", "SM"))
-        fabric = gpu.get("Fabric")
-        if fabric is not None:
-            dev["fabric_state"] = text_or_none(fabric.val("State"))
-            dev["fabric_status"] = text_or_none(fabric.val("Status"))
-            dev["fabric_clique_id"] = text_or_none(fabric.val("CliqueId"))
-            dev["fabric_cluster_uuid"] = text_or_none(fabric.val("ClusterUUID"))
-        dev["mig_mode"] = text_or_none(gpu.val("MIG Mode", "Current"))
         devices.append(dev)
     return {
         "driver_version": text_or_none(root.val("Driver Version")),

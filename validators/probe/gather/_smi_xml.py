@@ -3,7 +3,7 @@ device shape, the same as ``_smi.parse_nvidia_smi_text``. Pure."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ._device import empty_device
 from ._smi import HISTOGRAM_KEYS
@@ -21,6 +21,41 @@ XML_CLOCK_REASONS = {
 }
 
 
+# facts key <- (converter, paths under <gpu>: the first present wins, for tags renamed across DTDs)
+Fields = Tuple[Tuple[str, Callable[[Optional[str]], Any], Tuple[str, ...]], ...]
+XML_FIELDS: Fields = (
+    ("name", text_or_none, ("product_name",)),
+    ("uuid", text_or_none, ("uuid",)),
+    ("architecture", text_or_none, ("product_architecture",)),
+    ("vbios_version", text_or_none, ("vbios_version",)),
+    ("memory_total_mib", to_int, ("fb_memory_usage/total",)),
+    ("ecc_mode", text_or_none, ("ecc_mode/current_ecc",)),
+    ("temperature_c", to_float, ("temperature/gpu_temp",)),
+    ("persistence_mode", to_bool, ("persistence_mode",)),
+    ("pcie_gen_current", to_int, ("pci/pci_gpu_link_info/pcie_gen/current_link_gen",)),
+    ("pcie_gen_max", to_int, ("pci/pci_gpu_link_info/pcie_gen/max_link_gen",)),
+    ("pcie_width_current", to_int, ("pci/pci_gpu_link_info/link_widths/current_link_width",)),
+    ("pcie_width_max", to_int, ("pci/pci_gpu_link_info/link_widths/max_link_width",)),
+    ("pcie_replays", to_int, ("pci/replay_counter",)),
+    ("performance_state", text_or_none, ("performance_state",)),
+    ("utilization_gpu_pct", to_int, ("utilization/gpu_util",)),
+    ("clocks_sm_mhz", to_int, ("clocks/sm_clock",)),
+    ("clocks_max_sm_mhz", to_int, ("max_clocks/sm_clock",)),
+    ("fabric_state", text_or_none, ("fabric/state",)),
+    ("fabric_status", text_or_none, ("fabric/status",)),
+    ("fabric_clique_id", text_or_none, ("fabric/cliqueId", "fabric/clique_id")),
+    ("fabric_cluster_uuid", text_or_none, ("fabric/clusterUuid", "fabric/cluster_uuid")),
+    ("mig_mode", text_or_none, ("mig_mode/current_mig",)),
+)
+# the same, under <remapped_rows> (Ampere and later)
+XML_REMAP_FIELDS: Fields = (
+    ("remapped_rows_pending", to_bool, ("remapped_row_pending",)),
+    ("remapped_rows_failure", to_bool, ("remapped_row_failure",)),
+    ("remapped_rows_uncorrectable", to_int, ("remapped_row_unc",)),
+    ("remapped_rows_correctable", to_int, ("remapped_row_corr",)),
+)
+
+
 def _x(elem: Optional[ET.Element], *paths: str) -> Optional[str]:
     """Text of the first of ``paths`` present under ``elem`` (tags were renamed across DTDs)."""
     if elem is None:
@@ -30,6 +65,11 @@ def _x(elem: Optional[ET.Element], *paths: str) -> Optional[str]:
         if found is not None and found.text is not None:
             return found.text.strip()
     return None
+
+
+def _fill(dev: Dict[str, Any], elem: ET.Element, fields: Fields) -> None:
+    for key, convert, paths in fields:
+        dev[key] = convert(_x(elem, *paths))
 
 
 def _x_uncorrectable(section: Optional[ET.Element]) -> Optional[int]:
@@ -75,12 +115,7 @@ def parse_nvidia_smi_xml(text: str) -> Dict[str, Any]:
     for gpu in root.findall("gpu"):
         dev = empty_device(len(devices))
         dev["pci"] = gpu.get("id")
-        dev["name"] = text_or_none(_x(gpu, "product_name"))
-        dev["uuid"] = text_or_none(_x(gpu, "uuid"))
-        dev["architecture"] = text_or_none(_x(gpu, "product_architecture"))
-        dev["vbios_version"] = text_or_none(_x(gpu, "vbios_version"))
-        dev["memory_total_mib"] = to_int(_x(gpu, "fb_memory_usage/total"))
-        dev["ecc_mode"] = text_or_none(_x(gpu, "ecc_mode/current_ecc"))
+        _fill(dev, gpu, XML_FIELDS)
         dev["ecc_uncorrected_volatile"] = _x_uncorrectable(gpu.find("ecc_errors/volatile"))
         dev["ecc_uncorrected_aggregate"] = _x_uncorrectable(gpu.find("ecc_errors/aggregate"))
         retired = gpu.find("retired_pages")
@@ -92,28 +127,9 @@ def parse_nvidia_smi_xml(text: str) -> Dict[str, Any]:
             dev["retired_pages_pending"] = True if True in flags else (False if False in flags else None)
         remap = gpu.find("remapped_rows")
         if remap is not None and len(remap):
-            dev["remapped_rows_pending"] = to_bool(_x(remap, "remapped_row_pending"))
-            dev["remapped_rows_failure"] = to_bool(_x(remap, "remapped_row_failure"))
-            dev["remapped_rows_uncorrectable"] = to_int(_x(remap, "remapped_row_unc"))
-            dev["remapped_rows_correctable"] = to_int(_x(remap, "remapped_row_corr"))
+            _fill(dev, remap, XML_REMAP_FIELDS)
             dev["remap_histogram"] = _x_histogram(remap)
-        dev["temperature_c"] = to_float(_x(gpu, "temperature/gpu_temp"))
-        dev["persistence_mode"] = to_bool(_x(gpu, "persistence_mode"))
-        dev["pcie_gen_current"] = to_int(_x(gpu, "pci/pci_gpu_link_info/pcie_gen/current_link_gen"))
-        dev["pcie_gen_max"] = to_int(_x(gpu, "pci/pci_gpu_link_info/pcie_gen/max_link_gen"))
-        dev["pcie_width_current"] = to_int(_x(gpu, "pci/pci_gpu_link_info/link_widths/current_link_width"))
-        dev["pcie_width_max"] = to_int(_x(gpu, "pci/pci_gpu_link_info/link_widths/max_link_width"))
-        dev["pcie_replays"] = to_int(_x(gpu, "pci/replay_counter"))
-        dev["performance_state"] = text_or_none(_x(gpu, "performance_state"))
-        dev["utilization_gpu_pct"] = to_int(_x(gpu, "utilization/gpu_util"))
         dev["clock_event_reasons"] = _x_clock_reasons(gpu)
-        dev["clocks_sm_mhz"] = to_int(_x(gpu, "clocks/sm_clock"))
-        dev["clocks_max_sm_mhz"] = to_int(_x(gpu, "max_clocks/sm_clock"))
-        dev["fabric_state"] = text_or_none(_x(gpu, "fabric/state"))
-        dev["fabric_status"] = text_or_none(_x(gpu, "fabric/status"))
-        dev["fabric_clique_id"] = text_or_none(_x(gpu, "fabric/cliqueId", "fabric/clique_id"))
-        dev["fabric_cluster_uuid"] = text_or_none(_x(gpu, "fabric/clusterUuid", "fabric/cluster_uuid"))
-        dev["mig_mode"] = text_or_none(_x(gpu, "mig_mode/current_mig"))
         devices.append(dev)
     return {
         "driver_version": text_or_none(_x(root, "driver_version")),
