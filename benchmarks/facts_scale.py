@@ -201,13 +201,13 @@ def _phases(location: str, env: dict[str, str]) -> dict[str, float]:
 
     from policies.thresholds import get_profile
     from validators.facts.collect import judge_store
-    from validators.facts.store import S3Store, s3_client
+    from validators.facts.store import S3Store
     from validators.reports import console, json_report, junit
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        store = S3Store(location, client=s3_client(64))
+        store = S3Store(location)
         got = judge_store(store, get_profile("distributed_training"))
     finally:
         for k, v in saved.items():
