@@ -119,6 +119,8 @@ class S3Http:
                  connect_timeout: float = 5.0, read_timeout: float = 30.0, attempts: int = 3) -> None:
         self.route = route
         self._credentials = credentials  # botocore Credentials: get_frozen_credentials() refreshes when due
+        self._settings = {"pool_size": pool_size, "verify": verify, "connect_timeout": connect_timeout,
+                          "read_timeout": read_timeout, "attempts": attempts}
         ctx = None
         if route.bucket_url.startswith("https:"):
             ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
@@ -134,6 +136,10 @@ class S3Http:
                                       status=attempts - 1, status_forcelist=(429, 500, 502, 503, 504),
                                       allowed_methods=frozenset({"GET"}), backoff_factor=0.05,
                                       raise_on_status=False, respect_retry_after_header=True)
+
+    def reopened(self) -> S3Http:
+        """The same route, credentials and settings with a new pool (a forked process's own sockets)."""
+        return S3Http(self.route, self._credentials, **self._settings)
 
     def _send(self, url: str) -> Any:
         request = AWSRequest(method="GET", url=url, data=b"")

@@ -59,6 +59,8 @@ class FactsStore(Protocol):
 
     def get_manifest(self, limit: int) -> tuple[bytes, datetime] | None: ...
 
+    def reopen(self) -> None: ...  # in a forked worker: its own connections, none shared with the parent
+
 
 def _run_id(location: str, last: str) -> str:
     problem = run_id_problem(last)
@@ -149,6 +151,9 @@ class DirStore:
         except OSError as exc:  # ELOOP: a symlink
             raise ConfigError(f"{self.location}: cannot read {MANIFEST}: {exc.strerror or exc}") from None
         return data, written
+
+    def reopen(self) -> None:  # files are opened per read: nothing is shared
+        pass
 
 
 _S3 = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+?)/?$")
@@ -260,6 +265,13 @@ class S3Store:
             events.unregister("before-send.s3.GetObject", seen)
         self._http = self._lean_reader(sent[-1] if sent else None)  # the last try: after any region redirect
         return found
+
+    def reopen(self) -> None:
+        """In a forked worker: the inherited client and pool hold the parent's sockets; use neither.
+        The route and the credentials (refreshed as they expire) carry over."""
+        self._session = self._client = None
+        if self._http is not None:
+            self._http = self._http.reopened()
 
     def _lean_reader(self, route: Any) -> Any:
         from botocore.httpsession import get_cert_path
