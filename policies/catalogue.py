@@ -44,6 +44,9 @@ class InstanceType(BaseModel):
         return "AL2023_x86_64_NEURON" if self.accelerator == "neuron" else "AL2023_x86_64_NVIDIA"
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~15x faster on this file (the preview loads it)
+
+
 class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,7 +59,7 @@ class Catalogue(BaseModel):
 
 @lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
-    raw = yaml.safe_load(CATALOGUE_FILE.read_text())
+    raw = yaml.load(CATALOGUE_FILE.read_text(), Loader=_LOADER)
     for name, row in raw["instances"].items():
         row["name"] = name
     return Catalogue.model_validate(raw)
@@ -106,7 +109,7 @@ class FabricCatalogue(BaseModel):
 
 @lru_cache(maxsize=1)
 def fabric_catalogue() -> FabricCatalogue:
-    return FabricCatalogue.model_validate(yaml.safe_load(FABRIC_FILE.read_text()))
+    return FabricCatalogue.model_validate(yaml.load(FABRIC_FILE.read_text(), Loader=_LOADER))
 
 
 def intranode_busbw(gpu_model: str, gpus: int) -> BusbwExpectation | None:

@@ -4,8 +4,14 @@ This mirrors ``pulumi_policy``'s analyzer servicer (``Analyze`` / ``AnalyzeStack
 deserialised from the wire form (camelCase, unknown sentinels) and wrapped in the unknown-checking
 proxy; a resource policy gets each resource's *inputs*, a stack policy gets every resource's
 *outputs* with parent, dependencies and property dependencies linked as ``PolicyResource`` objects;
-``UnknownValueError`` becomes an advisory "can't run during preview" note, ``not_applicable`` is
-silent. Enforcement comes from the policy config (else the policy's default), ``disabled`` skips.
+``UnknownValueError`` (a value the verdict needs is unknown before the resource exists) is recorded
+as "cannot be evaluated during preview: X unknown" for that policy and resource, never as a pass;
+``not_applicable`` is silent. Enforcement comes from the policy config (else the policy's default),
+``disabled`` skips.
+
+:func:`evaluate` returns an :class:`Evaluation`: the violations, what could not be evaluated, and
+each policy's status (``ran``, ``could-not-run``, ``disabled``), so a verdict line can say how many
+policies actually judged the stack.
 """
 
 from __future__ import annotations
@@ -50,6 +56,10 @@ class CapturedResource:
     inputs: dict[str, Any] = field(default_factory=dict)  # wire form: camelCase, unknown sentinels
     outputs: dict[str, Any] = field(default_factory=dict)  # inputs merged with what the provider returned
     provider: str | None = None  # URN of an explicit provider resource
+    provider_ref: str = ""  # the request's provider reference, "<urn>::<id>"
+    ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    values: dict[str, Any] = field(default_factory=dict)  # inputs as the SDK hands them to mocks (Python values)
 
 
 @dataclass(frozen=True)
@@ -63,13 +73,43 @@ class Violation:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class NotEvaluated:
+    """A policy that could not judge a resource (or the stack) because a value it needs is unknown
+    before the resources exist: "could not run", never a pass."""
+
+    policy: str
+    enforcement: str
+    reason: str  # "cannot be evaluated during preview: <property path> unknown"
+    urn: str | None = None
+    resource: str | None = None
+    resource_type: str | None = None
+
+
+RAN, COULD_NOT_RUN, DISABLED = "ran", "could-not-run", "disabled"
+
+
+@dataclass
+class Evaluation:
+    violations: list[Violation] = field(default_factory=list)
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)
+    status: dict[str, str] = field(default_factory=dict)  # policy name -> ran | could-not-run | disabled
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.status.values() if s == status)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.enforcement == "mandatory"]
+
+
 def _props(wire: Mapping[str, Any]) -> Any:
     return unknown_checking_proxy(deserialize_properties(dict(wire)))
 
 
 def _options(res: CapturedResource) -> PolicyResourceOptions:
     return PolicyResourceOptions(
-        protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+        protect=False, ignore_changes=list(res.ignore_changes), delete_before_replace=None, aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=res.parent,
     )
 
@@ -83,16 +123,21 @@ def _run(result: Any) -> None:
             loop.close()
 
 
+def unknown_reason(exc: UnknownValueError) -> str:
+    path = ".".join(str(p) for p in exc.props) or "a value"
+    return f"cannot be evaluated during preview: {path} unknown"
+
+
 class _Collector:
     def __init__(self, by_urn: Mapping[str, CapturedResource]) -> None:
         self.by_urn = by_urn
-        self.violations: list[Violation] = []
+        self.out = Evaluation()
 
     def reporter(self, policy: Policy, level: str, default_urn: str | None):
         def report(message: str, urn: str | None = None) -> None:
             target = urn or default_urn
             res = self.by_urn.get(target) if target else None
-            self.violations.append(Violation(
+            self.out.violations.append(Violation(
                 policy=policy.name, enforcement=level, message=message, urn=target,
                 resource=res.name if res else None, resource_type=res.type if res else None,
                 description=policy.description,
@@ -103,7 +148,11 @@ class _Collector:
         try:
             _run(call())
         except UnknownValueError as exc:
-            self.reporter(policy, "advisory", urn)(f"can't check during preview: {exc.message}")
+            res = self.by_urn.get(urn) if urn else None
+            self.out.not_evaluated.append(NotEvaluated(
+                policy=policy.name, enforcement=level, reason=unknown_reason(exc), urn=urn,
+                resource=res.name if res else None, resource_type=res.type if res else None))
+            self.out.status[policy.name] = COULD_NOT_RUN
         except _NotApplicableError:
             pass
         except Exception as exc:  # noqa: BLE001 - a crashing rule fails the preview, visibly, as the CLI would
@@ -140,29 +189,33 @@ def evaluate(
     cfg: PolicyConfig,
     policies: Sequence[Policy] = ALL_POLICIES,
     stack_tags: Mapping[str, str] | None = None,
-) -> list[Violation]:
+) -> Evaluation:
     by_urn = {r.urn: r for r in resources}
     providers = provider_resources(resources)
     tags = dict(stack_tags or {})
-    out = _Collector(by_urn)
-
-    stack_resources = {pr.urn: pr for pr in policy_resources(resources, providers)}
+    collector = _Collector(by_urn)
+    status = collector.out.status
+    # Each resource's props are deserialised and proxied once; every policy reads the same
+    # (read-only) proxy, as every policy of a pack reads the same AnalyzeRequest.
+    targets = [(r, _props(r.inputs), _options(r)) for r in resources if r.type != STACK_TYPE]
+    # Registration order varies from run to run (it is asynchronous): stack rules see the resources
+    # by URN, so what they report first, and hence every report, is the same on every run.
+    stack_resources = sorted(policy_resources(resources, providers), key=lambda r: r.urn)
 
     for policy in policies:
         level = cfg.enforcement_for(policy.name, DEFAULT_ENFORCEMENT.get(policy.name, "advisory"))
         if level == "disabled":
+            status[policy.name] = DISABLED
             continue
+        status[policy.name] = RAN
         config = cfg.properties(CONFIG_PROPERTIES.get(policy.name, ()))
         if isinstance(policy, ResourceValidationPolicy):
-            for r in resources:
-                if r.type == STACK_TYPE:
-                    continue
-                args = ResourceValidationArgs(r.type, _props(r.inputs), r.urn, r.name, _options(r),
-                                              providers.get(r.provider or ""), config, tags)
-                report = out.reporter(policy, level, r.urn)
-                out.guarded(policy, level, r.urn, lambda p=policy, a=args, rep=report: p.validate(a, rep))
+            for r, props, opts in targets:
+                args = ResourceValidationArgs(r.type, props, r.urn, r.name, opts, providers.get(r.provider or ""), config, tags)
+                report = collector.reporter(policy, level, r.urn)
+                collector.guarded(policy, level, r.urn, lambda p=policy, a=args, rep=report: p.validate(a, rep))
         elif isinstance(policy, StackValidationPolicy):
-            sargs = StackValidationArgs(list(stack_resources.values()), config, tags)
-            report = out.reporter(policy, level, None)
-            out.guarded(policy, level, None, lambda p=policy, a=sargs, rep=report: p.validate(a, rep))
-    return out.violations
+            sargs = StackValidationArgs(stack_resources, config, tags)
+            report = collector.reporter(policy, level, None)
+            collector.guarded(policy, level, None, lambda p=policy, a=sargs, rep=report: p.validate(a, rep))
+    return collector.out

@@ -225,10 +225,15 @@ def preview(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     policy_config: Annotated[Path | None, typer.Option("--policy-config", help="Policy config JSON/YAML (enforcement levels, budget, thresholds).")] = None,
+    known_outputs: Annotated[bool, typer.Option(
+        "--known-outputs",
+        help="Run as if every resource existed (plausible ids, ARNs, names) instead of as a first preview, "
+             "where outputs of resources not yet created are unknown.")] = False,
 ) -> None:
-    """Run a stack's program offline and evaluate the policy pack on it (Pulumi SDK mocks: no cloud account, no Pulumi CLI).
+    """Run a stack's program offline and evaluate the policy pack on it, as a first real `pulumi preview` would (Pulumi SDK mocks: no cloud account, no Pulumi CLI).
 
-    Prints the resource tree, the violations by enforcement and the estimated hourly cost.
+    Prints the plan (resources to create), the violations per policy, what could not run before
+    creation, the verdict and the estimated hourly cost; --known-outputs runs as if every resource existed.
 
     Examples (the resource tree and the policy verdicts; with your enforcement levels and budget; each violation's enforcement, from the JSON on stdout):
 
@@ -243,7 +248,8 @@ def preview(
     try:
         out = outputs(("json",), output=output, quiet=quiet, verbose=verbose, json=json_path)
         code = run_preview(stack=stack, json_path=out.files.get("json"), policy_config=policy_config,
-                           console=out.console(), json_stdout=out.stdout == "json", verbose=out.verbose)
+                           console=out.console(), json_stdout=out.stdout == "json", verbose=out.verbose,
+                           known_outputs=known_outputs)
     except ConfigError as exc:
         raise _bad_input(str(exc)) from None
     raise typer.Exit(code)

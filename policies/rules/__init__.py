@@ -8,14 +8,32 @@ each policy is enforced by default and which config properties it reads.
 
 from __future__ import annotations
 
-from policies.rules import cost, eks, iot, kms, kubernetes, network, s3, tags, training
+from policies.rules import (
+    cost,
+    eks,
+    eks_platform,
+    identity,
+    iot,
+    kms,
+    kubernetes,
+    launch_template,
+    network,
+    s3,
+    s3_resources,
+    tags,
+    training,
+)
 from policies.rules._base import CONFIG_PROPERTIES, DEFAULT_ENFORCEMENT, Policy
 
 ALL_POLICIES: list[Policy] = [
     *s3.POLICIES,
+    *s3_resources.POLICIES,
     *kms.POLICIES,
     *network.POLICIES,
     *eks.POLICIES,
+    *eks_platform.POLICIES,
+    *launch_template.POLICIES,
+    *identity.POLICIES,
     *training.POLICIES,
     *iot.POLICIES,
     *kubernetes.POLICIES,

@@ -22,7 +22,7 @@ from policies.rules.training import launch_template_of, pool_types
 
 def stack_estimate(resources: Sequence[PolicyResource]) -> CostEstimate:
     pools = []
-    for ng in of_type(resources, NODE_GROUP):
+    for ng in sorted(of_type(resources, NODE_GROUP), key=lambda r: r.name):
         max_size = require_known(get(plain(ng.props), "scalingConfig", "maxSize", default=0), ng.name, "scalingConfig", "maxSize")
         pools.append((ng.name, pool_types(ng, launch_template_of(ng, resources)), int(max_size)))
     return estimate(pools)

@@ -1,4 +1,5 @@
-"""EKS: GPU managed node groups (AMI type, taint, scaling, SPOT, instance types) and the API endpoint.
+"""EKS: GPU managed node groups (AMI type, taint, scaling, SPOT, instance types), the API endpoint,
+envelope encryption of Secrets and the subnets' zones.
 
 Node group props as the engine sends them (``aws:eks/nodeGroup:NodeGroup``): ``amiType``,
 ``instanceTypes``, ``capacityType``, ``scalingConfig{minSize,desiredSize,maxSize}`` (floats),
@@ -9,12 +10,14 @@ Node group props as the engine sends them (``aws:eks/nodeGroup:NodeGroup``): ``a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 from policies.catalogue import instance
-from policies.rules._base import config_of, resource_policy
+from policies.rules._base import config_of, resource_policy, stack_policy
+from policies.rules._graph import of_type
 from policies.rules._props import UNKNOWN, as_list, get, plain, require_known, truthy
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -33,6 +36,7 @@ _ACCEPTED_AMI = {
     "neuron": {"AL2023_x86_64_NEURON"},
 }
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
+SUBNET = "aws:ec2/subnet:Subnet"
 
 
 def instance_types(props: dict[str, Any]) -> list[str]:
@@ -167,6 +171,64 @@ def _check_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> No
         report(f"EKS cluster {args.name}: {problem}; keep it private or list your CIDRs in publicAccessCidrs", None)
 
 
+def secrets_encryption_problem(props: dict[str, Any]) -> str | None:
+    """Why Kubernetes Secrets aren't envelope-encrypted with a customer KMS key, or None."""
+    configs = get(props, "encryptionConfig")
+    require_known(configs, "encryptionConfig")
+    for config in as_list(configs):  # an object in pulumi-aws v7 (a list in older schemas)
+        resources = require_known(get(config, "resources", default=[]), "encryptionConfig", "resources")
+        if "secrets" in as_list(resources) and get(config, "provider", "keyArn") is not None:
+            return None  # the key ARN may still be unknown in preview: that it is set is what counts
+    return "no encryptionConfig with resources ['secrets'] and a KMS key (provider.keyArn)"
+
+
+def _check_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    problem = secrets_encryption_problem(plain(args.props))
+    if problem:
+        report(f"EKS cluster {args.name}: {problem}; Secrets are then encrypted only with an AWS-owned key you "
+               "can neither audit nor revoke. Set encryption_config with a customer-managed KMS key", None)
+
+
+def cluster_subnets(cluster: PolicyResource, resources: Sequence[PolicyResource]) -> list[PolicyResource]:
+    """The stack's subnets a cluster's ``vpcConfig.subnetIds`` come from (property dependencies; else
+    known ids). Empty: they are subnets outside this stack."""
+    subnets = of_type(resources, SUBNET)
+    by_urn = {s.urn: s for s in subnets}
+    found = [by_urn[d.urn] for d in cluster.property_dependencies.get("vpcConfig", []) if d.urn in by_urn]
+    if found:
+        return found
+    ids = get(plain(cluster.props), "vpcConfig", "subnetIds", default=[])
+    ids = set(as_list(ids)) if ids is not UNKNOWN else set()
+    return [s for s in subnets if get(plain(s.props), "id") in ids]
+
+
+def _check_subnet_zones(args: StackValidationArgs, report: ReportViolation) -> None:
+    for cluster in of_type(args.resources, CLUSTER):
+        subnets = cluster_subnets(cluster, args.resources)
+        if not subnets:
+            continue  # existing subnets: their zones aren't in this stack
+        zones: set[str] = set()
+        unpinned = []
+        for s in subnets:
+            props = plain(s.props)
+            zone = require_known(get(props, "availabilityZone", default=get(props, "availabilityZoneId")), s.name,
+                                 "availabilityZone")
+            if zone is None:
+                unpinned.append(s.name)  # AWS picks the zone when the subnet is created
+            else:
+                zones.add(zone)
+        if len(zones) >= 2:
+            continue
+        if unpinned and len(subnets) >= 2:
+            require_known(UNKNOWN, unpinned[0], "availabilityZone")
+        where = ", ".join(sorted(zones)) or "one zone"
+        report(f"EKS cluster {cluster.name}: its subnets ({', '.join(sorted(s.name for s in subnets))}) are all in "
+               f"{where}; EKS refuses to create a cluster unless its subnets span at least two availability zones "
+               "(give the network at least two zones)", cluster.urn)
+
+
 POLICIES = [
     resource_policy("eks-gpu-ami-type", "GPU/Neuron node groups must use the accelerated AMI type for their instance type.",
                     _check_ami, "mandatory"),
@@ -180,4 +242,8 @@ POLICIES = [
                     _check_instance_types, "advisory", config=("allowedInstanceTypes",)),
     resource_policy("eks-endpoint-not-public", "The EKS API endpoint must not be open to the whole internet.",
                     _check_endpoint, "mandatory"),
+    resource_policy("eks-secrets-encryption", "EKS clusters must envelope-encrypt Secrets with a customer KMS key.",
+                    _check_secrets_encryption, "mandatory"),
+    stack_policy("eks-subnets-multi-az", "EKS cluster subnets must span at least two availability zones.",
+                 _check_subnet_zones, "mandatory"),
 ]

@@ -75,14 +75,15 @@ class StackBuilder:
         self.resources: list[CapturedResource] = []
 
     def add(self, type_: str, name: str, props: Mapping[str, Any], deps: Mapping[str, list[str]] | None = None,
-            parent: str | None = None) -> str:
+            parent: str | None = None, provider: str | None = None) -> str:
+        """``provider``: the URN of an explicit provider added before (Kubernetes objects, Helm releases)."""
         urn = f"urn:pulumi:t::plinth::{type_}::{name}"
         w = wire(props)
         pdeps = {k: list(v) for k, v in (deps or {}).items()}
         self.resources.append(CapturedResource(
             urn=urn, type=type_, name=name, custom=True, parent=parent,
             dependencies=sorted({u for v in pdeps.values() for u in v}), property_dependencies=pdeps,
-            inputs=w, outputs=w,
+            inputs=w, outputs=w, provider=provider,
         ))
         return urn
 

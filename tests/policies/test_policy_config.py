@@ -65,7 +65,7 @@ def test_bad_policy_config_is_one_line_naming_file_and_field(tmp_path: Path, tex
 
 
 def test_every_policy_has_a_default_enforcement_and_valid_schema() -> None:
-    assert len(POLICY_NAMES) == len(set(POLICY_NAMES)) == len(ALL_POLICIES) == 20
+    assert len(POLICY_NAMES) == len(set(POLICY_NAMES)) == len(ALL_POLICIES) == 34
     assert set(DEFAULT_ENFORCEMENT) == set(POLICY_NAMES)
     for p in ALL_POLICIES:
         assert p.enforcement_level is not None and p.enforcement_level.value == DEFAULT_ENFORCEMENT[p.name]
@@ -79,8 +79,11 @@ def test_security_and_data_rules_are_mandatory_cost_and_performance_advisory() -
     mandatory = {n for n, lvl in DEFAULT_ENFORCEMENT.items() if lvl == "mandatory"}
     assert {"s3-bucket-versioning", "s3-bucket-kms-encryption", "s3-bucket-public-access-blocked", "s3-bucket-tls-only",
             "kms-key-rotation", "security-group-no-open-ingress", "iot-policy-no-wildcards",
-            "eks-endpoint-not-public"} <= mandatory
-    assert {"cost-within-budget", "training-pool-efa", "training-pool-bandwidth", "required-tags"}.isdisjoint(mandatory)
+            "eks-endpoint-not-public", "s3-versioning-enabled", "s3-public-access-block-complete", "s3-acl-not-public",
+            "s3-policy-not-public", "s3-policy-tls-only", "eks-secrets-encryption", "launch-template-imds-hop-limit",
+            "eks-subnets-multi-az", "eks-system-node-capacity", "eks-accelerator-device-plugin"} <= mandatory
+    assert {"cost-within-budget", "training-pool-efa", "training-pool-bandwidth", "required-tags", "eks-efa-device-plugin",
+            "eks-scale-from-zero-autoscaler", "lakehouse-workload-identity"}.isdisjoint(mandatory)
 
 
 def test_cost_estimate_is_price_times_max_nodes_at_the_dearest_type() -> None:

@@ -1,4 +1,6 @@
-"""S3 stack policies: a bucket joined with its v7 side resources, including while ids are unknown."""
+"""S3 stack policies: a bucket joined with its v7 side resources, including while ids are unknown.
+What a side resource says is judged on that resource (test_rules_s3_resources.py); these judge what
+only shows across resources: a missing side resource, KMS versus a log target's AES256, lifecycle."""
 
 from __future__ import annotations
 
@@ -86,28 +88,32 @@ def test_join_by_known_bucket_name_without_dependencies() -> None:
 
 
 @pytest.mark.parametrize(("key", "override", "name", "words"), [
-    ("versioning", {"versioningConfiguration": {"status": "Suspended"}}, "s3-bucket-versioning", "status Enabled"),
     ("encryption", {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
      "s3-bucket-kms-encryption", "AES256"),
-    ("pab", {"restrictPublicBuckets": False}, "s3-bucket-public-access-blocked", "restrictPublicBuckets"),
-    ("policy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                                                     "Resource": "arn:aws:s3:::raw/*"}]})},
-     "s3-bucket-public-access-blocked", "any principal"),
-    ("policy", {"policy": json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                                                     "Resource": "*"}]})}, "s3-bucket-tls-only", "SecureTransport"),
     ("lifecycle", {"rules": [{"id": "x", "status": "Disabled", "transitions": [{"days": 30, "storageClass": "GLACIER"}]}]},
      "s3-bucket-lifecycle-tiers", "colder tiers"),
 ])
-def test_bad_side_resource_settings_fail(key: str, override: dict, name: str, words: str) -> None:
+def test_bad_cross_resource_settings_fail(key: str, override: dict, name: str, words: str) -> None:
     messages = bucket_stack(override={key: override}).run(name)
     assert len(messages) == 1 and words in messages[0], messages
 
 
-def test_public_canned_acl_fails() -> None:
-    st = bucket_stack()
-    b = st.resources[0].urn
-    st.add("aws:s3/bucketAclV2:BucketAclV2", "raw-acl", {"bucket": UNKNOWN_STR, "acl": "public-read"}, deps={"bucket": [b]})
-    assert any("public-read" in m for m in st.run("s3-bucket-public-access-blocked"))
+@pytest.mark.parametrize(("key", "override", "name"), [
+    ("versioning", {"versioningConfiguration": {"status": "Suspended"}}, "s3-bucket-versioning"),
+    ("pab", {"restrictPublicBuckets": False}, "s3-bucket-public-access-blocked"),
+    ("policy", {"policy": json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                                                     "Resource": "*"}]})}, "s3-bucket-tls-only"),
+])
+def test_a_bad_side_resource_is_left_to_its_resource_rule_not_reported_twice(key: str, override: dict, name: str) -> None:
+    """The stack rule sees the side resource exists; the resource rule (which runs before creation)
+    reports its bad setting: one violation per problem."""
+    assert bucket_stack(override={key: override}).run(name) == []
+
+
+def test_inline_settings_on_the_bucket_count_as_configured() -> None:
+    st = StackBuilder()
+    st.add(BUCKET, "legacy", {"versioning": {"enabled": True}, "policy": tls_policy("arn:aws:s3:::legacy")})
+    assert st.run("s3-bucket-versioning") == [] and st.run("s3-bucket-tls-only") == []
 
 
 def test_access_log_target_may_use_sse_s3_and_expiration() -> None:
@@ -121,7 +127,13 @@ def test_access_log_target_may_use_sse_s3_and_expiration() -> None:
     assert [m for m in st.run("s3-bucket-lifecycle-tiers") if "bucket raw" in m] == []
 
 
-def test_unknown_policy_document_is_cant_check_not_a_violation() -> None:
-    st = bucket_stack(override={"policy": {"policy": UNKNOWN_STR}})
+def test_unknown_encryption_is_cant_check_not_a_violation() -> None:
+    st = bucket_stack(override={"encryption": {"rules": UNKNOWN_STR}})
     with pytest.raises(UnknownValueError):
-        st.run("s3-bucket-tls-only")
+        st.run("s3-bucket-kms-encryption")
+
+
+def test_an_unknown_bucket_policy_still_counts_as_a_bucket_policy() -> None:
+    """In a first preview the document is built from the bucket's ARN: unknown. That the policy exists
+    is known, and that is all the stack rule needs (its content is judged before it is created)."""
+    assert bucket_stack(override={"policy": {"policy": UNKNOWN_STR}}).run("s3-bucket-tls-only") == []

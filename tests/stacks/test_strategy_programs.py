@@ -124,8 +124,10 @@ def test_hybrid_enables_gpus_on_the_existing_cluster_and_bursts_from_zero(run_st
     # The burst API is reachable from on-prem over the tunnel: 443 from onPremCidr on the control
     # plane security group, in place before any Kubernetes object on the burst cluster.
     api = [r for r in run.of_type(INGRESS) if r.inputs.get("fromPort") == 443]
+    [cluster] = run.of_type(EKS)
+    control_plane_sg = f"sg-{cluster.name}-cluster"  # what the mocks compute for vpcConfig.clusterSecurityGroupId
     assert [(r.inputs["cidrIpv4"], r.inputs["toPort"], r.inputs["ipProtocol"], r.inputs["securityGroupId"]) for r in api] == [
-        ("10.100.0.0/16", 443, "tcp", "sg-cluster")]
+        ("10.100.0.0/16", 443, "tcp", control_plane_sg)]
 
     [ng] = [r for r in run.of_type(NODE_GROUP) if r.name == "acme-hybrid-burst-ng"]
     assert ng.inputs["scalingConfig"]["minSize"] == 0

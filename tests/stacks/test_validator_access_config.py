@@ -131,15 +131,19 @@ def test_program_wires_every_pool_and_exports_validator_access(tmp_path: Path, k
     templates = {r.name: r.inputs for r in run.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
     gpu = {n: t for n, t in templates.items() if "-system-" not in n}
     assert sorted(gpu) == ["plinth-infer-lt", "plinth-train-lt"]
-    assert all(t["keyName"] == "plinth-validator-mock" for t in gpu.values())
+    # what the mocks compute: the key pair's prefix plus the provider's timestamp suffix, the cluster's
+    # security group from its name, ids from logical names
+    key_name = f"{key.inputs['keyNamePrefix']}20240101000000000000000001"
+    assert all(t["keyName"] == key_name for t in gpu.values())
     ssh_group = "plinth-validator-nodes-id"
-    assert gpu["plinth-infer-lt"]["vpcSecurityGroupIds"] == ["sg-cluster", ssh_group]
+    [cluster] = run.of_type("aws:eks/cluster:Cluster")
+    assert gpu["plinth-infer-lt"]["vpcSecurityGroupIds"] == [f"sg-{cluster.name}-cluster", ssh_group]
     assert all(ssh_group in nic["securityGroups"] for nic in gpu["plinth-train-lt"]["networkInterfaces"])
     # the system node group (CoreDNS, the autoscaler) is not a validation target: no key, no SSH
     system = next(t for n, t in templates.items() if "-system-" in n)
     assert "keyName" not in system
     assert run.outputs["validator_access"] == {
-        "ssh_user": "ec2-user", "key_pair_name": "plinth-validator-mock", "security_group_id": ssh_group,
+        "ssh_user": "ec2-user", "key_pair_name": key_name, "security_group_id": ssh_group,
         "source": "security-group", "host_keys": "ec2-console-output", "jump_host": "ec2-user@bastion.example.com"}
 
 
