@@ -11,9 +11,11 @@ When the run starts: the manifest's ``started_at``, else the time the store wrot
 deployer writes it before the agents start), else unknown (only the run id is checked). Times are
 compared on the store's own clock (S3 LastModified, file mtime), never a node's.
 
-Scale: objects are fetched by a thread pool (boto3 clients are thread-safe) through a bounded window,
-each node is judged as soon as its facts arrive, and only the facts sections the fleet judges read
-(``checks.base.fleet_sections``) are kept afterwards, so memory follows the report, not the facts.
+Scale (10,000 nodes): objects are fetched by a thread pool through a bounded window (S3 over a
+signed keep-alive pool, validators/facts/s3_http.py), each node is judged as soon as its facts
+arrive, and only the facts sections the fleet judges read (``checks.base.fleet_sections``) are kept
+afterwards, so memory follows the report, not the facts. A large run on a machine with idle cores
+is read and judged by worker processes (validators/facts/workers.py), with the same functions.
 """
 
 from __future__ import annotations
@@ -232,8 +234,8 @@ def judge_store(store: FactsStore, profile: Profile, *, expected: list[NodeSpec]
                 controller: Facts | None = None, concurrency: int = 64, workers: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> Collected:
     """Judge every node of the run at ``store`` (the shared judging path, node by node as facts
-    arrive), then the fleet. ``workers``: processes that read and judge (None: one per core for a
-    large run, validators/facts/workers.py; 1: this process only). Bad input (an unreadable store,
+    arrive), then the fleet. ``workers``: processes that read and judge (None: one per idle core for
+    a large run, validators/facts/workers.py; 1: this process only). Bad input (an unreadable store,
     a bad manifest) is ConfigError."""
     from validators.facts import workers as processes
 
@@ -261,5 +263,5 @@ def judge_store(store: FactsStore, profile: Profile, *, expected: list[NodeSpec]
                                    "fleet_s": t_fleet - t_judged}, count)
 
 
-__all__ = ["PAIRWISE_SKIPPED", "Collected", "JudgedNode", "RunInfo", "cyclic_gc_paused", "judge_store", "judged", "ordered_map", "plan", "private_dns_match",
-           "read_node"]
+__all__ = ["PAIRWISE_SKIPPED", "Collected", "JudgedNode", "RunInfo", "cyclic_gc_paused", "judge_store", "judged",
+           "ordered_map", "plan", "private_dns_match", "read_node"]

@@ -10,8 +10,9 @@ never follow symlinks.
 
 S3: boto3's normal credential chain (EKS Pod Identity in the cluster, the user's profile or SSO on a
 controller) and its endpoint settings (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` for MinIO or a
-test server). boto3 clients are thread-safe: one client, a connection pool as large as the fetch
-concurrency, and a few retries in standard mode (S3 answers 503 SlowDown under bursts).
+test server). Writes and the run manifest go through one boto3 client (thread-safe; a few retries
+in standard mode: S3 answers 503 SlowDown under bursts); the listing and the node objects, 10,000 of
+them at fleet scale, through validators/facts/s3_http.py on the route botocore chose for the manifest.
 """
 
 from __future__ import annotations

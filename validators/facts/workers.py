@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -46,7 +47,10 @@ def worker_count(nodes: int) -> int:
     return max(1, min(idle, MAX_WORKERS, nodes // MIN_NODES_PER_WORKER))
 
 
-def _reopen() -> None:
+def _start_worker() -> None:
+    """Ctrl-C is the controller's to handle: it stops handing out chunks and says so; a worker
+    interrupted mid-chunk would only break the pool under it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     assert _job is not None
     _job[0].reopen()
 
@@ -62,7 +66,7 @@ def judged_in_workers(store: FactsStore, run: RunInfo, todo: list[tuple[NodeSpec
     """What :func:`~validators.facts.collect.judged` yields, from ``workers`` processes."""
     global _job
     _job = (store, run, todo, profile, keep, max(1, concurrency // workers))
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_reopen)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
     try:
         for chunk in pool.map(_judge_chunk, range(0, len(todo), CHUNK)):
             yield from chunk
