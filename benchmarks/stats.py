@@ -60,6 +60,7 @@ class ProcResult:
     stderr: str
     maxrss_kb: int  # the child's own peak resident set (ru_maxrss, KiB on Linux)
     peak_fds: int | None = None  # only when sampled (see run_measured(sample_fds=True))
+    cpu_s: float | None = None  # user + system CPU of the child and the children it waited for
 
     def tail(self, limit: int = 300) -> str:
         text = (self.stderr.strip() or self.stdout.strip())
@@ -128,7 +129,7 @@ def run_measured(argv: Sequence[str], *, env: Mapping[str, str] | None = None, c
         err.seek(0)
         return ProcResult(list(argv), proc.returncode, wall, out.read().decode("utf-8", "replace"),
                           err.read().decode("utf-8", "replace"), int(usage.ru_maxrss),
-                          sampler.peak if sampler is not None else None)
+                          sampler.peak if sampler is not None else None, usage.ru_utime + usage.ru_stime)
 
 
 __all__ = ["ProcResult", "Series", "ratios", "run_measured"]

@@ -260,6 +260,7 @@ def gpu_models() -> GpuModels:
     return GpuModels.model_validate(yaml.safe_load(GPU_MODELS_FILE.read_text()))
 
 
+@lru_cache(maxsize=256)  # every GPU judge asks, per node: a fleet has a handful of product names
 def gpu_model(product_name: str | None) -> GpuModel | None:
     """The catalogue row for an nvidia-smi / NVML product name ("NVIDIA H100 80GB HBM3"), or None."""
     name = (product_name or "").casefold()

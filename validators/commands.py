@@ -22,7 +22,7 @@ import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -36,6 +36,9 @@ from validators.inventory import Inventory, NodeSpec, load_inventory
 from validators.reports import RENDERERS, check_report_paths, console, markdown, write_reports
 from validators.results import Report
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
+
+if TYPE_CHECKING:
+    from validators.facts.collect import Collected
 
 AUDIT_DEFAULT_PROFILE = "single_gpu"  # a workstation or lone server is most often a one-GPU box
 VALIDATE_DEFAULT_PROFILE = "distributed_training"  # a fleet of GPU nodes is most often for training
@@ -231,7 +234,7 @@ def run_validate_facts(
 ) -> int:
     """Judge the facts `plinth agent` stored at ``location`` like a live run (validators/facts).
     The inventory or stack, when given, names the expected nodes and the object store."""
-    from validators.facts.collect import judge_store
+    from validators.facts.collect import cyclic_gc_paused, judge_store
     from validators.facts.store import open_store
     from validators.runner import controller_facts
 
@@ -245,11 +248,16 @@ def run_validate_facts(
                                        "profile": _profile_file(profile_name)})
     store = open_store(location)
     controller = controller_facts(inv.object_store) if inv else {}
-    try:
-        collected = judge_store(store, prof, expected=inv.nodes if inv else None, controller=controller)
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted: no report (nothing was judged yet)", highlight=False)
-        return 130
+    with cyclic_gc_paused():
+        try:
+            collected = judge_store(store, prof, expected=inv.nodes if inv else None, controller=controller)
+        except KeyboardInterrupt:
+            Console(stderr=True).print("interrupted: no report (nothing was judged yet)", highlight=False)
+            return 130
+        return _report_facts_run(collected, out, details)
+
+
+def _report_facts_run(collected: Collected, out: Output, details: bool) -> int:
     run = collected.run
     err = Console(stderr=True, highlight=False, quiet=out.quiet)
     started = run.started_at.isoformat(timespec="seconds") if run.started_at else "unknown"

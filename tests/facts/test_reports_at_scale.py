@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from rich.console import Console
 
 from policies.thresholds import get_profile
 from validators.judging import assemble
-from validators.reports import console, json_report, junit
+from validators.reports import console, json_report, junit, write_reports
 from validators.reports.console import WORST_NAMED, bounded_fleet
 from validators.results import CheckResult, NodeReport, Report
 
@@ -55,3 +56,37 @@ def test_bounded_fleet_keeps_the_worst_first_and_small_checks_whole() -> None:
     assert outliers[0].status == "error" and len(outliers) == WORST_NAMED + 1
     assert outliers[-1].message.startswith("+4 more (4 warn)")
     assert [c.message for c in out if c.id == "storage.bucket_posture"] == ["not encrypted"]
+
+
+def test_file_reports_are_streamed_as_the_documents_the_renderers_give(tmp_path: Path) -> None:
+    """JSON and JUnit go to their files piece by piece (never whole in memory), byte for byte what
+    render() gives -- also for an empty run and odd names."""
+    odd = assemble([NodeReport(name='gpu-"0"', host="10.0.0.1", reachable=True,
+                               checks=[CheckResult.make("gpu.count", "fail", "7 GPUs; é", measured=7, threshold=8)])],
+                   [], PROFILE, started_at=None, duration_s=None)
+    empty = assemble([], [], PROFILE, started_at=None, duration_s=None)
+    for report in (fleet_report(50, 5), odd, empty):
+        problems = write_reports(report, {"json": tmp_path / "r.json", "junit": tmp_path / "r.xml"})
+        assert problems == []
+        assert (tmp_path / "r.json").read_text(encoding="utf-8") == json_report.render(report)
+        assert (tmp_path / "r.xml").read_text(encoding="utf-8") == junit.render(report)
+        ET.parse(tmp_path / "r.xml")
+
+
+def test_junit_carries_hostile_text_as_well_formed_xml() -> None:
+    """A node's message with terminal escapes, NUL, a lone surrogate, quotes and markup: the file
+    still parses (ElementTree used to write the control characters raw), what XML can carry comes
+    back exactly, and what it cannot is shown as pytest shows it (#x1B)."""
+    message = 'GPU "0" <b>&\x1b[31mred\x1b[0m\x00\ud800\ttab\nline'
+    node = NodeReport(name="n<&>\x07", host='h"', reachable=True,
+                      checks=[CheckResult.make("gpu.count", status, message, remediation="rm -rf <x>\x1b")
+                              for status in ("fail", "error", "warn", "skip", "pass")])
+    root = ET.fromstring(junit.render(assemble([node], [], PROFILE, started_at=None, duration_s=1.0)).split("\n", 1)[1])
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == "n<&>#x07" and suite.get("hostname") == 'h"'
+    shown = 'GPU "0" <b>&#x1B[31mred#x1B[0m#x00#xD800\ttab\nline'
+    assert [e.get("message") for e in root.iter() if e.tag in ("failure", "error", "skipped")] == [shown] * 3
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None and failure.text == f"{shown}\nremediation: rm -rf <x>#x1B"
+    out = root.find("testsuite/testcase/system-out")
+    assert out is not None and out.text == f"WARNING: {shown}\nremediation: rm -rf <x>#x1B"

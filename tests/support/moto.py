@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -43,14 +44,17 @@ _CONSOLE_LAUNCHER = (
 
 
 @contextmanager
-def moto_server(startup_s: float = 20.0, console_output: Path | None = None) -> Iterator[str]:
+def moto_server(startup_s: float = 20.0, console_output: Path | None = None,
+                env: dict[str, str] | None = None) -> Iterator[str]:
     """Yield the endpoint URL of a fresh moto server (its own empty state). ``console_output``: a
-    file whose text every instance's GetConsoleOutput returns."""
+    file whose text every instance's GetConsoleOutput returns. ``env``: moto settings, e.g.
+    ``INITIAL_NO_AUTH_ACTION_COUNT`` (after that many requests moto checks each request's access key
+    and SigV4 signature against its IAM, as S3 does)."""
     port = free_port()
     argv = [str(moto_server_path()), "-H", "127.0.0.1", "-p", str(port)]
     if console_output is not None:
         argv = [sys.executable, "-c", _CONSOLE_LAUNCHER, str(console_output), *argv[1:]]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_s

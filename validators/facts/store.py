@@ -10,8 +10,9 @@ never follow symlinks.
 
 S3: boto3's normal credential chain (EKS Pod Identity in the cluster, the user's profile or SSO on a
 controller) and its endpoint settings (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` for MinIO or a
-test server). boto3 clients are thread-safe: one client, a connection pool as large as the fetch
-concurrency, and a few retries in standard mode (S3 answers 503 SlowDown under bursts).
+test server). Writes and the run manifest go through one boto3 client (thread-safe; a few retries
+in standard mode: S3 answers 503 SlowDown under bursts); the listing and the node objects, 10,000 of
+them at fleet scale, through validators/facts/s3_http.py on the route botocore chose for the manifest.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class FactsStore(Protocol):
     def get(self, name: str, limit: int) -> bytes: ...  # at most limit + 1 bytes; Missing
 
     def get_manifest(self, limit: int) -> tuple[bytes, datetime] | None: ...
+
+    def reopen(self) -> None: ...  # in a forked worker: its own connections, none shared with the parent
 
 
 def _run_id(location: str, last: str) -> str:
@@ -150,25 +153,34 @@ class DirStore:
             raise ConfigError(f"{self.location}: cannot read {MANIFEST}: {exc.strerror or exc}") from None
         return data, written
 
+    def reopen(self) -> None:  # files are opened per read: nothing is shared
+        pass
+
 
 _S3 = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+?)/?$")
 
 
-def s3_client(max_pool: int = 64) -> Any:
+def s3_session_client(max_pool: int = 64) -> tuple[Any, Any]:
+    """A botocore session (the normal credential chain and configuration) and a boto3 S3 client on it."""
     import boto3.session
+    import botocore.session
     from botocore.config import Config
 
-    session = boto3.session.Session()
-    return session.client("s3", config=Config(
+    core = botocore.session.Session()
+    session = boto3.session.Session(botocore_session=core)
+    return core, session.client("s3", config=Config(
         connect_timeout=5, read_timeout=30, max_pool_connections=max_pool,
         retries={"mode": "standard", "total_max_attempts": 3},
         region_name=session.region_name or "us-east-1"))
 
 
 class S3Store:
-    """A run prefix in a bucket."""
+    """A run prefix in a bucket. Writes (the agent) and the run manifest go through boto3; once
+    botocore has sent the manifest's GET, the listing and the node objects go through
+    :class:`~validators.facts.s3_http.S3Http` on the route botocore chose (``lean=False``, a proxy,
+    or a request that is not plain SigV4: boto3 for everything)."""
 
-    def __init__(self, location: str, client: Any = None, max_pool: int = 64) -> None:
+    def __init__(self, location: str, max_pool: int = 64, lean: bool = True) -> None:
         m = _S3.match(location)
         if not m:
             raise ConfigError(f"{location}: expected s3://BUCKET/PREFIX/RUN-ID (a run prefix, not a bucket root)")
@@ -178,13 +190,17 @@ class S3Store:
             raise ConfigError(f"{location}: empty, '.' or '..' segments in the prefix")
         self.run_id = _run_id(location, prefix.rsplit("/", 1)[-1])
         self.prefix = prefix + "/"
-        self._client = client
+        self._session: Any = None  # the botocore session under the client
+        self._client: Any = None
         self._max_pool = max_pool
+        self._lean = lean
+        self._http: Any = None  # S3Http once the manifest's request showed the route
+        self.read_path = "boto3 (no manifest read yet)"  # which path reads the objects, and why
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = s3_client(self._max_pool)
+            self._session, self._client = s3_session_client(self._max_pool)
         return self._client
 
     def put(self, name: str, data: bytes) -> None:
@@ -196,6 +212,10 @@ class S3Store:
 
     def list(self) -> Iterator[StoredObject]:
         start = f"{self.prefix}{NODES}/"
+        if self._http is not None:
+            for key, size, written in self._http.list(start):
+                yield StoredObject(key[len(start):], size, written)
+            return
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start)
         for page in pages:
             for obj in page.get("Contents", []):
@@ -210,17 +230,65 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise Missing(key) from None
             raise
-        with resp["Body"] as body:
+        body = resp["Body"]
+        if int(resp.get("ContentLength", limit + 1)) <= limit:
+            return body.read(), resp["LastModified"]  # read whole: the connection goes back to the pool
+        with body:  # closed half-read: that connection is not reused
             return body.read(limit + 1), resp["LastModified"]
 
     def get(self, name: str, limit: int) -> bytes:
-        return self._get(f"{self.prefix}{NODES}/{name}", limit)[0]
+        key = f"{self.prefix}{NODES}/{name}"
+        if self._http is None:
+            return self._get(key, limit)[0]
+        from validators.facts.s3_http import NotFound
+
+        try:
+            return self._http.get(key, limit)[0]
+        except NotFound:
+            raise Missing(key) from None
 
     def get_manifest(self, limit: int) -> tuple[bytes, datetime] | None:
+        from validators.facts import s3_http
+
+        key = self.prefix + MANIFEST
+        sent: list[s3_http.Route | None] = []
+
+        def seen(request: Any, **_: Any) -> None:  # botocore's before-send: the request as it goes out
+            sent.append(s3_http.route_from_request(request.url, request.headers, key))
+
+        events = self.client.meta.events
+        events.register("before-send.s3.GetObject", seen)
         try:
-            return self._get(self.prefix + MANIFEST, limit)
+            found = self._get(key, limit)
         except Missing:
+            found = None
+        finally:
+            events.unregister("before-send.s3.GetObject", seen)
+        self._http = self._lean_reader(sent[-1] if sent else None)  # the last try: after any region redirect
+        return found
+
+    def reopen(self) -> None:
+        """In a forked worker: the inherited client and pool hold the parent's sockets; use neither.
+        The route and the credentials (refreshed as they expire) carry over."""
+        self._session = self._client = None
+        if self._http is not None:
+            self._http = self._http.reopened()
+
+    def _lean_reader(self, route: Any) -> Any:
+        from botocore.httpsession import get_cert_path
+
+        from validators.facts.s3_http import S3Http, proxied
+
+        config = self.client.meta.config
+        if not self._lean or route is None or config.proxies or proxied(route.bucket_url) or config.client_cert:
+            why = ("lean=False" if not self._lean else "the manifest request is not plain SigV4" if route is None
+                   else "a client certificate is configured" if config.client_cert else "a proxy is configured")
+            self.read_path = f"boto3 ({why})"
             return None
+        # the CA bundle botocore's own client verifies with (ca_bundle / AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE, certifi)
+        verify = self._session.get_config_variable("ca_bundle") or os.environ.get("REQUESTS_CA_BUNDLE") or get_cert_path(True)
+        self.read_path = f"signed HTTP/1.1 keep-alive pool to {route.bucket_url} ({route.region})"
+        return S3Http(route, self._session.get_credentials(), pool_size=self._max_pool, verify=verify)
 
 
 def open_store(location: str, max_pool: int = 64) -> FactsStore:
@@ -233,4 +301,4 @@ def open_store(location: str, max_pool: int = 64) -> FactsStore:
 
 
 __all__ = ["MANIFEST", "NODES", "SUFFIX", "DirStore", "FactsStore", "Missing", "S3Store", "StoredObject",
-           "open_store", "s3_client"]
+           "open_store", "s3_session_client"]

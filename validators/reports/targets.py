@@ -33,18 +33,19 @@ The same rules hold for every report kind (JSON, JUnit, Markdown, Prometheus, th
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import select
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
 
 from policies.errors import ConfigError
-from validators.reports.atomic import check_writable, write_text_atomic
+from validators.reports.atomic import check_writable, write_atomic, write_text_atomic
 
 STDOUT = "-"
 FIFO_STALL_S = 30.0  # a FIFO reader that takes no data for this long is gone, not slow
@@ -164,6 +165,18 @@ def check_targets(targets: Mapping[str, str | Path | None], inputs: Mapping[str,
             if t.path == Path(os.path.realpath(src)) or _same_inode(t.path, src):
                 raise ConfigError(f"{t.option} {t.shown}: is the {what} ({source}); a report must not overwrite an input")
     return resolved
+
+
+def write_stream(target: Target, write: Callable[[TextIO], object]) -> None:
+    """Write a report that ``write`` produces piece by piece: straight into the temp file for a
+    file target (the whole text is never in memory), rendered to text first for the others."""
+    if target.kind == "file":
+        assert target.path is not None
+        write_atomic(target.path, write)
+        return
+    buf = io.StringIO()
+    write(buf)
+    write_text(target, buf.getvalue())
 
 
 def write_text(target: Target, text: str) -> None:
