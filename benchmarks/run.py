@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     preamble: list[str] = [
         (f"Each figure: the median of {plan.reps} runs, with min–max. A ratio is taken repetition by repetition "
         "(this tool's time / the reference's time in the same repetition), then its median and min–max are shown, "
-        "so noise that hits one repetition hits both sides of its ratio. Targets are issue 5's."),
+        "so noise that hits one repetition hits both sides of its ratio. Targets are the product's stated performance bars."),
         "",
         ("Hosts are real OpenSSH servers (127.0.0.1, one port each; the login user's shell is /bin/sh, so no rc file "
         "runs) and, for the network accuracy, two Linux network namespaces on a bridge with tc tbf. The controller "

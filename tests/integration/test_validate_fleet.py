@@ -1,4 +1,4 @@
-"""Issue 3's "Done when": `plinth validate` over three real hosts (network namespaces, an sshd in
+"""End to end: `plinth validate` over three real hosts (network namespaces, an sshd in
 each) with seeded faults -- node-1's link tbf-shaped to 100 Mbit, node-2 at MTU 1400 -- names the
 slow node and the small-MTU node and exits 1. Runs the real CLI entry point in a subprocess."""
 

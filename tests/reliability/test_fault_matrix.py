@@ -1,4 +1,4 @@
-"""The fault matrix (issue 6, part 2) against a real OpenSSH server: one `plinth validate` run over
+"""The fault matrix against a real OpenSSH server: one `plinth validate` run over
 a fleet where almost every node is broken in its own way, beside two healthy nodes.
 
 For each fault: that node's checks are ``error`` with the reason, within its time bound; the

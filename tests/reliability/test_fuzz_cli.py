@@ -1,4 +1,4 @@
-"""CLI arguments never crash (issue 6, part 1): typer's CliRunner over ``validators.cli.app`` with
+"""CLI arguments never crash: typer's CliRunner over ``validators.cli.app`` with
 generated option values for every command. Property: no exception escapes (only typer's exit),
 bad input is exit 2 with ONE ``error:`` line naming the option or file (or typer's usage box
 naming the option), and input our oracle calls valid is never refused with 2.

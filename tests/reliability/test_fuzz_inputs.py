@@ -1,4 +1,4 @@
-"""Bad input never crashes (issue 6, part 1): hypothesis generates >= 200 cases per input kind --
+"""Bad input never crashes: hypothesis generates >= 200 cases per input kind --
 stack configs, inventories, profiles, policy configs, CLI arguments -- and every one is either
 accepted or a ConfigError with ONE line naming the file and the field. Nothing else may escape
 (no traceback). Accepted inventories never carry a shell character in a host, user, name or

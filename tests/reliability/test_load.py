@@ -1,4 +1,4 @@
-"""Load (issue 6, part 5): 256 hosts at concurrency 64 through a real `plinth validate` process,
+"""Load: 256 hosts at concurrency 64 through a real `plinth validate` process,
 some of them faulty -- 192 logins spread over four real sshd servers, 48 dead ports, 16 entries on
 one port that accepts and never speaks. Every host is in the report; the process's open file
 descriptors (polled from /proc/<pid>/fd) stay bounded by the concurrency, not the fleet size, and

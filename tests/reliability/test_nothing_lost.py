@@ -1,4 +1,4 @@
-"""Nothing lost (issue 6, part 3): reports are written atomically (no temp leftovers, an old
+"""Nothing lost: reports are written atomically (no temp leftovers, an old
 report survives a failed write whole), SIGINT/SIGTERM to a real `plinth validate` process mid-probe
 still writes every report with the unfinished node marked ``interrupted`` (and kills what it left
 running on the node), and a report path that can't be written is exit 2 BEFORE any node is

@@ -1,4 +1,4 @@
-"""Security (issue 6, part 4): inventory text is never executed, the probe needs no root, no
+"""Security: inventory text is never executed, the probe needs no root, no
 planted secret reaches any output, and what plinth writes is not world-writable.
 
 Host keys verified by default: tests/transport/test_ssh.py (unknown refused, changed refused even

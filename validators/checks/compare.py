@@ -1,7 +1,7 @@
 """Shared comparison helpers for judges: a measured value against a profile threshold becomes a
 :class:`CheckResult` with a status and a message that names the value, the bound and the miss.
 
-Status rules (ARCHITECTURE.md §3, issue 3):
+Status rules (ARCHITECTURE.md §3):
 
 * floor (``threshold.min``): ``measured < min`` → fail; ``min <= measured < min·(1+warn_margin)``
   → warn (passes, but with no headroom); else pass.

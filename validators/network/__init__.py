@@ -1,4 +1,4 @@
-"""Pairwise node-to-node network measurement (issue 3, item 4).
+"""Pairwise node-to-node network measurement.
 
 ``measure_pairs(transports, addresses, NetOptions(...))`` returns, per node name, the
 ``facts["pairwise"]`` the runner attaches to that node's facts::
