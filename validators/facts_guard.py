@@ -52,9 +52,52 @@ def _bad_number(value: Any) -> str | None:
     return None
 
 
+def _sane_text(text: str) -> bool:
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
+def _sane(container: dict[Any, Any] | list[Any], level: int) -> bool:
+    """True when the walk below would leave ``container`` (at ``level``: the length of its path)
+    and everything in it as it is. Conservative: a value of any other type, or a container at the
+    depth bound, says False and the walk decides. One read-only pass with no copying and no path
+    building, ~5x cheaper than the walk: nearly every node's facts are sane, and at 10,000 nodes the
+    walk alone was a third of judging them."""
+    if level >= MAX_DEPTH:
+        return False
+    if type(container) is dict:
+        try:
+            keys = "".join(container)  # a key is only ever checked for surrogates, never cut
+        except TypeError:  # a key that is not a string
+            return False
+        if not _sane_text(keys):
+            return False
+        values: Any = container.values()
+    else:
+        values = container
+    for v in values:
+        kind = type(v)
+        if kind is str:
+            if len(v) > MAX_STRING or not (v.isascii() or _SURROGATE.search(v) is None):
+                return False
+        elif kind is int:
+            if not -MAX_INT <= v <= MAX_INT:
+                return False
+        elif kind is float:
+            if not math.isfinite(v):
+                return False
+        elif kind is dict or kind is list:
+            if not _sane(v, level + 1):
+                return False
+        elif v is not None and kind is not bool:
+            return False
+    return True
+
+
 def guard_facts(facts: dict[str, Any]) -> dict[str, Any]:
     """The facts with every unusable value replaced (see the module doc); changed in place and
     returned. ``facts["errors"][section]`` names the first bad value of each section."""
+    if type(facts.get("errors")) is dict and _sane(facts, 0):
+        return facts  # what the walk would give: the same values, each section's errors as they were
     problems: dict[str, str] = {}
 
     def walk(value: Any, parts: list[str | int]) -> Any:

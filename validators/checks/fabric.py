@@ -134,7 +134,7 @@ def _controller(controller: Facts, test: str, check_id: str, threshold: Threshol
     return _entry(controller, test, check_id, threshold)
 
 
-@check("network.nccl_fleet", scope="fleet")
+@check("network.nccl_fleet", scope="fleet", reads=())
 def nccl_fleet(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     e, early = _controller(controller, "nccl_fleet", "network.nccl_fleet", threshold)
     if early is not None or e is None:
@@ -182,7 +182,7 @@ def _ring_detail(ring: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-@check("network.allreduce", scope="fleet")
+@check("network.allreduce", scope="fleet", reads=())
 def allreduce(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     cid = "network.allreduce"
     ring, early = _controller(controller, "allreduce", cid, threshold)

@@ -15,6 +15,7 @@ bin_xml_escape). ElementTree wrote control characters raw, which no reader can p
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import TextIO
@@ -43,6 +44,7 @@ def _text(s: str) -> str:
     return _BAD.sub(_visible, s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
+@functools.lru_cache(maxsize=4096)  # check ids and messages repeat on every node
 def _attr(s: str, limit: int = NAME_LIMIT) -> str:
     s = clean(s, limit)
     if _ATTR_SPECIAL.search(s) is None:
