@@ -83,3 +83,27 @@ def test_section_problem() -> None:
 @pytest.mark.parametrize("value,text", [(8, "8"), (8.0, "8"), (9001.0, "9001"), (1.5, "1.5"), (0.25, "0.25"), (123.456, "123"), (True, "true")])
 def test_fmt(value: object, text: str) -> None:
     assert fmt(value) == text
+
+
+def test_identical_results_are_one_instance_and_values_keep_their_type() -> None:
+    """make() hands every node whose result is word for word the same the instance built first
+    (CheckResult is frozen, so no node can change another's); 1, 1.0 and True are different
+    results, and a value validation refuses is refused every time."""
+    from pydantic import ValidationError
+
+    from validators.results import CheckResult
+
+    a = at_least("gpu.count", 8, Threshold(min=8, unit="GPUs"), what="GPUs", warn=False)
+    b = at_least("gpu.count", 8, Threshold(min=8, unit="GPUs"), what="GPUs", warn=False)
+    assert a is b
+    with pytest.raises(ValidationError):
+        a.status = "fail"  # type: ignore[misc]
+    made = [CheckResult.make("gpu.model", "pass", "same words", measured=v) for v in (1, 1.0, True)]
+    assert [type(r.measured) for r in made] == [int, float, bool]
+    assert [r.model_dump()["measured"] for r in made] == [1, 1.0, True]
+    assert [r.model_dump_json().split(",")[3] for r in made] == ['"measured":1', '"measured":1.0', '"measured":true']
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            CheckResult.make("gpu.model", "pass", "x", measured=float("nan"))
+        with pytest.raises(ValidationError):
+            CheckResult.make("gpu.model", "pass", "x", measured=[1])  # unhashable: built (and refused) without the memo

@@ -56,3 +56,22 @@ def test_clean_output_never_carries_a_control_character_and_fits_the_limit(text:
         assert not (code < 0x20 or 0x7F <= code <= 0x9F) or ch in allowed, repr(out)
         assert not 0xD800 <= code <= 0xDFFF and ch not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
     out.encode("utf-8")  # always writable
+
+
+def test_every_character_clean_would_change_is_one_python_calls_unprintable() -> None:
+    """clean() returns printable text within its limit as it is, without its regular expressions:
+    sound only while no printable character is one its steps remove or replace (every code point)."""
+    from validators.reports.common import _ESCAPE_SEQUENCE, _LINE_BREAKS, _UNSAFE
+
+    printable = "".join(ch for ch in map(chr, range(0x110000)) if ch.isprintable())
+    assert _UNSAFE.search(printable) is None
+    assert _LINE_BREAKS.search(printable) is None
+    assert _ESCAPE_SEQUENCE.search(printable) is None  # every sequence starts with ESC, CSI or OSC
+    assert "\t" not in printable
+
+
+def test_repeated_text_cleans_the_same_every_time() -> None:
+    hostile = "GPU\x1b[31m 0\tfailed\u202e"
+    assert [clean(hostile, 20) for _ in range(3)] == ["GPU 0 failed" + REPLACEMENT] * 3
+    assert clean(hostile, 8) == "GPU 0 f…"  # the same text at another limit is not the first answer
+    assert clean("a\nb", multiline=True) == "a\nb" and clean("a\nb") == "a b"
