@@ -212,7 +212,7 @@ def run_facts_scale(n: int, reps: int, concurrency: int = 64) -> Section:
     section.targets.append(Target(f"console bounded at {n:,} nodes (< {CONSOLE_LINES_MAX} lines)", f"{console_lines} lines",
                                   console_lines < CONSOLE_LINES_MAX))
     section.notes.append(f"S3 reads: {read_path or '?'}; {concurrency} fetches in flight; nodes read and judged by "
-                         f"{' or '.join(str(w) for w in sorted(workers))} process(es) (one per idle core: "
+                         f"{' or '.join(str(w) for w in sorted(workers))} process(es) (one per usable core: "
                          "validators/facts/workers.py).")
     section.notes.append("moto_server answers one request at a time per core (Python): ~3 ms of its CPU per GET "
                          "(werkzeug's server closes the connection after every response and starts a thread per "

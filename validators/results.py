@@ -51,21 +51,30 @@ class CheckResult(BaseModel):
         the same checks skip): an identical request gets the instance built for the first one,
         validated once. At 10,000 nodes (360,000 results) that is a fifth of judging and most of
         the results' memory. The key holds each value's type, so 1, 1.0 and True stay apart."""
-        try:
-            key = (cls, check_id, status, message, tuple(kw.items()), tuple(map(type, kw.values())))
+        values = tuple(kw.values())
+        types = tuple(map(type, values))
+        key = None
+        if len(message) <= _MEMO_TEXT and _PLAIN.issuperset(types) and not (float in types and 0 in values and _minus_zero(values)):
+            # plain values only: equal and of one type, they write the same JSON (but -0.0 == 0.0)
+            key = (cls, check_id, status, message, tuple(kw), values, types)
             made = _MADE.get(key)
-        except TypeError:  # a value that cannot be a key: validation says what is wrong with it
-            key, made = None, None
-        if made is None:
-            made = cls(id=check_id, pillar=check_id.split(".", 1)[0], status=status, message=message, **kw)  # type: ignore[arg-type]
-            if key is not None:
-                if len(_MADE) >= _MADE_MAX:
-                    _MADE.clear()
-                _MADE[key] = made
+            if made is not None:
+                return made
+        made = cls(id=check_id, pillar=check_id.split(".", 1)[0], status=status, message=message, **kw)  # type: ignore[arg-type]
+        if key is not None:
+            if len(_MADE) >= _MADE_MAX:
+                _MADE.clear()
+            _MADE[key] = made
         return made
 
 
+def _minus_zero(values: tuple[object, ...]) -> bool:
+    return any(isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0 for v in values)
+
+
 _MADE: dict[tuple[object, ...], CheckResult] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_MEMO_TEXT = 1024  # longer messages are built each time: the memo never holds much text
 _MADE_MAX = 4096  # distinct results remembered; a fleet's distinct results are far fewer than its nodes
 
 

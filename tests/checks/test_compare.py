@@ -107,3 +107,10 @@ def test_identical_results_are_one_instance_and_values_keep_their_type() -> None
             CheckResult.make("gpu.model", "pass", "x", measured=float("nan"))
         with pytest.raises(ValidationError):
             CheckResult.make("gpu.model", "pass", "x", measured=[1])  # unhashable: built (and refused) without the memo
+
+
+def test_zero_and_minus_zero_are_different_results() -> None:
+    from validators.results import CheckResult
+
+    made = [CheckResult.make("gpu.model", "pass", "zero", measured=v, threshold=0.5) for v in (0.0, -0.0, 0.0)]
+    assert [r.model_dump_json().split(",")[3] for r in made] == ['"measured":0.0', '"measured":-0.0', '"measured":0.0']

@@ -54,18 +54,22 @@ def clean(text: object, limit: int = 300, *, multiline: bool = False) -> str:
     cut = len(s) > 4 * limit + 64
     if cut:  # a 10 MB message costs no more than a short one
         s = s[: 4 * limit + 64]
-    return _cleaned(s, limit, multiline, cut)
+    return (_remembered if len(s) <= _MEMO_TEXT else _cleaned)(s, limit, multiline, cut)
 
 
-@functools.lru_cache(maxsize=4096)
 def _cleaned(s: str, limit: int, multiline: bool, cut: bool) -> str:
-    """:func:`clean`'s steps, remembered: a report repeats the same messages on thousands of nodes."""
     s = _ESCAPE_SEQUENCE.sub("", s)
     s = _LINE_BREAKS.sub("\n" if multiline else " ", s).replace("\t", " ")
     s = _UNSAFE.sub(REPLACEMENT, s)
     if cut or len(s) > limit:
         s = s[: max(0, limit - 1)] + "…"
     return s
+
+
+# a report repeats the same messages on thousands of nodes; only short text is remembered, so the
+# memo never holds more than a few MB whatever the nodes send
+_MEMO_TEXT = 1024
+_remembered = functools.lru_cache(maxsize=4096)(_cleaned)
 
 
 def verdict(score: float) -> str:

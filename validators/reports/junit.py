@@ -44,13 +44,20 @@ def _text(s: str) -> str:
     return _BAD.sub(_visible, s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
-@functools.lru_cache(maxsize=4096)  # check ids and messages repeat on every node
 def _attr(s: str, limit: int = NAME_LIMIT) -> str:
+    # check ids and messages repeat on every node: short ones are escaped once
+    return _remembered_attr(s, limit) if len(s) <= 1024 else _escaped_attr(s, limit)
+
+
+def _escaped_attr(s: str, limit: int) -> str:
     s = clean(s, limit)
     if _ATTR_SPECIAL.search(s) is None:
         return s
     s = _text(s).replace('"', "&quot;")
     return s.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#09;")
+
+
+_remembered_attr = functools.lru_cache(maxsize=4096)(_escaped_attr)
 
 
 def _detail(c: CheckResult) -> str:
