@@ -173,3 +173,18 @@ def test_a_bad_manifest_is_bad_input_naming_the_field(tmp_path: Path) -> None:
     store.put_manifest(b'{"format": "plinth.run/v1", "run_id": "run-12", "expected_nodes": "gpu-0"}')
     with pytest.raises(ConfigError, match=r"run-12/run.json: expected_nodes: expected a list of node names"):
         judge_store(store, PROFILE)
+
+
+def test_a_location_with_no_facts_and_no_manifest_is_bad_input_not_a_green_run(tmp_path: Path) -> None:
+    """A mistyped run id judged as '0 nodes, nothing failed' would exit 0: a CI step that judged
+    nothing and passed. With nothing that names a node, it is bad input (exit 2)."""
+    with pytest.raises(ConfigError, match=r"run-13: no facts there .* `plinth agent --upload \S+run-13`"):
+        judge_store(DirStore(str(tmp_path / "run-13")), PROFILE)
+
+
+def test_expected_nodes_with_no_facts_are_each_an_error_not_bad_input(tmp_path: Path) -> None:
+    """The inventory names the nodes: they are judged, each `error` (the agents did not report)."""
+    report = judge_store(DirStore(str(tmp_path / "run-14")), PROFILE,
+                         expected=[NodeSpec(name="gpu-0", host="gpu-0"), NodeSpec(name="gpu-1", host="gpu-1")]).report
+    assert [n.name for n in report.nodes] == ["gpu-0", "gpu-1"]
+    assert all(c.status == "error" for n in report.nodes for c in n.checks)

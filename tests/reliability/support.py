@@ -3,7 +3,6 @@ in-process (CliRunner) or as a real subprocess, and the "report is complete" ass
 
 from __future__ import annotations
 
-import functools
 import http.server
 import json
 import os
@@ -162,7 +161,12 @@ def run_validate(monkeypatch: pytest.MonkeyPatch, args: list[str], out_dir: Path
 
     run_opts.setdefault("probe_options", fast_probe())
     run_opts.setdefault("progress", False)
-    monkeypatch.setattr(commands, "RunOptions", functools.partial(RunOptions, **run_opts))
+    def options(**cli: Any) -> RunOptions:
+        # what the CLI sets wins, except where it passes None ("no flag given": net_options without
+        # --port-range): there the test's own options stand
+        return RunOptions(**{**run_opts, **{k: v for k, v in cli.items() if v is not None or k not in run_opts}})
+
+    monkeypatch.setattr(commands, "RunOptions", options)
     json_path = out_dir / "r.json"
     t0 = time.monotonic()
     result = CliRunner().invoke(__import__("validators.cli", fromlist=["app"]).app,

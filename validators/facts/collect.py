@@ -126,6 +126,11 @@ def plan(store: FactsStore, expected: list[NodeSpec] | None) -> tuple[RunInfo, l
     elif manifest is not None:
         run.started_at, run.start_from = written, "the time the store wrote run.json"
     listed = _listing(store, run)
+    if manifest is None and not listed and expected is None:
+        # nothing names a node and nothing was stored: a mistyped run id or location, or the agents never
+        # ran. "0 nodes, nothing failed" would be a green CI step that judged nothing.
+        raise ConfigError(f"{store.location}: no facts there (no run.json, no node objects): check the location and "
+                          f"run id, or run `plinth agent --upload {store.location}` on the nodes first")
     if expected is not None:
         specs, run.expected_from = list(expected), "the inventory"
     elif manifest is not None and manifest.expected_nodes is not None:
