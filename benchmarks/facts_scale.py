@@ -6,7 +6,7 @@ sharing these 2 cores) is read from /proc, so a reader can tell plinth's time fr
 
 The facts are realistic: this machine's real probe output with an 8x H100 ``nvidia-smi -q`` and a
 large clean dmesg from the recorded fixtures (../shared/fixtures/real) in place of its GPU and Xid
-sections; 1 node in 100 has lost a GPU (fails gpu.count, is a gpu.count_outlier warning) and the run
+sections; 1 node in 100 has lost a GPU (8 attached, 7 described: gpu.count error, a gpu.count_outlier warning) and the run
 manifest expects 5 nodes that never reported (missing → error), so the reports carry real failures.
 """
 

@@ -138,3 +138,14 @@ def test_xml_facts_judge_cleanly() -> None:
     assert by_id["gpu.ecc_errors"].status == "skip" and "MIG" in by_id["gpu.ecc_errors"].message
     assert by_id["gpu.row_remapping"].status == "skip" and "MIG" in by_id["gpu.row_remapping"].message
     assert not any("crashed" in r.message for r in results)
+
+
+def test_count_enough_gpus_but_one_attached_gpu_undescribed_is_never_a_pass() -> None:
+    """8 attached, 7 described, the profile asks for 1: an expert does not pass a node whose driver
+    counts a GPU nvidia-smi cannot describe (lost, or an output cut short): error with the reason."""
+    facts = gpu_facts(H100_8)
+    del facts["gpu"]["devices"][7:]
+    r = gpu.gpu_count(facts, COUNT, ctx())
+    assert r.status == "error", r
+    assert "7 of 1 GPUs visible" in r.message and "driver reports 8 attached" in r.message and "1 attached GPU(s) undescribed" in r.message
+    assert "Xid 79" in (r.remediation or "")

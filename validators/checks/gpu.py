@@ -64,6 +64,13 @@ def gpu_count(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRes
     notes = [n for n in gpu.get("notes") or [] if "No devices were found" in n]
     if notes:
         msg += f"; {notes[0]}"
+    if result.status == "pass" and isinstance(attached, int) and attached > len(devices):
+        # enough GPUs for the profile, but one the driver counts went undescribed: a GPU nvidia-smi cannot
+        # get a handle for ("Unable to determine the device handle ... GPU is lost") is not a healthy GPU,
+        # and a cut-off output proves nothing about it either way -- never a pass
+        return not_run("gpu.count", f"{msg}: {attached - len(devices)} attached GPU(s) undescribed", threshold=threshold,
+                       remediation="Run `nvidia-smi -q` on the node: a GPU reported as lost or unreadable fell off the bus "
+                       "(look for Xid 79 in dmesg); drain the node, reboot, and RMA the GPU if it stays missing.")
     return result.model_copy(update={"message": msg})
 
 
