@@ -14,12 +14,13 @@ from typing import Any, cast
 import boto3
 import boto3.session
 import pytest
+import urllib3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.credentials import Credentials
 
 from tests.support.moto import MotoUnavailable, moto_server
-from validators.facts import envelope
+from validators.facts import envelope, s3_http
 from validators.facts.s3_http import NotFound, Route, S3Http, S3HttpError, route_from_request
 from validators.facts.store import Missing, S3Store
 
@@ -212,7 +213,8 @@ def test_a_pool_of_one_survives_oversize_objects(keepalive_server: _Server) -> N
     assert sizes == [1001, 1001, 1001, 100]
 
 
-def test_throttling_is_retried_and_errors_name_the_s3_code(keepalive_server: _Server) -> None:
+def test_throttling_is_retried_and_errors_name_the_s3_code(keepalive_server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_http.random, "random", lambda: 0.0)  # no wait: the delays are test_backoff_…'s
     http = S3Http(Route(f"http://127.0.0.1:{keepalive_server.server_address[1]}/b", "us-east-1"),
                   Credentials("AKID", "secret"), pool_size=2, verify=True)
     keepalive_server.answers = [503]
@@ -224,3 +226,26 @@ def test_throttling_is_retried_and_errors_name_the_s3_code(keepalive_server: _Se
     keepalive_server.answers = [404]
     with pytest.raises(NotFound):
         http.get("nodes/n1.json", 1000)
+
+
+def test_backoff_is_botocore_standard_modes_longer_after_slowdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before each retry ``rand(0, 1) * min(base * 2**i, 20)``, base 1 s after 503 SlowDown or 429,
+    50 ms after other errors (botocore/retries/standard.py). urllib3's own formula retried the
+    first SlowDown at once and the second 0.1 s later: the whole thread pool back at S3 in lock step."""
+    monkeypatch.setattr(s3_http.random, "random", lambda: 1.0)  # the upper bound of each delay
+    http = S3Http(Route("http://127.0.0.1:9/b", "us-east-1"), Credentials("AKID", "secret"), pool_size=1,
+                  verify=True, attempts=8)
+
+    def delays(statuses: list[int]) -> list[float]:
+        retry, out = http._retries, []
+        for status in statuses:
+            retry = retry.increment("GET", "/b/k", response=urllib3.HTTPResponse(status=status))
+            out.append(retry.get_backoff_time())
+        return out
+
+    assert delays([503, 503, 503]) == [1.0, 2.0, 4.0]
+    assert delays([429]) == [1.0]
+    assert delays([500, 500]) == [0.05, 0.1]
+    assert delays([503] * 7)[-1] == 20.0  # capped
+    monkeypatch.setattr(s3_http.random, "random", lambda: 0.25)
+    assert delays([503]) == [0.25]  # jittered, not the same delay in every thread

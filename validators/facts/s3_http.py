@@ -18,6 +18,7 @@ unsigned client), a proxy, or a client certificate keeps the boto3 path (validat
 
 from __future__ import annotations
 
+import random
 import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -47,6 +48,29 @@ class S3HttpError(Exception):
 
 class NotFound(S3HttpError):
     """404 NoSuchKey."""
+
+
+THROTTLED = frozenset({429, 503})  # S3's SlowDown is a 503
+
+
+class _BackoffRetry(urllib3.Retry):
+    """urllib3's retry with botocore standard mode's delay (botocore/retries/standard.py
+    ExponentialBackoff): ``rand(0, 1) * min(base * 2**i, 20 s)`` before retry i (0-based), base 1 s
+    after a throttling answer and 50 ms after any other error. urllib3's own formula retries the
+    first time at once and then waits ``backoff_factor * 2**i`` without jitter: against 503 SlowDown
+    from a pool of threads that is the burst S3 asked to stop, repeated in lock step."""
+
+    def get_backoff_time(self) -> float:
+        history = list(self.history)
+        errors = 0
+        for h in reversed(history):
+            if h.redirect_location is not None:
+                break
+            errors += 1
+        if errors == 0:
+            return 0.0
+        base = 1.0 if history[-1].status in THROTTLED else 0.05
+        return random.random() * min(base * 2 ** (errors - 1), 20.0)
 
 
 @dataclass(frozen=True)
@@ -131,10 +155,10 @@ class S3Http:
         # handshake whenever more threads than connections ask at once
         self._pool = urllib3.PoolManager(num_pools=4, maxsize=pool_size, block=True, ssl_context=ctx,
                                          timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout))
-        # what botocore's standard mode retries for a GET: throttling and 5xx, with backoff
-        self._retries = urllib3.Retry(total=attempts - 1, connect=attempts - 1, read=attempts - 1,
+        # what botocore's standard mode retries for a GET: throttling and 5xx, with its backoff
+        self._retries = _BackoffRetry(total=attempts - 1, connect=attempts - 1, read=attempts - 1,
                                       status=attempts - 1, status_forcelist=(429, 500, 502, 503, 504),
-                                      allowed_methods=frozenset({"GET"}), backoff_factor=0.05,
+                                      allowed_methods=frozenset({"GET"}),
                                       raise_on_status=False, respect_retry_after_header=True)
 
     def reopened(self) -> S3Http:
