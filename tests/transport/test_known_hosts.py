@@ -110,6 +110,24 @@ def test_a_wildcard_entry_trusts_the_host(sshd_server: SshdHandle, tmp_path: Pat
     t.close()
 
 
+def test_any_listed_key_of_the_type_is_trusted_as_openssh_does(sshd_server: SshdHandle, tmp_path: Path,
+                                                               other_key: paramiko.PKey) -> None:
+    """A host listed twice with ed25519 keys, the stale one first (re-keyed, the old line never
+    removed): OpenSSH accepts the key any matching line lists. paramiko keeps one key per type and
+    host, so plinth used to report the first line's key and refuse the node as "possible MITM"."""
+    known = tmp_path / "known_hosts"
+    known.write_text(_line(f"[127.0.0.1]:{sshd_server.port}", other_key)
+                     + known_hosts_line(sshd_server.host, sshd_server.port, sshd_server.host_key))
+    t = _connect(sshd_server, known)
+    try:
+        assert t.run(["true"], timeout=10).exit_code == 0
+    finally:
+        t.close()
+    known.write_text(_line(f"[127.0.0.1]:{sshd_server.port}", other_key))  # only another key of the type
+    with pytest.raises(TransportError, match="host key mismatch"):
+        _connect(sshd_server, known, accept_new=True)
+
+
 def test_a_negated_pattern_excludes_the_host(sshd_server: SshdHandle, tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
     known.write_text(_line(f"[*]:{sshd_server.port},![127.0.0.1]:{sshd_server.port}", sshd_server.host_key))

@@ -112,6 +112,38 @@ def _same(a: paramiko.PKey, b: paramiko.PKey) -> bool:
     return a.get_name() == b.get_name() and a.asbytes() == b.asbytes()
 
 
+class AnyOf(paramiko.PKey):
+    """Every trusted key of one type for one host, as the one entry paramiko's host-key table holds
+    per (host, type): paramiko compares the server's key with ``our_key != server_key``, and this
+    equals any of them. OpenSSH accepts a key that any matching line lists (hostfile.c
+    check_key_in_hostkeys), so a host listed with its old and its new key after a re-key, or a name
+    several servers answer for, is not a "mismatch" here either."""
+
+    def __init__(self, keys: list[paramiko.PKey]) -> None:
+        super().__init__()
+        self.keys = keys  # all of one type, the file's order
+
+    def get_name(self) -> str:
+        return self.keys[0].get_name()
+
+    def asbytes(self) -> bytes:
+        return self.keys[0].asbytes()  # what paramiko names as "expected" in BadHostKeyException
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, paramiko.PKey) and any(_same(other, k) for k in self.keys)
+
+    def __hash__(self) -> int:
+        return hash(tuple(k.asbytes() for k in self.keys))
+
+    @staticmethod
+    def by_type(keys: list[paramiko.PKey]) -> list[AnyOf]:
+        """One per key type, in the order each type first appears."""
+        grouped: dict[str, list[paramiko.PKey]] = {}
+        for k in keys:
+            grouped.setdefault(k.get_name(), []).append(k)
+        return [AnyOf(v) for v in grouped.values()]
+
+
 def for_host(entries: list[Entry], name: str) -> HostKeys:
     matching = [e for e in entries if host_matches(e.patterns, name)]
     revoked = [e.key for e in matching if e.marker == "@revoked"]
@@ -119,4 +151,4 @@ def for_host(entries: list[Entry], name: str) -> HostKeys:
     return HostKeys(trusted=trusted, revoked=revoked, has_ca=any(e.marker == "@cert-authority" for e in matching))
 
 
-__all__ = ["Entry", "HostKeys", "for_host", "host_matches", "parse"]
+__all__ = ["AnyOf", "Entry", "HostKeys", "for_host", "host_matches", "parse"]

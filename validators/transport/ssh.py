@@ -46,6 +46,7 @@ from validators.transport.host_key_policy import (
     revoked,
 )
 from validators.transport.identity import load_key
+from validators.transport.known_hosts import AnyOf
 from validators.transport.proxy import ProxyCommand
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -106,7 +107,9 @@ def _connect_client(target: SshTarget, sock: socket.socket | paramiko.Channel, t
     """SSH handshake + host-key check + auth over an already open stream; TransportError on failure."""
     known = known_keys(target.known_hosts, target.host_key_name)
     client = paramiko.SSHClient()
-    for key in reversed(known.trusted):  # paramiko keeps one key per type and host: the file's first wins
+    # paramiko keeps one key per type and host and prefers the first type it holds: one AnyOf per
+    # type, the file's first type first
+    for key in AnyOf.by_type(known.trusted):
         client.get_host_keys().add(target.host_key_name, key.get_name(), key)
     client.set_missing_host_key_policy(missing_key_policy(known, target.known_hosts, accept_new, evidence))
     pkey = load_key(target.identity_file) if target.identity_file is not None else None
