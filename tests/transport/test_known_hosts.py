@@ -55,6 +55,13 @@ def test_hashed_names_match_their_host_only(other_key: paramiko.PKey) -> None:
     assert for_host(entries, "[127.0.0.1]:2200").trusted and not for_host(entries, "[127.0.0.1]:2201").trusted
 
 
+def test_a_hashed_name_matches_the_host_in_any_case(other_key: paramiko.PKey) -> None:
+    """ssh(1) lowercases the host before hashing, so ssh-keygen -H filed "GPU-1.example.com" as the
+    HMAC of "gpu-1.example.com"; an inventory naming the node in capitals must still find it."""
+    entries = parse(_line(paramiko.HostKeys.hash_host("gpu-1.example.com"), other_key))
+    assert for_host(entries, "GPU-1.Example.com").trusted == [other_key]
+
+
 def test_lines_openssh_skips_are_skipped_not_fatal(other_key: paramiko.PKey) -> None:
     text = ("# comment\n\n@bogus-marker host ssh-ed25519 AAAA\nhost ssh-ed25519 !!notbase64!!\nhost ssh-foo AAAAC3Nz\n"
             "host\n@cert-authority *.other.example " + f"{other_key.get_name()} {other_key.get_base64()}\n" + _line("host", other_key))

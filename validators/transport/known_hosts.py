@@ -145,6 +145,9 @@ class AnyOf(paramiko.PKey):
 
 
 def for_host(entries: list[Entry], name: str) -> HostKeys:
+    # ssh(1) lowercases the host name before looking it up, and ssh-keygen -H hashed the lowercased
+    # name: an inventory's "GPU-1" must hash as "gpu-1" (plain patterns match either case anyway)
+    name = name.lower()
     matching = [e for e in entries if host_matches(e.patterns, name)]
     revoked = [e.key for e in matching if e.marker == "@revoked"]
     trusted = [e.key for e in matching if e.marker is None and not any(_same(e.key, r) for r in revoked)]
