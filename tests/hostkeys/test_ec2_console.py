@@ -68,3 +68,48 @@ def test_console_with_the_cloud_init_block_verifies_through_the_api(tmp_path: Pa
     except MotoUnavailable as exc:
         pytest.skip(str(exc))
     assert verdict.status == "verified", verdict
+
+
+class _Console:
+    """EC2's two answers for one Nitro instance: ``Latest`` (the console's last 64 KB now) and the
+    buffered output posted after the instance started. moto answers both with one text, so this
+    pins the choice between them; the API calls themselves are the tests above."""
+
+    def __init__(self, latest: str | None, buffered: str) -> None:
+        self.latest, self.buffered = latest, buffered
+        self.calls: list[bool] = []  # the Latest flag of each call
+
+    def get_console_output(self, InstanceId: str, Latest: bool = False) -> dict[str, Any]:  # the API's parameter names
+        from botocore.exceptions import ClientError
+
+        self.calls.append(Latest)
+        if Latest and self.latest is None:  # not a Nitro instance
+            raise ClientError({"Error": {"Code": "UnsupportedOperation"}}, "GetConsoleOutput")
+        return {"InstanceId": InstanceId, "Output": self.latest if Latest else self.buffered}
+
+
+def _keys_block(pub: Path) -> str:
+    return ("ec2: -----BEGIN SSH HOST KEY KEYS-----\n" + f"ec2: {pub.read_text().strip()}\n"
+            + "ec2: -----END SSH HOST KEY KEYS-----\n")
+
+
+def test_a_block_scrolled_out_of_the_latest_output_is_read_from_the_buffered_one(host_key: tuple[Path, bytes]) -> None:
+    """A GPU node's latest 64 KB after first boot is driver, EFA and kernel messages; the buffered
+    output posted after start still holds cloud-init's block. Reading only ``Latest`` left such a
+    node unverifiable."""
+    scrolled = "[ 1234.5] NVRM: loading NVIDIA UNIX x86_64 Kernel Module\n" * 1000
+    console = _Console(latest=scrolled, buffered="[    0.000000] Linux version 6.1\n" + _keys_block(host_key[0]))
+    verdict = Ec2ConsoleEvidence("i-0123456789abcdef0", REGION, Ec2Console(console)).verify("ssh-ed25519", host_key[1])
+    assert verdict.status == "verified", verdict
+    assert console.calls == [True, False]
+
+
+def test_the_buffered_output_is_read_only_when_the_latest_lacks_the_block(host_key: tuple[Path, bytes]) -> None:
+    console = _Console(latest=_keys_block(host_key[0]), buffered="")
+    assert Ec2ConsoleEvidence("i-0123456789abcdef0", REGION, Ec2Console(console)).verify(
+        "ssh-ed25519", host_key[1]).status == "verified"
+    assert console.calls == [True]
+    older = _Console(latest=None, buffered="no block here\n")  # not Nitro: one buffered read, not two
+    assert Ec2ConsoleEvidence("i-0123456789abcdef0", REGION, Ec2Console(older)).verify(
+        "ssh-ed25519", host_key[1]).status == "no-evidence"
+    assert older.calls == [True, False]
