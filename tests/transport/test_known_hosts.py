@@ -69,6 +69,15 @@ def test_lines_openssh_skips_are_skipped_not_fatal(other_key: paramiko.PKey) -> 
     assert [(e.marker, e.line) for e in entries] == [("@cert-authority", 7), (None, 8)]
 
 
+def test_a_file_grown_by_one_line_does_not_decode_its_keys_again(other_key: paramiko.PKey) -> None:
+    """Each node a first run records appends a line and the next connection re-parses the file:
+    the keys already decoded are reused, so a 1,000-node first run is not 500,000 key decodes."""
+    text = _line("i-0000000000000000a", other_key)
+    first = parse(text)
+    again = parse(text + _line("i-0000000000000000b", other_key))
+    assert again[0].key is first[0].key and len(again) == 2
+
+
 def test_a_revoked_key_is_never_trusted_even_when_listed_plainly(other_key: paramiko.PKey) -> None:
     entries = parse(_line("gpu-1", other_key) + _line("*", other_key, "@revoked"))
     known = for_host(entries, "gpu-1")
