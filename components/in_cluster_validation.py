@@ -22,7 +22,9 @@ health checks and Node Problem Detector do. What it creates (``plinth:validation
 Host access, and why (validators/probe reads the same paths over SSH):
 
 - ``hostNetwork``: NIC speed, MTU, EFA devices and the default route are facts of the node's network
-  namespace; in the pod's own namespace the probe would judge a veth;
+  namespace; in the pod's own namespace the probe would judge a veth. It also puts IMDS (and the node
+  role) in reach, the hop limit of 1 notwithstanding; the SDK's credential chain takes Pod Identity's
+  container credentials first, so uploads use the agent's own role;
 - ``runtimeClassName: nvidia`` + ``NVIDIA_VISIBLE_DEVICES=all`` + ``NVIDIA_DRIVER_CAPABILITIES=utility``:
   the NVIDIA container runtime mounts nvidia-smi and NVML for every GPU without the pod requesting
   ``nvidia.com/gpu`` (it must not take GPUs from workloads; DCGM exporter does the same);
