@@ -107,7 +107,7 @@ def test_efa_devices_counted_by_fi_info_against_the_instance_type(tmp_path: Path
     for i, bdf in enumerate(("16s27", "32s27", "144s27", "160s27")):
         rdma_tree.device(root, f"rdmap{bdf}", driver="efa")
         rdma_tree.port(root, f"rdmap{bdf}", 1, state="4: ACTIVE", phys="5: LinkUp", rate="100 Gb/sec (4X EDR)",
-                       link_layer="Unspecified", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
+                       link_layer="Unknown", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
     rdma_tree.verbs_nodes(root, 4)
     bin_dir = tmp_path / "bin"
     fake_tool(bin_dir, "fi_info", f"cat {shlex.quote(str(fixture('efa/fi_info-p-efa-t-FI_EP_RDM_p4de.24xlarge_4efa.txt')))}\n")
@@ -168,7 +168,7 @@ def test_libfabric_2_lists_each_efa_device_twice_but_it_is_one_device(tmp_path: 
     for bdf in ("16s27", "32s27"):
         rdma_tree.device(root, f"rdmap{bdf}", driver="efa")
         rdma_tree.port(root, f"rdmap{bdf}", 1, state="4: ACTIVE", phys="5: LinkUp", rate="100 Gb/sec (4X EDR)",
-                       link_layer="Unspecified", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
+                       link_layer="Unknown", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
     rdma_tree.verbs_nodes(root, 2)
     listing = tmp_path / "fi_info.txt"
     listing.write_text(_libfabric2(fixture_text("efa/fi_info-p-efa-t-FI_EP_RDM_p4de.24xlarge_4efa.txt"), 2))

@@ -8,7 +8,10 @@ sysfs layout (Linux Documentation/ABI/stable/sysfs-class-infiniband)::
     /sys/class/infiniband/<dev>/ports/<n>/state       "4: ACTIVE"
                                           phys_state  "5: LinkUp"
                                           rate        "400 Gb/sec (4X NDR)"
-                                          link_layer  "InfiniBand" | "Ethernet" (RoCE) | "Unspecified" (EFA)
+                                          link_layer  "InfiniBand" | "Ethernet" (RoCE) | "Unknown" (EFA:
+                                                      IB_LINK_LAYER_UNSPECIFIED, which
+                                                      core/sysfs.c link_layer_show prints so;
+                                                      ibv_devinfo says "Unspecified")
                                           counters/<name>     PMA port counters (symbol_error …)
                                           hw_counters/<name>  driver statistics (EFA: rx_drops …)
 """
