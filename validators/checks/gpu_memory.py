@@ -60,8 +60,8 @@ def gpu_ecc_errors(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
             "gpu.ecc_errors", "fail",
             f"SRAM uncorrectable errors past NVIDIA's field-diagnostic threshold (SRAM Threshold Exceeded: Yes) on "
             f"{_gpu.names(worn)}{history}", measured=len(worn), threshold=0, unit="GPUs",
-            remediation="Drain the node and run NVIDIA's field diagnostic on the GPU (through your cloud provider or OEM); "
-                        "a GPU whose flag stays set is replaced. " + hardware_remedy(facts, "the GPU"))
+            remediation=hardware_remedy(facts, "the GPU", metal_first="run NVIDIA's field diagnostic on the GPU (from NVIDIA "
+                                        "or the server's OEM)"))
     if not counted:
         if any(d.get("mig_mode") == "Enabled" for d in devices):
             # a configuration, not a fault: MIG counts ECC per GPU instance and the driver reports N/A here, so a
