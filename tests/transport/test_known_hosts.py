@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from tests.support.sshd import SshdHandle, generate_host_key, known_hosts_line
-from validators.transport import SshTarget, SshTransport, TransportError
+from validators.transport import SshTarget, SshTransport, TransportError, known_hosts
 from validators.transport.known_hosts import for_host, host_matches, parse
 
 
@@ -76,6 +76,10 @@ def test_a_file_grown_by_one_line_does_not_decode_its_keys_again(other_key: para
     first = parse(text)
     again = parse(text + _line("i-0000000000000000b", other_key))
     assert again[0].key is first[0].key and len(again) == 2
+    huge = f"gpu-1 ssh-ed25519 {'A' * 20_000}\n"  # no key is that long (RSA-16384: 2,764 characters)
+    remembered = known_hosts._key.cache_info().currsize
+    assert [e.line for e in parse(huge + text)] == [2]
+    assert known_hosts._key.cache_info().currsize == remembered  # neither decoded nor held by the cache
 
 
 def test_a_revoked_key_is_never_trusted_even_when_listed_plainly(other_key: paramiko.PKey) -> None:

@@ -27,6 +27,8 @@ from functools import lru_cache
 import paramiko
 from paramiko.pkey import UnknownKeyType
 
+MAX_KEY_FIELD = 8192  # characters of a line's key type and base64 together
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -64,7 +66,9 @@ def parse(text: str) -> list[Entry]:
                 continue  # OpenSSH: "invalid marker", line skipped
         if len(fields) < 3:
             continue
-        key = _key(fields[1], fields[2])
+        # no public key is longer (RSA's 16384-bit cap: ~2.8 KB of base64); a longer field is not
+        # decoded, nor remembered by _key's cache
+        key = _key(fields[1], fields[2]) if len(fields[1]) + len(fields[2]) <= MAX_KEY_FIELD else None
         if key is not None:
             entries.append(Entry(tuple(fields[0].split(",")), key, marker, number))
     return entries
