@@ -16,14 +16,14 @@ cannot read, is ``error`` with the reason. Never ``ok`` without a parsed result.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from validators.fabric import toolout
+from validators.fabric.toolout import KILL_AFTER_S
 from validators.transport.base import CommandResult, Transport, TransportError
 
-KILL_AFTER_S = 5  # coreutils timeout's grace between SIGTERM and SIGKILL
 MARGIN_S = 10.0  # the transport's own bound past the tool's
 
 
@@ -37,11 +37,11 @@ def skipped(reason: str) -> dict[str, Any]:
 
 
 def bounded(argv: Sequence[str], timeout_s: float) -> list[str]:
-    """``argv`` under coreutils ``timeout`` unless it already is: the tool stops on the node even
-    when the controller is gone."""
+    """``argv`` under coreutils ``timeout`` (toolout.bounded) unless it already is: the tool stops
+    on the node even when the controller is gone."""
     if argv and argv[0] == "timeout":
         return list(argv)
-    return ["timeout", "-k", str(KILL_AFTER_S), str(max(1, math.ceil(timeout_s))), *argv]
+    return toolout.bounded(argv, timeout_s)
 
 
 def last_json(data: bytes, key: str) -> dict[str, Any] | None:
