@@ -165,6 +165,29 @@ def test_efa_ranks_get_the_library_path_aws_documents() -> None:
     assert f"LD_LIBRARY_PATH={':'.join(EFA_LIBRARY_DIRS)}" in [argv[i + 1] for i, a in enumerate(argv) if a == "-x"]
 
 
+def test_nccl_env_insists_on_a_fabric_only_when_every_node_shares_it() -> None:
+    from validators.fabric.rounds import Peer, nccl_env
+    from validators.transport import LocalTransport
+
+    efa = {"rdma": {"efa": {"present": True}, "devices": []}}
+    ib = {"rdma": {"efa": {"present": False}, "devices": [{"name": "mlx5_0", "ports": [
+        {"state": "4: ACTIVE", "link_layer": "InfiniBand"}]}]}}
+    bare = {"rdma": {"efa": {"present": False}, "devices": []}}
+
+    def peers(*facts: dict[str, Any]) -> list[Peer]:
+        return [Peer(f"n{i}", f"10.0.0.{i + 1}", LocalTransport(), f, instance_type="p5.48xlarge")
+                for i, f in enumerate(facts)]
+
+    kind, env = nccl_env(peers(efa, efa), "/opt/amazon/openmpi/bin/mpirun")
+    assert kind == "efa" and env["FI_PROVIDER"] == "efa" and env["FI_EFA_USE_DEVICE_RDMA"] == "1" and "NCCL_NET" not in env
+    assert nccl_env(peers(bare, bare)) == ("tcp", fabric_env("tcp"))
+    # an EFA node beside an InfiniBand one (or one whose probe saw no EFA): NCCL picks per rank; pinning
+    # NCCL_NET=Socket would make a healthy fabric run at TCP speed and fail as "slow hardware"
+    kind, env = nccl_env(peers(efa, ib))
+    assert kind is None and "NCCL_NET" not in env and env["NCCL_DEBUG"] == "INFO"
+    assert nccl_env(peers(efa, bare))[1].get("NCCL_NET") is None
+
+
 # --- catalogue --------------------------------------------------------------------------------
 
 def test_fabric_expectations_match_the_instance_catalogue_and_name_their_source() -> None:

@@ -206,9 +206,12 @@ def nccl_env(peers: Sequence[Peer], mpirun: str = "mpirun") -> tuple[FabricKind 
     """(fabric kind every peer shares, or None; NCCL's environment for it, ``mpirun`` the launcher's)."""
 
     kinds: set[FabricKind] = {fabric_kind(p.facts) for p in peers}
-    kind = kinds.pop() if len(kinds) == 1 else None  # mixed fabrics: NCCL picks; nothing to insist on
+    kind = kinds.pop() if len(kinds) == 1 else None
     gdr = kind == "efa" and all((p.instance_type or "").split(".")[0] in GPUDIRECT_FAMILIES for p in peers)
-    return kind, nccl.fabric_env(kind or "tcp", gpudirect_rdma=gdr, mpirun=mpirun)
+    env = nccl.fabric_env(kind or "tcp", gpudirect_rdma=gdr, mpirun=mpirun)
+    if kind is None:  # mixed fabrics: NCCL picks; nothing to insist on, so nothing pinned to sockets either
+        env.pop("NCCL_NET", None)
+    return kind, env
 
 
 def nccl_run(launcher: Peer, peers: Sequence[Peer], params: Mapping[str, Any], max_bytes: int,
