@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from validators.fabric import nccl, rdma
+from validators.fabric.expect import fabric_port
 from validators.fabric.nccl import FabricKind
 from validators.fabric.node_tests import gpu_count
 from validators.fabric.payload import node_command
@@ -62,19 +63,16 @@ def fabric_kind(facts: Mapping[str, Any]) -> FabricKind:
     efa = efa if isinstance(efa, Mapping) else {}
     if efa.get("present"):
         return "efa"
-    for dev in rdma.get("devices") or []:
-        for port in (dev.get("ports") or []) if isinstance(dev, Mapping) else []:
-            if isinstance(port, Mapping) and "ACTIVE" in str(port.get("state", "")).upper():
-                return "roce" if str(port.get("link_layer", "")).lower() == "ethernet" else "ib"
-    return "tcp"
+    found = fabric_port(facts)
+    if found is None:
+        return "tcp"
+    return "roce" if str(found[1].get("link_layer", "")).lower() == "ethernet" else "ib"
 
 
 def rdma_device(facts: Mapping[str, Any]) -> str | None:
-    """The first RDMA device with an active port (ib_write_bw -d)."""
-    for dev in (facts.get("rdma") or {}).get("devices") or []:
-        if any("ACTIVE" in str(p.get("state", "")).upper() for p in dev.get("ports") or []):
-            return str(dev.get("name"))
-    return None
+    """The fabric's RDMA device (ib_write_bw -d): InfiniBand before a front-end Ethernet one."""
+    found = fabric_port(facts)
+    return found[0] if found else None
 
 
 # --- the rounds -------------------------------------------------------------------------------
