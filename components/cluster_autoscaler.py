@@ -23,7 +23,8 @@ How it works with managed node groups (kubernetes/autoscaler ``cloudprovider/aws
   ``scale-down-gpu-utilization-threshold`` of its GPUs requested (0.3: ARCHITECTURE's "scale down
   below 30%").
 
-IAM (least privilege, EKS Pod Identity on ``kube-system/cluster-autoscaler``): read-only describes on
+IAM (least privilege, EKS Pod Identity on ``kube-system/cluster-autoscaler`` of this cluster only, by
+its session tags): read-only describes on
 ``*`` (they take no resource-level permissions), and SetDesiredCapacity /
 TerminateInstanceInAutoScalingGroup only on groups tagged for this cluster.
 """
@@ -38,7 +39,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.node_template import assume_role_policy
+from components.node_template import pod_identity_role_trust
 from policies.eks_pins import pins
 
 NAMESPACE = "kube-system"
@@ -134,8 +135,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         super().__init__("plinth:compute:ClusterAutoscaler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("pods.eks.amazonaws.com"),
-                            tags=args.tags, opts=child)
+        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        role = aws.iam.Role(f"{name}-role", tags=args.tags, opts=child, assume_role_policy=pod_identity_role_trust(
+            caller.account_id, args.cluster_name, NAMESPACE, SERVICE_ACCOUNT))
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, opts=child,
                                     policy=pulumi.Output.from_input(args.cluster_name).apply(
                                         lambda c: json.dumps(autoscaler_policy(c))))

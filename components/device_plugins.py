@@ -48,11 +48,20 @@ def nvidia_values() -> dict[str, Any]:
     }
 
 
+EFA_LABEL = "vpc.amazonaws.com/efa.present"
+
+
 def efa_values() -> dict[str, Any]:
     # EFA pools are GPU or Trainium pools: tolerate both taints; run only where EFA is attached.
     return {
         "tolerations": _tolerate(GPU_TAINT, NEURON_TAINT),
-        "nodeSelector": {"vpc.amazonaws.com/efa.present": "true"},
+        "nodeSelector": {EFA_LABEL: "true"},
+        # The chart also requires node.kubernetes.io/instance-type to be in its own list of EFA types
+        # (supportedInstanceLabels, rendered as a required node affinity). A type the hardware
+        # catalogue gains before the pinned chart lists it would get EFA interfaces and no plugin,
+        # and NCCL would fall back to TCP without an error. The affinity keys on the label plinth
+        # puts on exactly the pools that have EFA interfaces instead.
+        "supportedInstanceLabels": {"keys": [EFA_LABEL], "values": ["true"]},
     }
 
 

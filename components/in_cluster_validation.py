@@ -22,7 +22,9 @@ health checks and Node Problem Detector do. What it creates (``plinth:validation
 Host access, and why (validators/probe reads the same paths over SSH):
 
 - ``hostNetwork``: NIC speed, MTU, EFA devices and the default route are facts of the node's network
-  namespace; in the pod's own namespace the probe would judge a veth;
+  namespace; in the pod's own namespace the probe would judge a veth. It also puts IMDS (and the node
+  role) in reach, the hop limit of 1 notwithstanding; the SDK's credential chain takes Pod Identity's
+  container credentials first, so uploads use the agent's own role;
 - ``runtimeClassName: nvidia`` + ``NVIDIA_VISIBLE_DEVICES=all`` + ``NVIDIA_DRIVER_CAPABILITIES=utility``:
   the NVIDIA container runtime mounts nvidia-smi and NVML for every GPU without the pod requesting
   ``nvidia.com/gpu`` (it must not take GPUs from workloads; DCGM exporter does the same);
@@ -50,6 +52,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.k8s_gpu import DEFAULT_GPU_NODE_TERMS, MANAGED_BY, resource_name
+from components.node_template import pod_identity_role_trust, pod_identity_trust_policy
 from stacks.config import InClusterValidationConfig
 from validators.facts.envelope import manifest_bytes
 from validators.node_marker import TAINT_KEY
@@ -251,18 +254,7 @@ def manifests(cfg: InClusterValidationConfig, bucket: str, profile: str, region:
 
 def trust_policy(account_id: str, cluster_name: str, namespace: str) -> dict[str, Any]:
     """Only EKS Pod Identity, only for this cluster's agent service account (session tags)."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "EksPodIdentityForPlinthAgent",
-        "Effect": "Allow",
-        "Principal": {"Service": "pods.eks.amazonaws.com"},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {
-            "aws:SourceAccount": account_id,
-            "aws:RequestTag/eks-cluster-name": cluster_name,
-            "aws:RequestTag/kubernetes-namespace": namespace,
-            "aws:RequestTag/kubernetes-service-account": NAME,
-        }},
-    }]}
+    return pod_identity_trust_policy(account_id, cluster_name, namespace, NAME)
 
 
 def agent_policy(bucket_arn: str, kms_key_arn: str, region: str, run_id: str) -> dict[str, Any]:
@@ -304,11 +296,8 @@ class InClusterValidation(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
-
-        role = aws.iam.Role(
-            f"{name}-agent", tags=args.tags, opts=child,
-            assume_role_policy=pulumi.Output.all(caller.account_id, args.cluster_name).apply(
-                lambda a: json.dumps(trust_policy(a[0], a[1], cfg.namespace))))
+        role = aws.iam.Role(f"{name}-agent", tags=args.tags, opts=child, assume_role_policy=pod_identity_role_trust(
+            caller.account_id, args.cluster_name, cfg.namespace, NAME))
         policy = aws.iam.RolePolicy(
             f"{name}-agent", role=role.id, opts=child,
             policy=pulumi.Output.all(args.bucket_arn, args.kms_key_arn).apply(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -51,6 +52,33 @@ def assume_role_policy(service: str) -> str:
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}],
     })
+
+
+def pod_identity_trust_policy(account_id: str, cluster_name: str, namespace: str, service_account: str) -> dict[str, Any]:
+    """Trust policy of a role only EKS Pod Identity may assume, and only for one service account of one
+    cluster in this account. Pod Identity tags each session with ``eks-cluster-name``,
+    ``kubernetes-namespace`` and ``kubernetes-service-account`` (EKS user guide, "Create IAM role with
+    trust policy required by EKS Pod Identity", Setting Conditions): without these conditions any Pod
+    Identity association in the account could be pointed at the role."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "EksPodIdentityForOneServiceAccount",
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {
+            "aws:SourceAccount": account_id,
+            "aws:RequestTag/eks-cluster-name": cluster_name,
+            "aws:RequestTag/kubernetes-namespace": namespace,
+            "aws:RequestTag/kubernetes-service-account": service_account,
+        }},
+    }]}
+
+
+def pod_identity_role_trust(account_id: pulumi.Input[str], cluster_name: pulumi.Input[str], namespace: str,
+                            service_account: str) -> pulumi.Output[str]:
+    """:func:`pod_identity_trust_policy` as the JSON a role's ``assume_role_policy`` takes."""
+    return pulumi.Output.all(account_id, cluster_name).apply(
+        lambda v: json.dumps(pod_identity_trust_policy(v[0], v[1], namespace, service_account)))
 
 
 def wants_local_storage(itype: InstanceType) -> bool:

@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,8 +30,18 @@ from stacks.config import SystemNodesConfig
 
 ROLE_LABEL = "plinth.dev/role"
 SYSTEM_ROLE = "system"
-AMI_TYPE = "AL2023_x86_64_STANDARD"
 ROOT_GB = 50
+# EKS refuses a node group whose AMI type and instance architecture differ (CreateNodegroup:
+# InvalidParameterException), so the AMI follows the instance type: Graviton types carry a "g" in
+# the attributes after the generation digit (m7g, c6gn, t4g, r8gd, im4gn; a1 is the first), the EC2
+# instance type naming convention ("Amazon EC2 instance type naming conventions").
+AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+_GRAVITON = re.compile(r"^(a1|[a-z]+\d+[a-z-]*g[a-z-]*)\.")
+
+
+def ami_type(instance_type: str) -> str:
+    """The AL2023 standard AMI type for the system nodes' instance type."""
+    return AMI_TYPES["arm64" if _GRAVITON.match(instance_type) else "x86_64"]
 
 
 def system_labels() -> dict[str, str]:
@@ -72,7 +83,7 @@ class SystemNodeGroup(pulumi.ComponentResource):
             cluster_name=args.cluster_name,
             node_role_arn=role.arn,
             subnet_ids=args.subnet_ids,
-            ami_type=AMI_TYPE,
+            ami_type=ami_type(cfg.instance_type),
             instance_types=[cfg.instance_type],
             capacity_type="ON_DEMAND",  # add-ons must not vanish with a spot reclaim
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(

@@ -1,8 +1,10 @@
 """Workload identities for the lakehouse: EKS Pod Identity roles that let named service accounts read
 (and, per zone, write) the lakehouse, and nothing else.
 
-One role per ``plinth:lakehouse.access`` entry, trusted by ``pods.eks.amazonaws.com`` and bound to
-``namespace/serviceAccount`` by an ``aws.eks.PodIdentityAssociation``. Its policy (:func:`access_policy`):
+One role per ``plinth:lakehouse.access`` entry, trusted by ``pods.eks.amazonaws.com`` for that
+``namespace/serviceAccount`` of this cluster only (Pod Identity session tags,
+:func:`components.node_template.pod_identity_trust_policy`) and bound to it by an
+``aws.eks.PodIdentityAssociation``. Its policy (:func:`access_policy`):
 
 - S3: list and get on the read zones' buckets; put, delete and multipart on the write zones;
 - KMS: the lakehouse key, ``kms:Decrypt`` (plus ``kms:GenerateDataKey`` to write), only when S3 calls
@@ -25,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.node_template import assume_role_policy
+from components.node_template import pod_identity_role_trust
 from stacks.config import LakehouseAccess
 
 S3_READ = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -90,7 +92,9 @@ class LakehouseWorkloadAccess(pulumi.ComponentResource):
         roles: dict[str, pulumi.Output[str]] = {}
         for entry in args.access:
             who = f"{entry.namespace}-{entry.service_account}"
-            role = aws.iam.Role(f"{name}-{who}", assume_role_policy=assume_role_policy("pods.eks.amazonaws.com"),
+            role = aws.iam.Role(f"{name}-{who}",
+                                assume_role_policy=pod_identity_role_trust(caller.account_id, args.cluster_name,
+                                                                           entry.namespace, entry.service_account),
                                 description=f"lakehouse access for {entry.namespace}/{entry.service_account}",
                                 tags=args.tags, opts=child)
             policy = aws.iam.RolePolicy(

@@ -33,7 +33,7 @@ from policies.thresholds import get_profile
 from validators import exit_codes
 from validators.cli_options import Output
 from validators.inventory import Inventory, NodeSpec, load_inventory
-from validators.reports import RENDERERS, check_report_paths, console, markdown, write_reports
+from validators.reports import check_report_paths, console, render, write_reports
 from validators.results import Report
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
 
@@ -99,7 +99,7 @@ def _net_options(port_range: str | None) -> object | None:
 
 def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
     """The one report on stdout (``-o FORMAT`` / ``--FORMAT -``), written straight to the stream."""
-    text = markdown.render(report, title) if kind == "markdown" else RENDERERS[kind](report)
+    text = render(kind, report, title)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

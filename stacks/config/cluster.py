@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from stacks.config.base import ConfigModel, cidr_block
 
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")  # family+generation.size: m6i.large
 
 
 class SystemNodesConfig(ConfigModel):
@@ -19,6 +20,14 @@ class SystemNodesConfig(ConfigModel):
     instance_type: str = "m6i.large"
     min_size: int = Field(default=2, ge=1, le=10)  # two: CoreDNS keeps a replica when a zone fails
     max_size: int = Field(default=4, ge=1, le=20)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, v: str) -> str:
+        # Checked here: EKS would refuse it only after the cluster (10+ minutes) exists.
+        if not _INSTANCE_TYPE.match(v):
+            raise ValueError(f"not an EC2 instance type: {v!r} (family and size, e.g. m6i.large or m7g.large)")
+        return v
 
     @model_validator(mode="after")
     def _sizes(self) -> SystemNodesConfig:

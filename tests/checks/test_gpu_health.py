@@ -24,6 +24,7 @@ from tests.probe.helpers import fixture_text
 from validators.checks import gpu_clocks, gpu_fabric, gpu_links, gpu_memory
 from validators.checks.base import judge_node
 from validators.probe.gather._device import empty_device
+from validators.probe.gather._smi import parse_nvidia_smi_text
 from validators.probe.parsers import parse_nvlink_status, parse_topo_matrix
 
 H100_8_OK = "nvidia-smi/nvidia-smi-q_h100-80gb-hbm3-8gpu_drv535.183.01.txt"
@@ -61,6 +62,32 @@ def test_ecc_volatile_error_fails_with_a_remedy_that_clears_it() -> None:
     r = gpu_memory.gpu_ecc_errors(bad, th("gpu.ecc_errors"), ctx())
     assert r.status == "fail" and r.measured == 2 and "GPU 6 (00000000:B9:00.0) 2" in r.message and "GPU 1 " not in r.message
     assert "nvidia-smi -r" in (r.remediation or "") and "volatile counter clears" in (r.remediation or "")
+
+
+def test_sram_threshold_exceeded_fails_whatever_the_counters_say() -> None:
+    """The real 8x H100 capture (driver 535.161.08) with GPU 5's "SRAM Threshold Exceeded" turned to
+    Yes, every counter left at 0: the driver says the SRAM passed NVIDIA's field-diagnostic limit
+    (NVIDIA Xid catalogue, WORKFLOW_XID_48: run the field diagnostic, RMA if it persists). A reset
+    clears nothing here, so the remedy is the field diagnostic, not `nvidia-smi -r`."""
+    text = fixture_text("nvidia-smi/nvidia-smi-q_h100-80gb-hbm3-8gpu_drv535.161.08.txt")
+    marker = "SRAM Threshold Exceeded       : No"
+    assert text.count(marker) == 8
+    at = [i for i in range(len(text)) if text.startswith(marker, i)][5]
+    parsed = parse_nvidia_smi_text(text[:at] + marker[:-2] + "Yes" + text[at + len(marker):])
+    assert [d["sram_threshold_exceeded"] for d in parsed["devices"]] == [False] * 5 + [True] + [False] * 2
+    assert all(d["ecc_uncorrected_volatile"] == 0 and d["ecc_uncorrected_aggregate"] == 0 for d in parsed["devices"])
+    worn = {"gpu": dict(parsed, error=None, incomplete=None)}
+    r = gpu_memory.gpu_ecc_errors(worn, th("gpu.ecc_errors"), ctx())
+    assert r.status == "fail" and "SRAM Threshold Exceeded" in r.message and parsed["devices"][5]["pci"] in r.message
+    assert "field diagnostic" in (r.remediation or "") and "nvidia-smi -r" not in (r.remediation or "")
+    # a MIG GPU whose volatile counters read 0 (driver 590) fails on the flag too; one whose counters the
+    # driver hides under MIG (skip: counted per GPU instance) does not hide the lifetime flag
+    assert gpu_memory.gpu_ecc_errors(gpu_facts(MIG_TEXT), th("gpu.ecc_errors"), ctx()).status == "pass"
+    mig = edit(gpu_facts(MIG_TEXT), d0={"sram_threshold_exceeded": True})
+    assert gpu_memory.gpu_ecc_errors(mig, th("gpu.ecc_errors"), ctx()).status == "fail"
+    hidden = edit(mig, d0={"ecc_uncorrected_volatile": None})
+    assert gpu_memory.gpu_ecc_errors(edit(hidden, d0={"sram_threshold_exceeded": False}), th("gpu.ecc_errors"), ctx()).status == "skip"
+    assert gpu_memory.gpu_ecc_errors(hidden, th("gpu.ecc_errors"), ctx()).status == "fail"
 
 
 def test_ecc_consumer_and_partial_disable() -> None:

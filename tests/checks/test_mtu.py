@@ -56,7 +56,7 @@ def test_roce_interfaces_need_room_for_4096_byte_roce_frames() -> None:
 
 
 def test_efa_node_on_aws_warns_below_9001() -> None:
-    efa = [{"name": "rdmap16s27", "driver": "efa", "ports": [{"port": 1, "state": "ACTIVE", "link_layer": "Unspecified"}]}]
+    efa = [{"name": "rdmap16s27", "driver": "efa", "ports": [{"port": 1, "state": "ACTIVE", "link_layer": "Unknown"}]}]
     r = network_local.mtu(node("aws", 1500, efa), MTU, ctx())
     assert r.status == "warn" and "NCCL traffic rides EFA" in r.message and "mtu 9001" in (r.remediation or "")
     assert network_local.mtu(node("aws", 9001, efa), MTU, ctx()).status == "pass"

@@ -74,7 +74,7 @@ def syslog_flaps(rel: str, *, minutes_after: float) -> Builder:
 def fi_info(rel: str) -> Builder:
     def build(tmp: Path) -> dict[str, Any]:
         parsed = parse_fi_info(fixture_text(rel))
-        devices = [{"name": d.rsplit("-", 1)[0], "driver": "efa", "ports": [{"port": 1, "state": "ACTIVE", "link_layer": "Unspecified"}]}
+        devices = [{"name": d.rsplit("-", 1)[0], "driver": "efa", "ports": [{"port": 1, "state": "ACTIVE", "link_layer": "Unknown"}]}
                    for d in parsed["domains"]]
         return {"errors": {}, "rdma": {"source": "sysfs", "error": None, "devices": devices, "flaps": None,
                                        "efa": {"present": True, "source": "fi_info", **parsed}}}

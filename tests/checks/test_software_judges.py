@@ -35,7 +35,7 @@ def node(*, modules: tuple[str, ...] = (), flavour: str | None = "proprietary", 
     return f
 
 
-EFA = [{"name": f"rdmap{i}s27", "driver": "efa", "ports": [{"port": 1, "state": "ACTIVE", "link_layer": "Unspecified"}]} for i in range(4)]
+EFA = [{"name": f"rdmap{i}s27", "driver": "efa", "ports": [{"port": 1, "state": "ACTIVE", "link_layer": "Unknown"}]} for i in range(4)]
 
 
 @pytest.mark.parametrize("facts,status,says", [

@@ -14,7 +14,7 @@ from components.cluster_autoscaler import (
     autoscaler_values,
     node_template_tags,
 )
-from tests.components.mocks import run_program
+from tests.components.mocks import ACCOUNT, run_program
 
 
 def test_only_this_clusters_groups_can_be_resized() -> None:
@@ -55,6 +55,11 @@ def test_component_binds_the_role_to_the_chart_service_account_before_the_chart(
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]  # what Pod Identity requires
+    # the role scales and terminates nodes: only this cluster's autoscaler service account may assume it
+    assert trust["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": ACCOUNT, "aws:RequestTag/eks-cluster-name": "acme-eks",
+        "aws:RequestTag/kubernetes-namespace": "kube-system",
+        "aws:RequestTag/kubernetes-service-account": "cluster-autoscaler"}
     assoc = run.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
     assert (assoc["namespace"], assoc["serviceAccount"]) == ("kube-system", "cluster-autoscaler")
     release = run.one("kubernetes:helm.sh/v3:Release")

@@ -22,7 +22,7 @@ from components.device_plugins import (
     plugin_plan,
 )
 from components.gpu_node_pool import node_labels
-from policies.catalogue import instance
+from policies.catalogue import catalogue, instance
 from stacks.config import GpuPoolConfig
 from tests.components.mocks import run_program
 
@@ -73,6 +73,36 @@ def test_plugins_land_only_on_nodes_that_have_the_device() -> None:
     assert not matches(efa_values()["nodeSelector"], pool_labels("p5.48xlarge", False))  # EFA off: no EFA plugin
     assert matches(neuron_values()["devicePlugin"]["nodeSelector"], pool_labels("trn1.32xlarge", True))
     assert not matches(neuron_values()["devicePlugin"]["nodeSelector"], pool_labels("g6e.xlarge", False))
+
+
+def efa_chart_affinity(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The nodeSelectorTerms aws-efa-k8s-device-plugin's daemonset.yaml renders (v0.5.30): one term
+    per supportedInstanceLabels key, ``key In values``, the last one also keeping off EKS Auto Mode."""
+    labels = values["supportedInstanceLabels"]
+    terms = [{"matchExpressions": [{"key": k, "operator": "In", "values": labels["values"]}]} for k in labels["keys"]]
+    terms[-1]["matchExpressions"].append({"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["auto"]})
+    return terms
+
+
+def affinity_admits(terms: list[dict[str, Any]], labels: dict[str, str]) -> bool:
+    def holds(e: dict[str, Any]) -> bool:
+        present = labels.get(e["key"]) in e["values"]
+        return present if e["operator"] == "In" else not present
+    return any(all(holds(e) for e in t["matchExpressions"]) for t in terms)
+
+
+def test_efa_plugin_runs_on_every_efa_pool_whatever_the_charts_own_type_list() -> None:
+    """The chart's default affinity is its own list of EFA instance types; a catalogue type it lacks
+    would get EFA interfaces and no plugin (NCCL silently on TCP). plinth's affinity keys on the pool
+    label instead: every catalogue type with EFA is admitted, and a pool without EFA is not."""
+    terms = efa_chart_affinity(efa_values())
+    efa_types = [name for name, row in catalogue().instances.items() if row.efa_interfaces]
+    assert efa_types
+    for itype in efa_types:
+        assert affinity_admits(terms, pool_labels(itype, True)), itype
+    assert not affinity_admits(terms, pool_labels("p5.48xlarge", False))
+    kubernetes_validate.validate(daemonset({"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}}), "1.31.0", strict=True)
 
 
 def test_plugins_tolerate_the_taints_of_the_pools_they_serve() -> None:

@@ -34,7 +34,8 @@ PLINTH_KEYS = {
         "tolerations", "gfd.enabled",
         "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
     },
-    EFA_CHART: {"tolerations", "nodeSelector.vpc.amazonaws.com/efa.present"},
+    EFA_CHART: {"tolerations", "nodeSelector.vpc.amazonaws.com/efa.present", "supportedInstanceLabels.keys",
+                "supportedInstanceLabels.values"},
     NEURON_CHART: {"devicePlugin.tolerations", "devicePlugin.nodeSelector.plinth.dev/accelerator", "scheduler.enabled"},
     "cluster-autoscaler": {
         "cloudProvider", "awsRegion", "autoDiscovery.clusterName", "image.tag", "rbac.serviceAccount.create",

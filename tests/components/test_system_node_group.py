@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from components.system_node_group import SystemNodeGroup, SystemNodeGroupArgs, system_node_selector
+import pytest
+
+from components.system_node_group import SystemNodeGroup, SystemNodeGroupArgs, ami_type, system_node_selector
 from stacks.config import SystemNodesConfig
 from tests.components.mocks import Run, run_program
 
@@ -42,3 +44,17 @@ def test_sizes_come_from_config_and_every_child_is_parented() -> None:
     assert all(r.parent == comp.urn for r in run.resources if r is not comp)
     attachments = {r.urn for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
     assert len(attachments) == 4 and attachments <= set(run.one(NG).dependencies)
+
+
+def test_graviton_system_nodes_get_the_arm64_ami() -> None:
+    """EKS refuses a node group whose AMI type doesn't match the instance architecture; a Graviton
+    system group (a common cost choice) must launch the AL2023 arm64 AMI."""
+    assert build(instanceType="m7g.large").one(NG).inputs["amiType"] == "AL2023_ARM_64_STANDARD"
+
+
+@pytest.mark.parametrize(("itype", "arch"), [
+    ("m6i.large", "x86_64"), ("m7i.xlarge", "x86_64"), ("c5n.large", "x86_64"), ("g4dn.xlarge", "x86_64"),
+    ("u7i-12tb.224xlarge", "x86_64"), ("t4g.medium", "ARM_64"), ("c6gn.large", "ARM_64"), ("r8gd.large", "ARM_64"),
+    ("im4gn.large", "ARM_64"), ("a1.large", "ARM_64")])
+def test_ami_follows_the_instance_architecture(itype: str, arch: str) -> None:
+    assert ami_type(itype) == f"AL2023_{arch}_STANDARD"

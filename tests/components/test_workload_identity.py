@@ -8,7 +8,7 @@ from typing import Any
 
 from components.workload_identity import LakehouseAccessArgs, LakehouseWorkloadAccess, access_policy
 from stacks.config import LakehouseAccess
-from tests.components.mocks import run_program
+from tests.components.mocks import ACCOUNT, run_program
 
 BUCKETS = {z: f"arn:aws:s3:::acme-{z}-x" for z in ("raw", "curated", "features", "models")}
 DBS = {z: f"acme_{z}" for z in BUCKETS}
@@ -61,9 +61,16 @@ def test_component_binds_one_role_per_service_account() -> None:
               for a in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
     assert set(assocs) == {("research", "trainer"), ("serving", "inference")}
     roles = {r.urn: r for r in run.of_type("aws:iam/role:Role")}
+    trusted = set()
     for role in roles.values():
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
         assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        # Only this cluster's one service account (Pod Identity session tags): another association in
+        # the account pointed at the role is refused by STS.
+        tags = trust["Condition"]["StringEquals"]
+        assert tags["aws:SourceAccount"] == ACCOUNT and tags["aws:RequestTag/eks-cluster-name"] == "acme-eks"
+        trusted.add((tags["aws:RequestTag/kubernetes-namespace"], tags["aws:RequestTag/kubernetes-service-account"]))
+    assert trusted == set(assocs)
     policies = {p.name: json.loads(p.inputs["policy"]) for p in run.of_type("aws:iam/rolePolicy:RolePolicy")}
     serving = policies["lake-access-serving-inference"]
     assert statement(serving, "ReadZones")["Resource"] == [f"{BUCKETS['models']}/*"]

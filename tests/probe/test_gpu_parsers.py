@@ -68,6 +68,24 @@ def test_xml_v11_throttle_and_v12_event_names() -> None:
     assert new["attached_gpus"] == 4 and len(new["devices"]) == 1  # telegraf cut the other three GPUs
 
 
+def test_sram_threshold_flag_in_every_layout_that_prints_it() -> None:
+    """Hopper's "SRAM Threshold Exceeded" (NVIDIA's field-diagnostic limit): No in the real 535 text
+    and 590 --query-gpu captures; absent (None, not False) where the driver does not print it (an
+    A100 in 535.54's XML, a TITAN V). The XML tag is the one the 535+ DTD puts under
+    <ecc_errors><aggregate> (leptonai/gpud's XML struct names it too), inserted into the real A100
+    XML to prove the path."""
+    assert {d["sram_threshold_exceeded"] for d in devices("nvidia-smi/nvidia-smi-q_h100-80gb-hbm3-8gpu_drv535.161.08.txt")} == {False}
+    assert devices("nvidia-smi/nvidia-smi-q_titan-v-1gpu_drv560.35.03.txt")[0]["sram_threshold_exceeded"] is None
+    csv = parse_query_gpu_csv(fixture_text("nvidia-smi/nvidia-smi-query-gpu_allfields_csv_h200-1gpu-vm_drv590.48.01_idle.csv"))
+    assert csv["devices"][0]["sram_threshold_exceeded"] is False
+    xml = fixture_text("nvidia-smi/nvidia-smi-q-x_a100-sxm4-80gb_MIG_drv535.54.03_first-of-4-gpus-only.xml")
+    assert parse_nvidia_smi_xml(xml)["devices"][0]["sram_threshold_exceeded"] is None
+    flagged = xml.replace("</dram_uncorrectable>\n            </aggregate>",
+                          "</dram_uncorrectable>\n                <sram_threshold_exceeded>Yes</sram_threshold_exceeded>\n            </aggregate>", 1)
+    assert flagged != xml
+    assert parse_nvidia_smi_xml(flagged)["devices"][0]["sram_threshold_exceeded"] is True
+
+
 def test_cut_off_xml_raises_instead_of_parsing_half() -> None:
     text = fixture_text("nvidia-smi/nvidia-smi-q-x_a100-sxm4-40gb-1gpu-MIG-2instances_drv510.47.03.xml")
     with pytest.raises(ET.ParseError):

@@ -75,6 +75,13 @@ def nvmlDeviceGetGpuFabricInfoV(h, ref):
     for i in range(16):
         info.clusterUuid[i] = i
 
+class c_nvmlEccSramErrorStatus_v1_t(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("aggregateUncParity", ctypes.c_ulonglong), ("bThresholdExceeded", ctypes.c_uint)]
+
+def nvmlDeviceGetSramEccErrorStatus(h, ref):
+    ref._obj.bThresholdExceeded = 1 if h == 1 else 0  # GPU 1's SRAM is past the field-diag limit
+    return 0
+
 class _Util:
     gpu = 0
 
@@ -112,6 +119,7 @@ def test_pynvml_path(tmp_path: Path) -> None:
     assert (d1["nvlink_links_total"], d1["nvlink_links_active"]) == (18, 16)
     assert (d1["ecc_uncorrected_aggregate"], d1["remapped_rows_pending"], d1["retired_pages_count"]) == (3, True, None)
     assert d0["persistence_mode"] is True and d0["mig_mode"] == "Disabled"
+    assert (d0["sram_threshold_exceeded"], d1["sram_threshold_exceeded"]) == (False, True)
     assert (d0["architecture"], d0["vbios_version"], d0["performance_state"], d0["remap_histogram"]["max"]) == ("Hopper", "96.00.74.00.0D", "P0", 2560)
     assert (d0["clock_event_reasons"], d1["clock_event_reasons"]) == (["gpu_idle"], ["hw_slowdown", "hw_power_brake_slowdown"])
     assert (d1["clocks_sm_mhz"], d1["clocks_max_sm_mhz"]) == (86, 1980)

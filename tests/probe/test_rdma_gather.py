@@ -107,7 +107,7 @@ def test_efa_devices_counted_by_fi_info_against_the_instance_type(tmp_path: Path
     for i, bdf in enumerate(("16s27", "32s27", "144s27", "160s27")):
         rdma_tree.device(root, f"rdmap{bdf}", driver="efa")
         rdma_tree.port(root, f"rdmap{bdf}", 1, state="4: ACTIVE", phys="5: LinkUp", rate="100 Gb/sec (4X EDR)",
-                       link_layer="Unspecified", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
+                       link_layer="Unknown", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
     rdma_tree.verbs_nodes(root, 4)
     bin_dir = tmp_path / "bin"
     fake_tool(bin_dir, "fi_info", f"cat {shlex.quote(str(fixture('efa/fi_info-p-efa-t-FI_EP_RDM_p4de.24xlarge_4efa.txt')))}\n")
@@ -150,3 +150,34 @@ def test_a_link_loss_is_counted_once_whichever_logs_carry_it(tmp_path: Path) -> 
     assert facts["rdma"]["flaps"]["counts"] == {"ens1np0": 2}
     r = rdma.ib_flaps(facts, Threshold(max=1, unit="flaps", window_hours=6), ctx())
     assert r.status == "fail" and "ens1np0 lost its carrier x2" in r.message
+
+
+def _libfabric2(text: str, keep: int) -> str:
+    """The recorded p4de `fi_info -p efa -t FI_EP_RDM` cut to its first ``keep`` devices and written
+    as libfabric 2.x (EFA installer 1.38+) prints it: every device once per RDM fabric, the
+    ``efa-direct`` entry first, then ``efa`` (libfabric PR 10735), both with the device's domain."""
+    blocks = ["provider:" + b for b in text.split("provider:")[1:keep + 1]]
+    return "".join(b.replace("fabric: efa\n", "fabric: efa-direct\n", 1) + b for b in blocks)
+
+
+def test_libfabric_2_lists_each_efa_device_twice_but_it_is_one_device(tmp_path: Path) -> None:
+    """A p4de.24xlarge that came up with 2 of its 4 EFA devices, on a current EFA installer:
+    fi_info prints 4 RDM entries (efa-direct and efa for each of the 2 devices). An operator
+    counts 2 devices and fails the node; counting the entries would have passed it."""
+    root = tmp_path / "host"
+    for bdf in ("16s27", "32s27"):
+        rdma_tree.device(root, f"rdmap{bdf}", driver="efa")
+        rdma_tree.port(root, f"rdmap{bdf}", 1, state="4: ACTIVE", phys="5: LinkUp", rate="100 Gb/sec (4X EDR)",
+                       link_layer="Unknown", hw_counters={"rx_drops": 0, "retrans_timeout_events": 0})
+    rdma_tree.verbs_nodes(root, 2)
+    listing = tmp_path / "fi_info.txt"
+    listing.write_text(_libfabric2(fixture_text("efa/fi_info-p-efa-t-FI_EP_RDM_p4de.24xlarge_4efa.txt"), 2))
+    assert listing.read_text().count("provider: efa") == 4 and "fabric: efa-direct" in listing.read_text()
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "fi_info", f"cat {shlex.quote(str(listing))}\n")
+    facts = probe(tmp_path, root)
+    efa = facts["rdma"]["efa"]
+    assert (efa["providers"], efa["domains"]) == (2, ["rdmap16s27-rdm", "rdmap32s27-rdm"])
+    r = network_local.rdma(facts, Threshold(min=1, unit="devices"), ctx(instance_type="p4de.24xlarge"))
+    assert r.status == "fail" and r.measured == 2, r.message
+    assert rdma.rdma_stack(facts, Threshold(expect=True), ctx()).status == "pass"  # 2 endpoints for 2 devices

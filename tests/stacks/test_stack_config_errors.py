@@ -55,6 +55,8 @@ BAD = [
                  id="public-endpoint-without-allow-list"),
     pytest.param(_variant(GOOD, **{"plinth:cluster": {"deployFromVpc": True, "version": "1.29"}}), "plinth:cluster.version",
                  id="unpinned-cluster-version"),
+    pytest.param(_variant(GOOD, **{"plinth:cluster": {"deployFromVpc": True, "systemNodes": {"instanceType": "m6i-large"}}}),
+                 "plinth:cluster.systemNodes.instanceType", id="system-nodes-instance-type-typo"),
     pytest.param(_variant(GOOD, **{"plinth:gpuPools": [{**TRAIN, "availabilityZone": None}]}),
                  "plinth:gpuPools[0].availabilityZone: a pool that trains across nodes", id="training-pool-without-zone"),
     pytest.param(_variant(GOOD, **{"plinth:network": {"availabilityZones": ["us-east-1a", "us-east-1c"]}}),

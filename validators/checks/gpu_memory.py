@@ -7,7 +7,9 @@ Sources of truth:
   load and is cleared by a GPU reset; the *aggregate* one is lifetime and never clears. A GPU whose
   one old error was healed (a page retired, a row remapped) keeps it in its aggregate forever, so
   the aggregate is reported, never failed on its own; DCGM's health watch fails volatile DBEs
-  (``DcgmHealthWatch::MonitorMemVolatileDbes``).
+  (``DcgmHealthWatch::MonitorMemVolatileDbes``). Hopper and later also report "SRAM Threshold
+  Exceeded" (``nvmlEccSramErrorStatus_v1_t.bThresholdExceeded``: "the error threshold of field diag
+  is exceeded"): that flag fails the GPU whatever the counters say.
 * Page retirement — NVIDIA "Dynamic Page Retirement" (https://docs.nvidia.com/deploy/dynamic-page-retirement/):
   a page is retired after one DBE or two SBEs at one address and the retirement takes effect at the
   next driver load ("Pending Page Blacklist: Yes" → reset the GPU); the table holds 64 pages
@@ -49,6 +51,17 @@ def gpu_ecc_errors(facts: Facts, threshold: Threshold, ctx: CheckContext) -> Che
     lifetime = [d for d in devices if (d.get("ecc_uncorrected_aggregate") or 0) > 0]
     history = ("; lifetime (aggregate, never cleared) uncorrectable: "
                + ", ".join(f"{_gpu.name(d)} {d['ecc_uncorrected_aggregate']}" for d in lifetime[:8])) if lifetime else ""
+    worn = [d for d in devices if d.get("sram_threshold_exceeded")]
+    if worn:
+        # the one lifetime signal that fails on its own: the driver's verdict that the GPU's SRAM has had more
+        # uncorrectable errors than NVIDIA's field diagnostic allows (NVIDIA Xid catalogue, WORKFLOW_XID_48:
+        # "If the threshold flag is set, run field diagnostics. Persistent errors indicate ... RMA")
+        return CheckResult.make(
+            "gpu.ecc_errors", "fail",
+            f"SRAM uncorrectable errors past NVIDIA's field-diagnostic threshold (SRAM Threshold Exceeded: Yes) on "
+            f"{_gpu.names(worn)}{history}", measured=len(worn), threshold=0, unit="GPUs",
+            remediation=hardware_remedy(facts, "the GPU", metal_first="run NVIDIA's field diagnostic on the GPU (from NVIDIA "
+                                        "or the server's OEM)"))
     if not counted:
         if any(d.get("mig_mode") == "Enabled" for d in devices):
             # a configuration, not a fault: MIG counts ECC per GPU instance and the driver reports N/A here, so a

@@ -33,6 +33,7 @@ FACTS (keys are a contract with the judges in ``validators.checks``; add keys, d
              "devices": [{"index", "name", "uuid", "pci", "memory_total_mib", "architecture", "vbios_version",
                           "ecc_mode": "Enabled"|"Disabled"|null,
                           "ecc_uncorrected_volatile", "ecc_uncorrected_aggregate": int|null,
+                          "sram_threshold_exceeded": bool|null (Hopper+: NVIDIA's field-diag SRAM error threshold passed),
                           "retired_pages_pending": bool|null, "retired_pages_count", "retired_pages_sbe", "retired_pages_dbe": int|null,
                           "remapped_rows_failure", "remapped_rows_pending": bool|null,
                           "remapped_rows_uncorrectable", "remapped_rows_correctable": int|null,

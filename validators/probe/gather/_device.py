@@ -33,6 +33,8 @@ def empty_device(index: int) -> Dict[str, Any]:
         "index": index, "name": None, "uuid": None, "pci": None, "memory_total_mib": None,
         "architecture": None, "vbios_version": None,
         "ecc_mode": None, "ecc_uncorrected_volatile": None, "ecc_uncorrected_aggregate": None,
+        # Hopper and later (driver 535+): the SRAM uncorrectable errors passed NVIDIA's field-diag threshold
+        "sram_threshold_exceeded": None,
         "retired_pages_pending": None, "retired_pages_count": None,
         "retired_pages_sbe": None, "retired_pages_dbe": None,
         "remapped_rows_failure": None, "remapped_rows_pending": None, "remapped_rows_uncorrectable": None,

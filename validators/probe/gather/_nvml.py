@@ -105,6 +105,7 @@ class NvmlSession:
             hist = self.q("nvmlDeviceGetRowRemapperHistogram", h)
             if hist is not None:
                 dev["remap_histogram"] = {k: int(getattr(hist, k)) for k in ("max", "high", "partial", "low", "none")}
+        dev["sram_threshold_exceeded"] = self._sram_threshold(h)
         temp = self.q("nvmlDeviceGetTemperature", h, nv.NVML_TEMPERATURE_GPU)
         dev["temperature_c"] = float(temp) if temp is not None else None
         pm = self.q("nvmlDeviceGetPersistenceMode", h)
@@ -154,6 +155,17 @@ class NvmlSession:
                     errors = errors or {"replay": 0, "recovery": 0, "crc": 0}
                     errors[kind] += int(value)
         return {"pcie_replays": self.q("nvmlDeviceGetPcieReplayCounter", h), "nvlink_errors": errors}
+
+    def _sram_threshold(self, h: Any) -> Optional[bool]:
+        """nvmlDeviceGetSramEccErrorStatus's bThresholdExceeded (Ampere and later, root only): None when
+        NVML cannot say (not root, not supported, an older nvidia-ml-py)."""
+        nv = self.nvml
+        if not hasattr(nv, "c_nvmlEccSramErrorStatus_v1_t"):
+            return None
+        status = nv.c_nvmlEccSramErrorStatus_v1_t()  # its __init__ sets the struct version
+        if self.q("nvmlDeviceGetSramEccErrorStatus", h, ctypes.byref(status)) is None:
+            return None
+        return bool(status.bThresholdExceeded)
 
     def _fabric(self, h: Any) -> Dict[str, Any]:
         """nvmlDeviceGetGpuFabricInfoV (Hopper and later), else the deprecated nvmlDeviceGetGpuFabricInfo."""

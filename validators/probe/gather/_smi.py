@@ -104,6 +104,7 @@ TEXT_FIELDS: Fields = (
     ("vbios_version", text_or_none, (("VBIOS Version",),)),
     ("memory_total_mib", to_int, (("FB Memory Usage", "Total"),)),
     ("ecc_mode", text_or_none, (("ECC Mode", "Current"),)),
+    ("sram_threshold_exceeded", to_bool, (("ECC Errors", "Aggregate", "SRAM Threshold Exceeded"),)),
     ("temperature_c", to_float, (("Temperature", "GPU Current Temp"),)),
     ("persistence_mode", to_bool, (("Persistence Mode",),)),
     ("pcie_gen_current", to_int, (("PCI", "GPU Link Info", "PCIe Generation", "Current"),)),

@@ -27,6 +27,7 @@ COLUMNS: Dict[str, Tuple[str, Callable[[Optional[str]], Any]]] = {
     "ecc.mode.current": ("ecc_mode", text_or_none),
     "ecc.errors.uncorrected.volatile.total": ("ecc_uncorrected_volatile", to_int),
     "ecc.errors.uncorrected.aggregate.total": ("ecc_uncorrected_aggregate", to_int),
+    "ecc.errors.uncorrected.aggregate.sram.thresholdExceeded": ("sram_threshold_exceeded", to_bool),
     "retired_pages.single_bit_ecc.count": ("retired_pages_sbe", to_int), "retired_pages.sbe": ("retired_pages_sbe", to_int),
     "retired_pages.double_bit.count": ("retired_pages_dbe", to_int), "retired_pages.dbe": ("retired_pages_dbe", to_int),
     "retired_pages.pending": ("retired_pages_pending", to_bool),

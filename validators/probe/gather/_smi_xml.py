@@ -30,6 +30,7 @@ XML_FIELDS: Fields = (
     ("vbios_version", text_or_none, ("vbios_version",)),
     ("memory_total_mib", to_int, ("fb_memory_usage/total",)),
     ("ecc_mode", text_or_none, ("ecc_mode/current_ecc",)),
+    ("sram_threshold_exceeded", to_bool, ("ecc_errors/aggregate/sram_threshold_exceeded",)),
     ("temperature_c", to_float, ("temperature/gpu_temp",)),
     ("persistence_mode", to_bool, ("persistence_mode",)),
     ("pcie_gen_current", to_int, ("pci/pci_gpu_link_info/pcie_gen/current_link_gen",)),

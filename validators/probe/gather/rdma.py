@@ -8,7 +8,10 @@ sysfs layout (Linux Documentation/ABI/stable/sysfs-class-infiniband)::
     /sys/class/infiniband/<dev>/ports/<n>/state       "4: ACTIVE"
                                           phys_state  "5: LinkUp"
                                           rate        "400 Gb/sec (4X NDR)"
-                                          link_layer  "InfiniBand" | "Ethernet" (RoCE) | "Unspecified" (EFA)
+                                          link_layer  "InfiniBand" | "Ethernet" (RoCE) | "Unknown" (EFA:
+                                                      IB_LINK_LAYER_UNSPECIFIED, which
+                                                      core/sysfs.c link_layer_show prints so;
+                                                      ibv_devinfo says "Unspecified")
                                           counters/<name>     PMA port counters (symbol_error …)
                                           hw_counters/<name>  driver statistics (EFA: rx_drops …)
 """
@@ -70,16 +73,21 @@ def _field(text: Optional[str]) -> Optional[str]:
 
 
 def parse_fi_info(text: str) -> Dict[str, Any]:
-    """`fi_info -p efa -t FI_EP_RDM` -> {providers: n, domains: [...]}: one RDM endpoint per EFA device."""
-    domains = []
-    providers = 0
+    """`fi_info -p efa -t FI_EP_RDM` -> {providers: n, domains: [...]}: the EFA devices libfabric
+    offers an RDM endpoint on. libfabric 2.x (EFA installer 1.38+) lists each device twice, once
+    per RDM fabric (``efa`` and ``efa-direct``, same domain ``rdmapXsY-rdm``: libfabric's
+    prov/efa/src/efa_prov_info.c copies the device's rdm_info), so devices are counted by domain."""
+    domains: List[str] = []
+    provider = None
     for line in text.splitlines():
         s = line.strip()
         if s.startswith("provider:"):
-            providers += 1 if s.split(":", 1)[1].strip() == "efa" else 0
-        elif s.startswith("domain:"):
-            domains.append(s.split(":", 1)[1].strip())
-    return {"providers": providers, "domains": domains}
+            provider = s.split(":", 1)[1].strip()
+        elif s.startswith("domain:") and provider == "efa":
+            domain = s.split(":", 1)[1].strip()[:MAX_FIELD]
+            if domain and domain not in domains:
+                domains.append(domain)
+    return {"providers": len(domains), "domains": domains}
 
 
 def parse_ibstat(text: str) -> List[Dict[str, Any]]:
