@@ -10,6 +10,7 @@ import pytest
 from policies.catalogue import fabric_catalogue, instance, internode_busbw, intranode_busbw, rdma_link_gbps
 from policies.thresholds import Threshold
 from validators.fabric.nccl import (
+    EFA_LIBRARY_DIRS,
     EXPECTED_FRACTION,
     evaluate,
     fabric_env,
@@ -144,6 +145,47 @@ def test_fabric_env_sets_only_what_each_fabric_needs() -> None:
     assert "NCCL_DEBUG" not in fabric_env("tcp", debug=False)
     with pytest.raises(ValueError):
         fabric_env("nvlink")  # type: ignore[arg-type]
+
+
+def test_efa_ranks_get_the_library_path_aws_documents() -> None:
+    # AWS EC2 "Test your EFA and NCCL configuration" / DLAMI "Using EFA": ranks started by orted over
+    # non-interactive SSH read no profile; without -x LD_LIBRARY_PATH naming aws-ofi-nccl's directory
+    # NCCL loads no net plugin and a healthy EFA node runs (and fails the check) over TCP sockets
+    path = fabric_env("efa")["LD_LIBRARY_PATH"].split(":")
+    assert path == list(EFA_LIBRARY_DIRS)
+    assert {"/opt/amazon/ofi-nccl/lib", "/opt/amazon/efa/lib", "/opt/amazon/openmpi/lib"} <= set(path)
+    # -x replaces the path orted had: an Open MPI of its own prefix keeps its libmpi first
+    hpcx = fabric_env("efa", mpirun="/opt/hpcx/ompi/bin/mpirun")["LD_LIBRARY_PATH"].split(":")
+    assert hpcx[:2] == ["/opt/hpcx/ompi/lib", "/opt/hpcx/ompi/lib64"] and hpcx[2:] == list(EFA_LIBRARY_DIRS)
+    assert fabric_env("efa", mpirun="/opt/amazon/openmpi/bin/mpirun")["LD_LIBRARY_PATH"].split(":")[0] == \
+        "/opt/amazon/openmpi/lib"
+    assert "/usr/lib" not in fabric_env("efa", mpirun="/usr/bin/mpirun")["LD_LIBRARY_PATH"].split(":")
+    assert all("LD_LIBRARY_PATH" not in fabric_env(k) for k in ("ib", "roce", "tcp"))
+    argv = mpirun_argv(["10.0.0.1", "10.0.0.2"], 8, env=fabric_env("efa"))
+    assert f"LD_LIBRARY_PATH={':'.join(EFA_LIBRARY_DIRS)}" in [argv[i + 1] for i, a in enumerate(argv) if a == "-x"]
+
+
+def test_nccl_env_insists_on_a_fabric_only_when_every_node_shares_it() -> None:
+    from validators.fabric.rounds import Peer, nccl_env
+    from validators.transport import LocalTransport
+
+    efa = {"rdma": {"efa": {"present": True}, "devices": []}}
+    ib = {"rdma": {"efa": {"present": False}, "devices": [{"name": "mlx5_0", "ports": [
+        {"state": "4: ACTIVE", "link_layer": "InfiniBand"}]}]}}
+    bare = {"rdma": {"efa": {"present": False}, "devices": []}}
+
+    def peers(*facts: dict[str, Any]) -> list[Peer]:
+        return [Peer(f"n{i}", f"10.0.0.{i + 1}", LocalTransport(), f, instance_type="p5.48xlarge")
+                for i, f in enumerate(facts)]
+
+    kind, env = nccl_env(peers(efa, efa), "/opt/amazon/openmpi/bin/mpirun")
+    assert kind == "efa" and env["FI_PROVIDER"] == "efa" and env["FI_EFA_USE_DEVICE_RDMA"] == "1" and "NCCL_NET" not in env
+    assert nccl_env(peers(bare, bare)) == ("tcp", fabric_env("tcp"))
+    # an EFA node beside an InfiniBand one (or one whose probe saw no EFA): NCCL picks per rank; pinning
+    # NCCL_NET=Socket would make a healthy fabric run at TCP speed and fail as "slow hardware"
+    kind, env = nccl_env(peers(efa, ib))
+    assert kind is None and "NCCL_NET" not in env and env["NCCL_DEBUG"] == "INFO"
+    assert nccl_env(peers(efa, bare))[1].get("NCCL_NET") is None
 
 
 # --- catalogue --------------------------------------------------------------------------------

@@ -105,10 +105,12 @@ def test_a_hung_tool_and_a_garbage_tool_are_errors_with_reasons_and_the_ring_sti
 def test_bad_params_in_a_fabric_line_are_bad_input_naming_the_field(tmp_path: Path) -> None:
     for prof in builtin_profiles().values():
         check_params(prof, prof.name)  # the shipped profiles are valid
-    for params, field, why in (({"message_mb": 25}, "message_mb", "unknown parameter"),
-                               ({"iterations": 2.5}, "iterations", "expected a positive whole number"),
-                               ({"timeout_s": -1}, "timeout_s", "expected a positive number"),
-                               ({"streams": True}, "streams", "expected a positive whole number")):
+    cases: tuple[tuple[dict[str, str | int | float | bool], str, str], ...] = (
+        ({"message_mb": 25}, "message_mb", "unknown parameter"),
+        ({"iterations": 2.5}, "iterations", "expected a positive whole number"),
+        ({"timeout_s": -1}, "timeout_s", "expected a positive number"),
+        ({"streams": True}, "streams", "expected a positive whole number"))
+    for params, field, why in cases:
         prof = Profile(name="p", description="d", thresholds={"network.allreduce": Threshold(max=50, params=params)})
         with pytest.raises(ConfigError, match=rf"^my.yaml: thresholds\.network\.allreduce\.params\.{field}: {why}"):
             check_params(prof, "my.yaml")
@@ -179,3 +181,29 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_a_run_stopped_at_its_bound_names_the_cause_it_printed_before_hanging(tmp_path: Path) -> None:
+    # aws/aws-ofi-nccl issue 24: the multi-node job hangs after the plugin's NCCL WARN; the operator
+    # needs that line, not only "it timed out"
+    from validators.fabric import nccl
+    from validators.fabric.runs import run_tool
+
+    _tool(tmp_path, "all_reduce_perf", "echo '# nThread 1 nGpus 1 minBytes 8 maxBytes 1073741824'\n"
+          "echo 'ip-172-32-38-1:21471:22316 [7] NCCL WARN NET/OFI Couldn'\"'\"'t open AV. RC: -22, ERROR: Invalid argument'\n"
+          "exec sleep 600")
+    _tool(tmp_path, "silent", "exec sleep 600")
+    transport = LocalTransport()
+    try:
+        hung = run_tool(transport, [str(tmp_path / "all_reduce_perf")], 2, "mpirun all_reduce_perf",
+                        lambda text, code: nccl.parse_all_reduce(text, exit_code=code))
+        silent = run_tool(transport, [str(tmp_path / "silent")], 2, "mpirun all_reduce_perf",
+                          lambda text, code: nccl.parse_all_reduce(text, exit_code=code))
+    finally:
+        transport.close()
+    assert hung["status"] == "error" and hung["result"] is None, hung
+    assert hung["reason"].startswith("mpirun all_reduce_perf did not finish within its 2 s bound (stopped): "), hung
+    assert "NCCL WARN NET/OFI Couldn't open AV. RC: -22" in hung["reason"], hung
+    # nothing printed: that is said; a parser's own "killed at its time bound" is not said twice
+    assert silent["reason"] == "mpirun all_reduce_perf did not finish within its 2 s bound (stopped): no output from nccl-tests"
+    assert hung["reason"].count("bound") == 1

@@ -114,3 +114,25 @@ def test_argv_builders() -> None:
                 lambda: fi_pingpong_server_argv("efa", 1, endpoint="bogus")):
         with pytest.raises(ValueError):
             bad()
+
+
+def test_the_fabric_port_is_infiniband_before_a_front_end_ethernet_rdma_device() -> None:
+    """Real capture (leptonai/gpud testdata, SOURCES.md): 8x ConnectX-7 NDR 400 InfiniBand plus one bonded
+    Ethernet RDMA port at 200. An expert measures the IB HCAs: the Ethernet one is the front-end. ibstat lists
+    devices by name, and on Azure ND the accelerated-networking mlx5_an0 sorts before mlx5_ib0..7, so the
+    order is put Ethernet-first here too: the choice must not follow the order (AzHC's determine_IB_devices
+    keeps only link_layer InfiniBand)."""
+    from tests.fabric.helpers import real
+    from validators.fabric.expect import rdma_link_gbps as node_link_gbps
+    from validators.fabric.rounds import fabric_kind, rdma_device
+    from validators.probe.gather.rdma import parse_ibstat
+
+    devices = parse_ibstat(real("ibverbs/ibstat_h100-node_8x-ndr400-ib-plus-1eth_all-active.txt"))
+    assert devices[-1]["name"] == "mlx5_bond_0" and devices[-1]["ports"][0]["link_layer"] == "Ethernet"
+    for order in (devices, [devices[-1], *devices[:-1]]):
+        facts = {"rdma": {"efa": {"present": False}, "devices": order}}
+        assert (fabric_kind(facts), rdma_device(facts), node_link_gbps(facts)) == ("ib", "mlx5_0", 400)
+    # a RoCE-only node stays RoCE, judged at its own port's rate
+    roce = {"rdma": {"efa": {"present": False}, "devices": [devices[-1]]}}
+    assert (fabric_kind(roce), rdma_device(roce), node_link_gbps(roce)) == ("roce", "mlx5_bond_0", 200)
+    assert fabric_kind({"rdma": {"efa": {"present": False}, "devices": []}}) == "tcp"

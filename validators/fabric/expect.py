@@ -45,16 +45,30 @@ def internode(instance_types: Sequence[str | None]) -> BusbwExpectation | None:
     return internode_busbw(only) if only else None
 
 
+def fabric_port(facts: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """(device, port) of the RDMA fabric the fabric tests measure: the first active InfiniBand port,
+    else the first active Ethernet (RoCE) one. InfiniBand first because an Ethernet RDMA device beside
+    IB HCAs is the front-end (Azure's accelerated-networking mlx5_an0 sorts before mlx5_ib0; a bonded
+    Ethernet port beside 8 NDR HCAs), as Azure/azurehpc-health-checks' determine_IB_devices keeps
+    only link_layer InfiniBand."""
+    rdma = facts.get("rdma")
+    devices = rdma.get("devices") if isinstance(rdma, Mapping) else None
+    active = [(str(dev.get("name")), port) for dev in devices or [] if isinstance(dev, Mapping)
+              for port in dev.get("ports") or []
+              if isinstance(port, Mapping) and "ACTIVE" in str(port.get("state", "")).upper()]
+    ib = [(name, port) for name, port in active if str(port.get("link_layer", "")).lower() != "ethernet"]
+    return (ib or active or [None])[0]
+
+
 def rdma_link_gbps(facts: Mapping[str, Any]) -> float | None:
-    """Line rate of the node's active InfiniBand/RoCE port (HDR 200, NDR 400: the catalogue's
-    figure; another rate as the port reports it). EFA has none here: fi_pingpong, its tool, is
-    latency-bound and proves the path, not the bandwidth (network.nccl_internode judges that)."""
-    for dev in (facts.get("rdma") or {}).get("devices") or []:
-        for port in dev.get("ports") or []:
-            rate = port.get("rate_gbps")
-            if "ACTIVE" in str(port.get("state", "")).upper() and isinstance(rate, (int, float)):
-                return link_gbps("ib_ndr" if rate >= 400 else "ib_hdr") if rate >= 200 else float(rate)
-    return None
+    """Line rate of the fabric's active InfiniBand/RoCE port (:func:`fabric_port`; HDR 200, NDR 400:
+    the catalogue's figure; another rate as the port reports it). EFA has none here: fi_pingpong, its
+    tool, is latency-bound and proves the path, not the bandwidth (network.nccl_internode judges that)."""
+    found = fabric_port(facts)
+    rate = found[1].get("rate_gbps") if found else None
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool):
+        return None
+    return link_gbps("ib_ndr" if rate >= 400 else "ib_hdr") if rate >= 200 else float(rate)
 
 
-__all__ = ["gpu_model", "internode", "intranode", "rdma_link_gbps"]
+__all__ = ["fabric_port", "gpu_model", "internode", "intranode", "rdma_link_gbps"]

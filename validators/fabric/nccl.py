@@ -46,7 +46,7 @@ from validators.fabric.nccl_output import parse_all_reduce
 from validators.fabric.toolout import bounded, check_positive, check_word, first_remedy
 from validators.results import CheckResult
 
-__all__ = ["EXPECTED_FRACTION", "evaluate", "fabric_env", "local_argv", "mpirun_argv", "network_matches",
+__all__ = ["EFA_LIBRARY_DIRS", "EXPECTED_FRACTION", "efa_library_path", "evaluate", "fabric_env", "local_argv", "mpirun_argv", "network_matches",
            "parse_all_reduce", "remedy"]
 
 FabricKind = Literal["efa", "ib", "roce", "tcp"]
@@ -94,8 +94,30 @@ def mpirun_argv(hosts: Sequence[str], ranks_per_host: int, *, binary: str = "all
     return bounded([*prefix, binary, *args], timeout_s)
 
 
+# Where the AWS EFA installer and the DLAMI put what the ranks load: NCCL (/opt/nccl/build), CUDA, libfabric,
+# Open MPI and the aws-ofi-nccl plugin (lib64 on Amazon Linux). The AWS EC2 guide "Test your EFA and NCCL
+# configuration" and the DLAMI "Using EFA" tutorial pass exactly these with ``-x LD_LIBRARY_PATH=...``:
+# ranks that orted starts over a non-interactive SSH session read no profile, and without the plugin's
+# directory NCCL finds no libnccl-net and falls back to TCP sockets on a healthy EFA node.
+EFA_LIBRARY_DIRS = ("/opt/nccl/build/lib", "/usr/local/cuda/lib64", "/opt/amazon/efa/lib", "/opt/amazon/efa/lib64",
+                    "/opt/amazon/openmpi/lib", "/opt/amazon/openmpi/lib64", "/opt/amazon/ofi-nccl/lib")
+
+
+def efa_library_path(mpirun: str = "mpirun") -> str:
+    """``LD_LIBRARY_PATH`` for EFA ranks: the launcher's own Open MPI libraries first when ``mpirun``
+    is an absolute path under a prefix of its own (``-x`` replaces the path orted was given, so
+    libmpi must stay findable; a distribution's /usr/bin/mpirun needs none), then
+    :data:`EFA_LIBRARY_DIRS`."""
+    dirs: list[str] = []
+    prefix = mpirun.rsplit("/", 2)[0] if mpirun.startswith("/") and mpirun.count("/") >= 3 else ""
+    if prefix not in ("", "/usr"):  # /opt/hpcx/ompi/bin/mpirun -> /opt/hpcx/ompi
+        dirs += [f"{prefix}/lib", f"{prefix}/lib64"]
+    return ":".join(dict.fromkeys([*dirs, *EFA_LIBRARY_DIRS]))
+
+
 def fabric_env(kind: FabricKind, *, gpudirect_rdma: bool = False, debug: bool = True,
-               socket_ifname: str = "^docker,lo,veth", ib_hca: str | None = None, gid_index: int | None = None) -> dict[str, str]:
+               socket_ifname: str = "^docker,lo,veth", ib_hca: str | None = None, gid_index: int | None = None,
+               mpirun: str = "mpirun") -> dict[str, str]:
     """The environment NCCL needs to use the fabric under test, and only that.
 
     ``efa`` (aws/aws-ofi-nccl doc/efa-env-var.md, AWS EC2 guide "Test your EFA and NCCL configuration"):
@@ -103,6 +125,7 @@ def fabric_env(kind: FabricKind, *, gpudirect_rdma: bool = False, debug: bool = 
     ``FI_EFA_USE_DEVICE_RDMA=1`` only where GPUDirect RDMA exists (p4d/p4de/p5…) and is needed by
     aws-ofi-nccl < 1.7 — harmless on newer. ``NCCL_PROTO=simple``, ``FI_EFA_FORK_SAFE`` and
     ``RDMAV_FORK_SAFE`` are left out: the plugin sets what it needs and the doc says not to.
+    ``LD_LIBRARY_PATH`` is :func:`efa_library_path` of ``mpirun`` (the launcher's path).
     ``ib``/``roce``: NCCL's own IB verbs transport, forced with ``NCCL_NET=IB`` so a broken HCA fails
     instead of falling back to TCP sockets; ``gid_index`` for RoCE fabrics that need a fixed GID.
     ``tcp``: ``NCCL_NET=Socket``. ``NCCL_DEBUG=INFO`` with ``NCCL_DEBUG_SUBSYS=INIT,NET`` makes NCCL
@@ -111,6 +134,7 @@ def fabric_env(kind: FabricKind, *, gpudirect_rdma: bool = False, debug: bool = 
     env: dict[str, str] = {"NCCL_SOCKET_IFNAME": socket_ifname}
     if kind == "efa":
         env["FI_PROVIDER"] = "efa"
+        env["LD_LIBRARY_PATH"] = efa_library_path(mpirun)
         if gpudirect_rdma:
             env["FI_EFA_USE_DEVICE_RDMA"] = "1"
     elif kind in ("ib", "roce"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from validators.fabric import nccl, rdma
+from validators.fabric.expect import fabric_port
 from validators.fabric.nccl import FabricKind
 from validators.fabric.node_tests import gpu_count
 from validators.fabric.payload import node_command
@@ -62,19 +63,16 @@ def fabric_kind(facts: Mapping[str, Any]) -> FabricKind:
     efa = efa if isinstance(efa, Mapping) else {}
     if efa.get("present"):
         return "efa"
-    for dev in rdma.get("devices") or []:
-        for port in (dev.get("ports") or []) if isinstance(dev, Mapping) else []:
-            if isinstance(port, Mapping) and "ACTIVE" in str(port.get("state", "")).upper():
-                return "roce" if str(port.get("link_layer", "")).lower() == "ethernet" else "ib"
-    return "tcp"
+    found = fabric_port(facts)
+    if found is None:
+        return "tcp"
+    return "roce" if str(found[1].get("link_layer", "")).lower() == "ethernet" else "ib"
 
 
 def rdma_device(facts: Mapping[str, Any]) -> str | None:
-    """The first RDMA device with an active port (ib_write_bw -d)."""
-    for dev in (facts.get("rdma") or {}).get("devices") or []:
-        if any("ACTIVE" in str(p.get("state", "")).upper() for p in dev.get("ports") or []):
-            return str(dev.get("name"))
-    return None
+    """The fabric's RDMA device (ib_write_bw -d): InfiniBand before a front-end Ethernet one."""
+    found = fabric_port(facts)
+    return found[0] if found else None
 
 
 # --- the rounds -------------------------------------------------------------------------------
@@ -202,13 +200,16 @@ def rdma_measure(kind: str, provider: str, port_range: PortRange, bound_s: float
 # --- NCCL across nodes ------------------------------------------------------------------------
 
 
-def nccl_env(peers: Sequence[Peer]) -> tuple[FabricKind | None, dict[str, str]]:
-    """(fabric kind every peer shares, or None; NCCL's environment for it)."""
+def nccl_env(peers: Sequence[Peer], mpirun: str = "mpirun") -> tuple[FabricKind | None, dict[str, str]]:
+    """(fabric kind every peer shares, or None; NCCL's environment for it, ``mpirun`` the launcher's)."""
 
     kinds: set[FabricKind] = {fabric_kind(p.facts) for p in peers}
-    kind = kinds.pop() if len(kinds) == 1 else None  # mixed fabrics: NCCL picks; nothing to insist on
+    kind = kinds.pop() if len(kinds) == 1 else None
     gdr = kind == "efa" and all((p.instance_type or "").split(".")[0] in GPUDIRECT_FAMILIES for p in peers)
-    return kind, nccl.fabric_env(kind or "tcp", gpudirect_rdma=gdr)
+    env = nccl.fabric_env(kind or "tcp", gpudirect_rdma=gdr, mpirun=mpirun)
+    if kind is None:  # mixed fabrics: NCCL picks; nothing to insist on, so nothing pinned to sockets either
+        env.pop("NCCL_NET", None)
+    return kind, env
 
 
 def nccl_run(launcher: Peer, peers: Sequence[Peer], params: Mapping[str, Any], max_bytes: int,
@@ -219,13 +220,13 @@ def nccl_run(launcher: Peer, peers: Sequence[Peer], params: Mapping[str, Any], m
     ranks = min(gpu_count(p.facts) for p in peers)
     if ranks < 1:
         return skipped("NCCL across nodes needs a GPU on every node")
-    kind, env = nccl_env(peers)
+    mpirun = launcher.tools.get("mpirun") or "mpirun"
+    kind, env = nccl_env(peers, mpirun)
     try:
         argv = nccl.mpirun_argv(
             [p.address for p in peers], ranks, binary=launcher.tools.get("all_reduce_perf") or "all_reduce_perf",
             env=env, ssh_port=launcher.ssh_port, min_bytes=int(params.get("min_bytes", 8 << 20)), max_bytes=max_bytes,
-            iters=int(params.get("iters", 20)), warmup=int(params.get("warmup", 5)),
-            mpirun=launcher.tools.get("mpirun") or "mpirun",
+            iters=int(params.get("iters", 20)), warmup=int(params.get("warmup", 5)), mpirun=mpirun,
             allow_run_as_root=bool((launcher.facts.get("system") or {}).get("is_root")), timeout_s=bound_s, **ssh)
     except ValueError as exc:  # an address Open MPI cannot take (IPv6), a path that is not a plain word
         return entry("error", f"mpirun: {exc}")

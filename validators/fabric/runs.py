@@ -16,14 +16,14 @@ cannot read, is ``error`` with the reason. Never ``ok`` without a parsed result.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from validators.fabric import toolout
+from validators.fabric.toolout import KILL_AFTER_S
 from validators.transport.base import CommandResult, Transport, TransportError
 
-KILL_AFTER_S = 5  # coreutils timeout's grace between SIGTERM and SIGKILL
 MARGIN_S = 10.0  # the transport's own bound past the tool's
 
 
@@ -37,11 +37,11 @@ def skipped(reason: str) -> dict[str, Any]:
 
 
 def bounded(argv: Sequence[str], timeout_s: float) -> list[str]:
-    """``argv`` under coreutils ``timeout`` unless it already is: the tool stops on the node even
-    when the controller is gone."""
+    """``argv`` under coreutils ``timeout`` (toolout.bounded) unless it already is: the tool stops
+    on the node even when the controller is gone."""
     if argv and argv[0] == "timeout":
         return list(argv)
-    return ["timeout", "-k", str(KILL_AFTER_S), str(max(1, math.ceil(timeout_s))), *argv]
+    return toolout.bounded(argv, timeout_s)
 
 
 def last_json(data: bytes, key: str) -> dict[str, Any] | None:
@@ -73,12 +73,17 @@ def run_tool(transport: Transport, argv: Sequence[str], timeout_s: float, what: 
     except TransportError as exc:
         return entry("error", f"{what}: could not run: {exc}", command=argv)
     seconds = round(time.monotonic() - t0, 3)
+    parsed = parse(output_text(res), res.exit_code)
     # 124: coreutils timeout stopped it (137 after the KILL); None: the transport killed it
     if res.timed_out or res.exit_code in (124, 137):
-        return entry("error", f"{what} did not finish within its {timeout_s:.0f} s bound (stopped)",
+        # a run hangs for a reason it usually printed first (an NCCL WARN from the net plugin, a
+        # launcher line): the parser finds it and the reason names it. No result is kept: a run
+        # stopped at its bound is never judged on what it measured before (the judges read "result")
+        why = parsed.get("error") if isinstance(parsed, dict) else None
+        cause = f": {why}" if isinstance(why, str) and why and "time bound" not in why else ""
+        return entry("error", f"{what} did not finish within its {timeout_s:.0f} s bound (stopped){cause}",
                      seconds=seconds, command=argv, exit=res.exit_code)
-    return parsed_entry(what, parse(output_text(res), res.exit_code), seconds=seconds, command=argv,
-                        exit=res.exit_code)
+    return parsed_entry(what, parsed, seconds=seconds, command=argv, exit=res.exit_code)
 
 
 def parsed_entry(what: str, parsed: dict[str, Any] | None, **kw: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 # nccl-tests with NCCL_DEBUG=INFO on 16 ranks prints a few thousand lines; a runaway tool must not
 # cost the controller its memory. The summary and the table are at the end: keep the tail.
 MAX_CHARS = 4 * 1024 * 1024
+KILL_AFTER_S = 5  # coreutils timeout's grace between SIGTERM and SIGKILL
 
 # srun -l prefixes "0: ", mpirun --tag-output "[1,0]<stdout>:" (awsome-distributed-training's
 # nccl-tests README shows both); neither belongs to the tool's own text.
@@ -85,7 +86,7 @@ def bounded(argv: Sequence[str], timeout_s: float | None) -> list[str]:
         return list(argv)
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
-    return ["timeout", "-k", "5", str(max(1, math.ceil(timeout_s))), *argv]
+    return ["timeout", "-k", str(KILL_AFTER_S), str(max(1, math.ceil(timeout_s))), *argv]
 
 
 def check_word(value: str, what: str) -> str:
