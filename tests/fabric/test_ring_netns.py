@@ -77,8 +77,10 @@ def test_ring_names_the_shaped_node_and_takes_the_models_time(slow_fleet: NsFlee
     # both of node-1's links carry ~0.1 Gbps; the third link (node-2 -> node-0) is far faster
     links = {(x["from"], x["to"]): x["gbps"] for x in facts["links"]}
     rate = RATE_MBIT / 1000
-    assert links[("node-0", "node-1")] == pytest.approx(rate, rel=0.25)
-    assert links[("node-1", "node-2")] == pytest.approx(rate, rel=0.25)
+    # never faster than the shaping allows; slower by at most what the time band allows (a busy CI runner
+    # measured 0.036 Gbps on one of them: the rate read inside the ring includes the rank's CPU waits)
+    for link in (("node-0", "node-1"), ("node-1", "node-2")):
+        assert rate / SLOW_BOUND <= links[link] <= rate / FAST_BOUND, (link, links[link])
     assert links[("node-2", "node-0")] > 3 * max(links[("node-0", "node-1")], links[("node-1", "node-2")])
     model = ring_model.ring_seconds(size, len(ns_fleet.hosts), rate)
     measured = facts["sync_ms"] / 1000
