@@ -33,7 +33,7 @@ from policies.thresholds import get_profile
 from validators import exit_codes
 from validators.cli_options import Output
 from validators.inventory import Inventory, NodeSpec, load_inventory
-from validators.reports import check_report_paths, console, render, write_reports
+from validators.reports import check_report_paths, console, render
 from validators.results import Report
 from validators.runner import FleetInterrupted, RunOptions, run_fleet
 
@@ -111,20 +111,17 @@ def _report_to_stdout(report: Report, kind: str, title: str) -> list[str]:
     return []
 
 
-def _write(report: Report, out: Output, title: str) -> list[str]:
-    """Every requested report; one line per report that could not be written."""
-    problems = write_reports(report, dict(out.files), title=title)
-    if out.stdout is not None:
-        problems += _report_to_stdout(report, out.stdout, title)
-    return problems
-
-
 def _finish(report: Report, out: Output, signum: int | None, title: str, details: bool = False) -> int:
+    from validators.reports import parallel
+
+    files = parallel.start(report, dict(out.files), title)  # a large run's report files, written while the console prints
     console.render(report, out.console(), details=details, verbose=out.verbose)
     err = Console(stderr=True)
     if signum is not None:
         err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)
-    problems = _write(report, out, title)
+    problems = files.wait()
+    if out.stdout is not None:
+        problems += _report_to_stdout(report, out.stdout, title)
     for problem in problems:
         err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     if signum is not None:

@@ -132,6 +132,29 @@ def test_fleet_judges_see_the_sections_they_read(tmp_path: Path, local_facts: di
     assert [c.status for c in outlier] == ["warn"] and outlier[0].message.startswith("n3: visible GPUs 6")
 
 
+def test_a_local_store_is_read_inline_and_judged_as_through_fetch_threads(tmp_path: Path, local_facts: dict[str, Any],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory is read in the judging thread (a file read costs less than a hand-over to a fetch
+    thread); an S3 store through the fetch threads. Both ways give the same report, bad objects included."""
+    import validators.facts.collect as collect
+
+    store = DirStore(str(tmp_path / "run-8"))
+    for i in range(6):
+        put(store, f"n{i}", copy.deepcopy(local_facts))
+    store.put("garbage.json", b"not json")
+    put(store, "foreign", copy.deepcopy(local_facts), run_id="run-1")
+    threaded: list[int] = []
+    real_map = collect.ordered_map
+    monkeypatch.setattr(collect, "ordered_map", lambda *a, **k: threaded.append(1) or real_map(*a, **k))
+    inline = judge_store(store, PROFILE, workers=1).report
+    assert threaded == []
+    monkeypatch.setattr(store, "local", False, raising=False)  # as an S3 store is read
+    through_threads = judge_store(store, PROFILE, workers=1).report
+    assert threaded == [1]
+    assert inline.model_dump(exclude={"duration_s"}) == through_threads.model_dump(exclude={"duration_s"})
+    assert statuses(inline, "garbage") == dict.fromkeys(statuses(inline, "n0"), "error")
+
+
 def test_ordered_map_keeps_order_and_bounds_what_is_in_flight() -> None:
     import threading
     from concurrent.futures import ThreadPoolExecutor

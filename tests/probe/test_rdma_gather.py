@@ -142,7 +142,10 @@ def test_a_link_loss_is_counted_once_whichever_logs_carry_it(tmp_path: Path) -> 
     rdma_tree.port(root, "mlx5_0", 1, state="4: ACTIVE", phys="5: LinkUp", rate="400 Gb/sec (4X NDR)", link_layer="Ethernet")
     kernel_line = "mlx5_core 0000:0c:00.0 ens1np0: Link down"
     bin_dir = tmp_path / "bin"
-    fake_tool(bin_dir, "dmesg", f"echo '[    5.000000] {kernel_line}'\n")
+    # a minute ago in the kernel's clock (seconds since boot): "[5.0]" fell out of the 6 h window once
+    # the machine had been up longer than that
+    since_boot = float(Path("/proc/uptime").read_text().split()[0]) - 60
+    fake_tool(bin_dir, "dmesg", f"echo '[{since_boot:12.6f}] {kernel_line}'\n")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime(time.time() - 60))
     syslog = tmp_path / "syslog"
     syslog.write_text(f"{stamp} node kernel: {kernel_line}\n{stamp} node systemd-networkd[812]: ens1np0: Lost carrier\n")

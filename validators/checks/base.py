@@ -48,8 +48,9 @@ class Registered:
     id: str
     scope: Literal["node", "fleet"]
     fn: Callable[..., Any]
-    # fleet judges: the top-level facts sections they read (None: any). Lets a caller that streams
-    # thousands of nodes keep only those sections once a node is judged (validators/facts/collect.py)
+    # fleet judges: the facts paths they read (None: any; validators/checks/_reads.py says how they
+    # are written). Lets a caller that streams thousands of nodes keep only those once a node is
+    # judged (validators/facts/collect.py)
     reads: tuple[str, ...] | None = None
 
 
@@ -104,17 +105,27 @@ def judge_node(facts: Facts, ctx: CheckContext) -> list[CheckResult]:
     return results
 
 
-def fleet_sections(profile: Profile) -> set[str] | None:
-    """The facts sections the profile's fleet judges read; None when one of them may read any."""
+def fleet_reads(profile: Profile) -> dict[str, Any] | None:
+    """What the profile's fleet judges read, as a tree for :func:`fleet_part`; None when one of them
+    may read anything."""
+    from validators.checks import _reads
+
     registry = load_all()
-    sections: set[str] = set()
+    paths: list[str] = []
     for check_id in profile.thresholds:
         reg = registry.get(check_id)
         if reg is not None and reg.scope == "fleet":
             if reg.reads is None:
                 return None
-            sections.update(reg.reads)
-    return sections
+            paths.extend(reg.reads)
+    return _reads.parse(paths)
+
+
+def fleet_part(facts: Facts, reads: dict[str, Any] | None) -> Facts:
+    """The part of one node's facts that :func:`fleet_reads`' judges read (all of it for None)."""
+    from validators.checks import _reads
+
+    return facts if reads is None else _reads.cut(facts, reads)
 
 
 def judge_fleet(facts_by_node: Mapping[str, Facts], controller: Facts, profile: Profile) -> list[CheckResult]:

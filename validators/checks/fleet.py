@@ -117,7 +117,7 @@ def disk_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshol
     return _merge_passes(results)
 
 
-@check("gpu.count_outlier", scope="fleet", reads=("gpu",))
+@check("gpu.count_outlier", scope="fleet", reads=("gpu.devices[]",))
 def gpu_count_outlier(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     return outliers(
         "gpu.count_outlier", facts_by_node, threshold, _gpu_count, "visible GPUs", "GPUs",

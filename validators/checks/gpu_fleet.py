@@ -43,7 +43,8 @@ def versions_of(facts: Facts) -> dict[str, str | None]:
             "vbios": ", ".join(vbios) if vbios else None}
 
 
-@check("gpu.versions", scope="fleet", reads=("gpu", "system", "expect"))
+@check("gpu.versions", scope="fleet", reads=("gpu.devices[].name", "gpu.devices[].vbios_version", "gpu.driver_version",
+                                             "gpu.cuda_version", "system.platform.instance_type", "expect.instance_type"))
 def gpu_versions(facts_by_node: Mapping[str, Facts], controller: Facts, threshold: Threshold, profile: Profile) -> list[CheckResult]:
     pools: dict[str, dict[str, dict[str, str | None]]] = {}
     for node, facts in sorted(facts_by_node.items()):

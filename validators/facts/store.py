@@ -49,6 +49,7 @@ class Missing(Exception):
 class FactsStore(Protocol):
     location: str
     run_id: str
+    local: bool  # read in the judging thread (a file read is cheaper than a hand-over to a fetch thread)
 
     def put(self, name: str, data: bytes) -> None: ...  # name: "<node>.json" under nodes/
 
@@ -84,6 +85,7 @@ def _read_limited(fd: int, limit: int) -> bytes:
 class DirStore:
     """A run directory (local disk, or NFS/FSx shared by the nodes)."""
 
+    local = True  # on NFS each read is a round trip or two (~0.3 ms in a VPC): still less than a hand-over costs
     def __init__(self, location: str) -> None:
         self.location = location
         self.root = Path(location).expanduser()
@@ -179,6 +181,8 @@ class S3Store:
     botocore has sent the manifest's GET, the listing and the node objects go through
     :class:`~validators.facts.s3_http.S3Http` on the route botocore chose (``lean=False``, a proxy,
     or a request that is not plain SigV4: boto3 for everything)."""
+
+    local = False  # each GET waits a round trip: 64 in flight from fetch threads
 
     def __init__(self, location: str, max_pool: int = 64, lean: bool = True) -> None:
         m = _S3.match(location)

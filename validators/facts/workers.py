@@ -5,7 +5,7 @@ second, whatever the thread count, so 10,000 nodes would keep one core busy whil
 :data:`MIN_NODES_PER_WORKER` nodes per core, the nodes are cut into chunks and each chunk is read,
 parsed and judged in a worker process — with the same :func:`~validators.facts.collect.judged` as
 in-process, so the same judges, the same errors for missing or hostile objects — and its node
-reports (plus the facts sections the fleet judges read) come back in order. The fleet judges and
+reports (plus the facts the fleet judges read) come back in order. The fleet judges and
 the reports stay in this process.
 
 The workers are forked once the run is planned (Linux; elsewhere, or with one core, the run stays in
@@ -21,6 +21,7 @@ import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from policies.thresholds import Profile
 from validators.facts.collect import JudgedNode, RunInfo, judged
@@ -32,7 +33,7 @@ MAX_WORKERS = 8  # memory: each worker is a copy of this process, dirtied as it 
 CHUNK = 200  # nodes per task: small enough to keep every worker busy to the end
 
 # What the workers inherit: set just before they fork, read in them, cleared after.
-_job: tuple[FactsStore, RunInfo, list[tuple[NodeSpec, str, StoredObject | None]], Profile, set[str] | None, int] | None = None
+_job: tuple[FactsStore, RunInfo, list[tuple[NodeSpec, str, StoredObject | None]], Profile, dict[str, Any] | None, int] | None = None
 
 
 def worker_count(nodes: int) -> int:
@@ -64,7 +65,7 @@ def _judge_chunk(start: int) -> list[JudgedNode]:
 
 
 def judged_in_workers(store: FactsStore, run: RunInfo, todo: list[tuple[NodeSpec, str, StoredObject | None]],
-                      profile: Profile, keep: set[str] | None, concurrency: int, workers: int) -> Iterator[JudgedNode]:
+                      profile: Profile, keep: dict[str, Any] | None, concurrency: int, workers: int) -> Iterator[JudgedNode]:
     """What :func:`~validators.facts.collect.judged` yields, from ``workers`` processes."""
     global _job
     _job = (store, run, todo, profile, keep, max(1, concurrency // workers))
