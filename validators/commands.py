@@ -115,7 +115,11 @@ def _finish(report: Report, out: Output, signum: int | None, title: str, details
     from validators.reports import parallel
 
     files = parallel.start(report, dict(out.files), title)  # a large run's report files, written while the console prints
-    console.render(report, out.console(), details=details, verbose=out.verbose)
+    try:
+        console.render(report, out.console(), details=details, verbose=out.verbose)
+    except BaseException:
+        files.wait()  # the report files are finished (the writers reaped) before the error goes on
+        raise
     err = Console(stderr=True)
     if signum is not None:
         err.print("[bold red]interrupted[/]: partial report; unfinished nodes are marked error: interrupted", highlight=False)

@@ -136,7 +136,7 @@ def test_a_local_store_is_read_inline_and_judged_as_through_fetch_threads(tmp_pa
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A directory is read in the judging thread (a file read costs less than a hand-over to a fetch
     thread); an S3 store through the fetch threads. Both ways give the same report, bad objects included."""
-    import validators.facts.collect as collect
+    from validators.facts import collect
 
     store = DirStore(str(tmp_path / "run-8"))
     for i in range(6):

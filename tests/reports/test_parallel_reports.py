@@ -21,6 +21,28 @@ def large():
     return fleet_report(parallel.MIN_NODES, 30)
 
 
+@pytest.fixture(autouse=True)
+def only_this_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite runs pyright in a background thread (tests/support/typecheck.py), which takes no
+    lock a report writer needs; plinth itself has no other thread left when it writes reports."""
+    monkeypatch.setattr(parallel, "other_threads", lambda: False)
+
+
+def test_with_another_thread_alive_the_reports_are_written_in_process(large, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="ssh-transport")  # as a live run's transport thread
+    other.start()
+    try:
+        pending = parallel.start(large, {"json": tmp_path / "r.json"}, "t")
+        assert pending.children == {} and list(pending.here) == ["json"]
+        assert pending.wait() == [] and (tmp_path / "r.json").stat().st_size > 1000
+    finally:
+        stop.set()
+        other.join()
+
+
 def test_forked_reports_are_the_in_process_reports_byte_for_byte(large, tmp_path: Path) -> None:
     serial = {"json": tmp_path / "s.json", "junit": tmp_path / "s.xml", "markdown": tmp_path / "s.md"}
     assert write_reports(large, serial) == []

@@ -11,7 +11,9 @@ out of memory) is that report's problem, named; the temp file of a writer killed
 
 Only regular-file targets are forked: a FIFO, a device or one of plinth's own descriptors is written
 by this process, after the console, so what reaches a pipe or a terminal comes in the usual order.
-Small reports (under :data:`MIN_NODES` nodes) are written in-process: a fork costs more than they do.
+Small reports (under :data:`MIN_NODES` nodes) are written in-process: a fork costs more than they do;
+so are all reports while another thread is alive (an SSH transport's, say): a child forked then could
+wait forever on a lock that thread held at the fork.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +61,12 @@ class Pending:
         return problems + write_reports(self.report, self.here, title=self.title)
 
 
+def other_threads() -> bool:
+    """Another thread is alive: it could hold a lock (a logger's, a stream's) that a forked child
+    would wait on forever."""
+    return threading.active_count() > 1
+
+
 def _forkable(kind: str, target: str | Path) -> bool:
     try:
         return resolve(OPTION[kind], target).kind == "file"
@@ -89,7 +98,7 @@ def start(report: Report, paths: Mapping[str, str | Path | None], title: str) ->
     """Start writing ``paths`` (report kind -> target); :meth:`Pending.wait` finishes and reports."""
     wanted = {kind: target for kind, target in paths.items() if target is not None}
     pending = Pending(report, title, dict(wanted))
-    if len(report.nodes) < MIN_NODES or "fork" not in multiprocessing.get_all_start_methods():
+    if len(report.nodes) < MIN_NODES or "fork" not in multiprocessing.get_all_start_methods() or other_threads():
         return pending
     sys.stdout.flush()  # a child must not inherit (and later repeat) text still in a buffer
     sys.stderr.flush()
