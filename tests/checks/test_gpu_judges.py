@@ -147,5 +147,5 @@ def test_count_enough_gpus_but_one_attached_gpu_undescribed_is_never_a_pass() ->
     del facts["gpu"]["devices"][7:]
     r = gpu.gpu_count(facts, COUNT, ctx())
     assert r.status == "error", r
-    assert "7 of 1 GPUs visible" in r.message and "driver reports 8 attached" in r.message and "1 attached GPU(s) undescribed" in r.message
+    assert "7 GPUs visible (at least 1 expected by profile minimum)" in r.message and "driver reports 8 attached" in r.message and "1 attached GPU(s) undescribed" in r.message
     assert "Xid 79" in (r.remediation or "")

@@ -57,7 +57,8 @@ def gpu_count(facts: Facts, threshold: Threshold, ctx: CheckContext) -> CheckRes
             measured=0, threshold=want, unit=unit, remediation=_gpu.DRIVER_HINT,
         )
     result = at_least("gpu.count", len(devices), threshold, what="GPUs visible", floor=want, unit=unit, warn=False, remediation=_gpu.DRIVER_HINT)
-    msg = f"{len(devices)} of {want} GPUs visible (expected by {source})"
+    msg = (f"{len(devices)} of {want} GPUs visible (expected by {source})" if len(devices) <= want  # "8 of 1" reads as a fault
+           else f"{len(devices)} GPUs visible (at least {want} expected by {source})")
     attached = gpu.get("attached_gpus")
     if isinstance(attached, int) and attached != len(devices):
         msg += f"; the driver reports {attached} attached"
