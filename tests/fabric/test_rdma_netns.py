@@ -44,15 +44,23 @@ def test_fi_pingpong_pairs_over_the_rendezvous_prove_every_path(ns_fleet: NsFlee
         assert res.status == "pass" and "judged by network.nccl_internode" in res.message, res
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True
+
+
 def test_a_tool_server_walks_past_a_taken_port_and_past_one_that_loses_the_race() -> None:
     squatter = socket.socket()
     squatter.bind(("0.0.0.0", 0))
     squatter.listen(1)
     taken = squatter.getsockname()[1]
-    free = socket.socket()
-    free.bind(("0.0.0.0", 0))
-    free_port = free.getsockname()[1]
-    free.close()
+    # below the kernel's ephemeral range, as plinth's own --port-range: a port bound to 0 and closed
+    # again can be handed to any process's next outgoing connection before the server binds it
+    free_port = next(p for p in range(28900, 29000) if _bindable(p))
     raced = [sys.executable, "-c", "print('bind: Address already in use'); raise SystemExit(1)"]
     serve = [sys.executable, "-c", (f"import socket,time; s=socket.socket(); s.bind(('0.0.0.0', {free_port})); s.listen(1); "
              "time.sleep(30)")]
