@@ -56,6 +56,12 @@ def test_wrong_results_fail_whatever_the_speed(run: dict[str, Any]) -> None:
 
 def test_fabric_fallback_fails_and_an_unprinted_network_does_not() -> None:
     assert evaluate(CHECK, _run(400.0, network="Socket"), Threshold(), 100.0, "x", fabric="efa").status == "fail"
+    hosts = {f"gpu-{i}": "AWS Libfabric" for i in range(12)}
+    assert evaluate(CHECK, {**_run(400.0, network="AWS Libfabric"), "networks": hosts}, Threshold(), 100.0, "x",
+                    fabric="efa").status == "pass"
+    hosts.update({"gpu-3": "Socket", "gpu-7": "Socket"})  # rank 0 (gpu-0) says Libfabric: two others fell back
+    res = evaluate(CHECK, {**_run(400.0, network="AWS Libfabric"), "networks": hosts}, Threshold(), 100.0, "x", fabric="efa")
+    assert res.status == "fail" and res.message == "x: NCCL used the Socket transport on gpu-3, gpu-7 (2 of 12 hosts), not efa"
     assert evaluate(CHECK, _run(400.0, network="AWS Libfabric"), Threshold(), 100.0, "x", fabric="efa").status == "pass"
     assert evaluate(CHECK, _run(400.0, network=None), Threshold(), 100.0, "x", fabric="efa").status == "pass"
 

@@ -106,6 +106,21 @@ def test_efa_run_drowned_in_nccl_info_still_parses_and_proves_the_transport() ->
     assert evaluate(CHECK, run, floor_10, None, "EFA all-reduce", fabric="efa").status == "pass"
     wrong_fabric = evaluate(CHECK, run, floor_10, None, "IB all-reduce", fabric="ib")
     assert wrong_fabric.status == "fail" and "Libfabric" in wrong_fabric.message
+    assert run["networks"] == {"gpu-st-ml-2": "Libfabric", "gpu-st-ml-1": "Libfabric"}  # each rank's own line
+
+
+def test_one_node_whose_nccl_fell_back_to_sockets_is_named() -> None:
+    """EDITED from the same capture: gpu-st-ml-1's NCCL says "Using network Socket" (aws-ofi-nccl not
+    found there: LD_LIBRARY_PATH, a missing plugin) while gpu-st-ml-2 uses Libfabric. Expert: the
+    ring runs at the socket node's speed; the run is not an EFA result, and the node to fix is
+    gpu-st-ml-1 -- rank 0's line alone (Libfabric) would have passed it."""
+    text = real(EFA_2NODE_INFO).replace("gpu-st-ml-1:78499:78499 [0] NCCL INFO Using network Libfabric",
+                                        "gpu-st-ml-1:78499:78499 [0] NCCL INFO Using network Socket")
+    run = parse_all_reduce(text)
+    assert run["network"] == "Libfabric" and run["networks"]["gpu-st-ml-1"] == "Socket"
+    res = evaluate(CHECK, run, Threshold(min=10, unit="GB/s"), None, "EFA all-reduce", fabric="efa")
+    assert res.status == "fail"
+    assert res.message == "EFA all-reduce: NCCL used the Socket transport on gpu-st-ml-1 (1 of 2 hosts), not efa"
 
 
 def test_k80_run_without_data_checking_is_never_a_silent_pass() -> None:

@@ -112,7 +112,9 @@ def one_way_fleet() -> Iterator[NsFleet]:
 
 
 def test_a_one_way_slow_link_is_named_as_the_link_not_a_node(one_way_fleet: NsFleet) -> None:
-    facts = run_ring(_members(one_way_fleet), RingOptions(message_bytes=2 * MIB, iterations=3, warmup=1, timeout_s=90))
+    # 5 iterations: each link's rate is a median, and one stalled step on this shared machine once made an
+    # unshaped link read as a third of the fastest
+    facts = run_ring(_members(one_way_fleet), RingOptions(message_bytes=2 * MIB, iterations=5, warmup=1, timeout_s=90))
     assert facts["status"] == "ok", facts.get("reason")
     assert facts["slow_nodes"] == []
     assert [(x["from"], x["to"]) for x in facts["slow_links"]] == [("node-2", "node-0")]

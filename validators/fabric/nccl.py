@@ -24,7 +24,8 @@ inside a node it exercises NVLink/NVSwitch, across nodes the fabric (EFA, Infini
      "layout": "new" | "old",       # "old": device lines without "Group", no version header
      "nccl_version": str | None,    # library version ("2.25.1"), from the header or NCCL INFO
      "nccl_tests_version": str | None,
-     "network": str | None,         # NCCL INFO "Using network X" (Socket, IB, Libfabric, AWS Libfabric)
+     "network": str | None,         # NCCL INFO "Using network X" (Socket, IB, Libfabric, AWS Libfabric), the first printed
+     "networks": {host: str},       # each host's "Using network X" (its line's "host:pid:tid [rank]" prefix; "?" without)
      "params": {"ngpus", "min_bytes", "max_bytes", "warmup_iters", "iters", "validation", ...},
      "truncated": bool}             # the output was longer than the parser's bound (tail kept)
 
@@ -233,11 +234,18 @@ def evaluate(check_id: str, run: Mapping[str, Any] | None, threshold: Threshold,
         return CheckResult.make(check_id, "fail", f"{what}: {count} wrong elements in the all-reduce results (data corruption)",
                                 measured=count, threshold=0, unit="elements", remediation=_CORRUPTION_REMEDY)
     network = run.get("network")
-    if fabric is not None and network_matches(fabric, network) is False:
-        return CheckResult.make(check_id, "fail", f"{what}: NCCL used the {network} transport, not {fabric}",
-                                measured=str(network), threshold=fabric,
+    listed = run.get("networks")
+    by_host: Mapping[Any, Any] = listed if isinstance(listed, Mapping) else {}
+    off = sorted((str(h), str(n)) for h, n in by_host.items() if fabric is not None and network_matches(fabric, str(n)) is False)
+    if fabric is not None and (off or (not by_host and network_matches(fabric, network) is False)):
+        used = network if not off else off[0][1]
+        where = "" if not off or len(by_host) < 2 else (
+            f" on {', '.join(h for h, _ in off[:8])}{' …' if len(off) > 8 else ''} ({len(off)} of {len(by_host)} hosts)")
+        return CheckResult.make(check_id, "fail", f"{what}: NCCL used the {used} transport{where}, not {fabric}",
+                                measured=str(used), threshold=fabric,
                                 remediation=f"NCCL fell back from {fabric}: check the NICs, the NCCL net plugin "
-                                            "(aws-ofi-nccl for EFA) and LD_LIBRARY_PATH on every node")
+                                            "(aws-ofi-nccl for EFA) and LD_LIBRARY_PATH on every node"
+                                            + (", the named hosts first" if where else ""))
     busbw = run.get("peak_busbw_gbs")
     size = run.get("peak_size_bytes")
     at = f" at {_size(size)}" if isinstance(size, int) else ""

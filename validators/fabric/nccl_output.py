@@ -34,6 +34,9 @@ _VERSION = re.compile(r"^#\s*nccl-tests version\s+(\S+)(?:.*nccl-library=(\d+))?
 _PARAMS = re.compile(r"^#\s*nThread\s+\d+\s+nGpus\s+\d+")
 _NCCL_INFO_VERSION = re.compile(r"NCCL INFO NCCL version (\d+\.\d+\.\d+)")
 _NETWORK = re.compile(r"NCCL INFO Using network (.+?)\s*$")
+# NCCL's own prefix on an INFO line (NCCL_DEBUG=INFO): "host:pid:tid [rank] NCCL INFO ..."
+_INFO_HOST = re.compile(r"^(?:\[[^\]]*\]\s*)?(?P<host>[A-Za-z0-9][A-Za-z0-9._-]*):\d+:\d+ \[\d+\] NCCL INFO ")
+MAX_NETWORK_HOSTS = 1024  # "Using network" lines remembered per host: one a rank, bounded
 _OOB = re.compile(r"^#\s*Out of bounds values\s*:\s*(\d+)")
 _AVG = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(\S+)")
 # the tool's own fatal lines (src/common.h CUDACHECK / NCCLCHECK / TESTCHECK, src/common.cu)
@@ -132,7 +135,7 @@ def _empty(error: str | None) -> dict[str, Any]:
     return {"ok": False, "error": error, "nranks": None, "devices": [], "hosts": [], "rows": [],
             "avg_busbw_gbs": None, "peak_busbw_gbs": None, "peak_size_bytes": None, "wrong_total": None,
             "out_of_bounds": None, "data_checked": None, "layout": "old", "nccl_version": None,
-            "nccl_tests_version": None, "network": None, "params": {}, "truncated": False}
+            "nccl_tests_version": None, "network": None, "networks": {}, "params": {}, "truncated": False}
 
 
 def parse_all_reduce(text: str | bytes | None, *, exit_code: int | None = None) -> dict[str, Any]:
@@ -174,8 +177,16 @@ def parse_all_reduce(text: str | bytes | None, *, exit_code: int | None = None) 
             continue
         if out["nccl_version"] is None and (m := _NCCL_INFO_VERSION.search(line)):
             out["nccl_version"] = m.group(1)
-        if out["network"] is None and (m := _NETWORK.search(line)):
-            out["network"] = snippet(m.group(1), 60)
+        if m := _NETWORK.search(line):
+            # every rank prints its own: one node whose NCCL fell back to sockets while the others
+            # use EFA or IB slows the whole ring, and rank 0's line alone would not show it
+            network = snippet(m.group(1), 60)
+            out["network"] = out["network"] or network
+            host_m = _INFO_HOST.match(line)
+            host = snippet(host_m.group("host"), 80) if host_m else "?"
+            by_host = out["networks"]
+            if host not in by_host and len(by_host) < MAX_NETWORK_HOSTS:
+                by_host[host] = network
         row = _row(line, cols or _DEFAULT_COLUMNS)
         if row == "partial":
             partial = True
