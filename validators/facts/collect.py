@@ -184,6 +184,8 @@ def outcome_of(run: RunInfo, spec: NodeSpec, name: str, fetched: Fetched) -> Nod
         env = envelope.parse(data, name)
     except FactsProblem as exc:
         return NodeOutcome(spec, False, None, f"malformed facts: {exc}")
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile object does to the parser costs only its node
+        return NodeOutcome(spec, False, None, f"cannot read facts: {exc.__class__.__name__}: {' '.join(str(exc).split())[:200]}")
     if env.run_id != run.run_id:
         return NodeOutcome(spec, False, None, f"stale facts: the object is from run {env.run_id!r}, not {run.run_id!r}")
     if env.host_ip and spec.host == spec.name:  # no inventory address: show the one the node reported
