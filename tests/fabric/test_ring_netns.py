@@ -18,9 +18,8 @@ from tests.support.netns import (
     SLOW,
     FleetOwner,
     NetnsTransport,
-    NetnsUnavailable,
     NsFleet,
-    build_fleet,
+    fleet_or_skip,
     tbf_args,
 )
 from validators.fabric import ring_model
@@ -47,14 +46,8 @@ def _members(fleet: NsFleet) -> list[RingMember]:
 def _fleet(shape: dict[int, str]) -> Iterator[NsFleet]:
     owner = FleetOwner()  # the session fleet already carries this process's PID in its names
     try:
-        try:
-            fleet = build_fleet(3, shape=shape, owner_pid=owner.pid)
-        except NetnsUnavailable as exc:
-            pytest.skip(str(exc))
-        try:
+        with fleet_or_skip(3, shape=shape, owner_pid=owner.pid) as fleet:
             yield fleet
-        finally:
-            fleet.close()
     finally:
         owner.close()
 

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -367,20 +368,29 @@ class DelayProxy:
 
 
 # --- pytest fixtures (imported by tests/conftest.py) -------------------------------------------
-# One 3-host fleet per session: node-0 healthy, node-1 shaped to 100 Mbit, node-2 at MTU 1400.
-SLOW, SMALL_MTU = 1, 2
-
-
-@pytest.fixture(scope="session")
-def ns_fleet() -> Iterator[NsFleet]:
+@contextmanager
+def fleet_or_skip(count: int = 3, shape: dict[int, str] | None = None, mtu: dict[int, int] | None = None,
+                  owner_pid: int | None = None) -> Iterator[NsFleet]:
+    """:func:`build_fleet` for a test or fixture: skipped with the reason where namespaces cannot be
+    made, closed (namespaces, links, processes) after."""
     try:
-        fleet = build_fleet(3, shape={SLOW: "100mbit"}, mtu={SMALL_MTU: 1400})
+        fleet = build_fleet(count, shape=shape, mtu=mtu, owner_pid=owner_pid)
     except NetnsUnavailable as exc:
         pytest.skip(str(exc))
     try:
         yield fleet
     finally:
         fleet.close()
+
+
+# One 3-host fleet per session: node-0 healthy, node-1 shaped to 100 Mbit, node-2 at MTU 1400.
+SLOW, SMALL_MTU = 1, 2
+
+
+@pytest.fixture(scope="session")
+def ns_fleet() -> Iterator[NsFleet]:
+    with fleet_or_skip(3, shape={SLOW: "100mbit"}, mtu={SMALL_MTU: 1400}) as fleet:
+        yield fleet
 
 
 @dataclass

@@ -32,6 +32,15 @@ def _connect(h: SshdHandle, known: Path, accept_new: bool = False) -> SshTranspo
     return t
 
 
+def _assert_runs(h: SshdHandle, known: Path) -> None:
+    """The node is trusted with ``known`` and a command runs on it."""
+    t = _connect(h, known)
+    try:
+        assert t.run(["true"], timeout=10).exit_code == 0
+    finally:
+        t.close()
+
+
 # -- matching, as OpenSSH's match_hostname ---------------------------------------------------------
 
 @pytest.mark.parametrize(("patterns", "name", "match"), [
@@ -95,11 +104,7 @@ def test_a_cert_authority_line_for_another_domain_does_not_make_the_node_unreach
     known = tmp_path / "known_hosts"
     known.write_text(_line("*.corp.example.org", other_key, "@cert-authority")
                      + known_hosts_line(sshd_server.host, sshd_server.port, sshd_server.host_key))
-    t = _connect(sshd_server, known)
-    try:
-        assert t.run(["true"], timeout=10).exit_code == 0
-    finally:
-        t.close()
+    _assert_runs(sshd_server, known)
 
 
 def test_a_revoked_server_key_is_refused_even_when_also_listed_plainly(sshd_server: SshdHandle, tmp_path: Path) -> None:
@@ -138,11 +143,7 @@ def test_any_listed_key_of_the_type_is_trusted_as_openssh_does(sshd_server: Sshd
     known = tmp_path / "known_hosts"
     known.write_text(_line(f"[127.0.0.1]:{sshd_server.port}", other_key)
                      + known_hosts_line(sshd_server.host, sshd_server.port, sshd_server.host_key))
-    t = _connect(sshd_server, known)
-    try:
-        assert t.run(["true"], timeout=10).exit_code == 0
-    finally:
-        t.close()
+    _assert_runs(sshd_server, known)
     known.write_text(_line(f"[127.0.0.1]:{sshd_server.port}", other_key))  # only another key of the type
     with pytest.raises(TransportError, match="host key mismatch"):
         _connect(sshd_server, known, accept_new=True)

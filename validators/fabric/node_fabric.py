@@ -476,20 +476,7 @@ MODES = {"which": which, "serve-tool": serve_tool, "client-tool": client_tool, "
 
 
 def main(argv: list) -> int:
-    try:
-        args = json.loads(argv[1]) if len(argv) > 1 else {}
-    except ValueError as exc:
-        sys.stderr.write(f"node_fabric: bad arguments: {exc}\n")
-        return 2
-    mode = MODES.get(str(args.get("mode"))) if isinstance(args, dict) else None
-    if mode is None:
-        sys.stderr.write("node_fabric: mode must be one of {}\n".format(", ".join(sorted(MODES))))
-        return 2
-    try:
-        return mode(args)
-    except (KeyError, TypeError, ValueError) as exc:
-        sys.stderr.write("node_fabric: bad arguments for {}: {}\n".format(args.get("mode"), exc))
-        return 2
+    return net.dispatch(argv, "node_fabric", MODES)
 
 
 if __name__ == "__main__":

@@ -514,19 +514,27 @@ def client(args: dict) -> int:
     return 0
 
 
-def main(argv: list) -> int:
+def dispatch(argv: list, tool: str, modes: dict) -> int:
+    """Run the mode the JSON argument (``argv[1]``) names; bad arguments are one line on stderr
+    and exit 2. Shared with validators/fabric/node_fabric.py."""
     try:
         args = json.loads(argv[1]) if len(argv) > 1 else {}
     except ValueError as exc:
-        sys.stderr.write(f"node_net: bad arguments: {exc}\n")
+        sys.stderr.write(f"{tool}: bad arguments: {exc}\n")
         return 2
-    mode = args.get("mode") if isinstance(args, dict) else None
-    if mode == "serve":
-        return serve(args)
-    if mode == "client":
-        return client(args)
-    sys.stderr.write("node_net: mode must be serve or client\n")
-    return 2
+    mode = modes.get(str(args.get("mode"))) if isinstance(args, dict) else None
+    if mode is None:
+        sys.stderr.write("{}: mode must be one of {}\n".format(tool, ", ".join(sorted(modes))))
+        return 2
+    try:
+        return mode(args)
+    except (KeyError, TypeError, ValueError) as exc:
+        sys.stderr.write("{}: bad arguments for {}: {}\n".format(tool, args.get("mode"), exc))
+        return 2
+
+
+def main(argv: list) -> int:
+    return dispatch(argv, "node_net", {"serve": serve, "client": client})
 
 
 if __name__ == "__main__":
