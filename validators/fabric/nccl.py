@@ -25,7 +25,7 @@ inside a node it exercises NVLink/NVSwitch, across nodes the fabric (EFA, Infini
      "nccl_version": str | None,    # library version ("2.25.1"), from the header or NCCL INFO
      "nccl_tests_version": str | None,
      "network": str | None,         # NCCL INFO "Using network X" (Socket, IB, Libfabric, AWS Libfabric), the first printed
-     "networks": {host: str},       # each host's "Using network X" (its line's "host:pid:tid [rank]" prefix; "?" without)
+     "networks": {host: str},       # each host's "Using network X" (its line's "host:pid:tid [cudaDev]" prefix; "?" without)
      "params": {"ngpus", "min_bytes", "max_bytes", "warmup_iters", "iters", "validation", ...},
      "truncated": bool}             # the output was longer than the parser's bound (tail kept)
 

@@ -34,7 +34,8 @@ _VERSION = re.compile(r"^#\s*nccl-tests version\s+(\S+)(?:.*nccl-library=(\d+))?
 _PARAMS = re.compile(r"^#\s*nThread\s+\d+\s+nGpus\s+\d+")
 _NCCL_INFO_VERSION = re.compile(r"NCCL INFO NCCL version (\d+\.\d+\.\d+)")
 _NETWORK = re.compile(r"NCCL INFO Using network (.+?)\s*$")
-# NCCL's own prefix on an INFO line (NCCL_DEBUG=INFO): "host:pid:tid [rank] NCCL INFO ..."
+# NCCL's own prefix on an INFO line (NCCL_DEBUG=INFO; NCCL src/debug.cc): "host:pid:tid [cudaDev] NCCL INFO ...",
+# the host name cut at its first dot
 _INFO_HOST = re.compile(r"^(?:\[[^\]]*\]\s*)?(?P<host>[A-Za-z0-9][A-Za-z0-9._-]*):\d+:\d+ \[\d+\] NCCL INFO ")
 MAX_NETWORK_HOSTS = 1024  # "Using network" lines remembered per host: one a rank, bounded
 _OOB = re.compile(r"^#\s*Out of bounds values\s*:\s*(\d+)")
